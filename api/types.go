@@ -1,0 +1,122 @@
+// Package api is the daemon's wire contract: the JSON types of DESIGN.md
+// ("-o json"), the HTTP API served on the unix socket, and its client.
+package api
+
+import "time"
+
+// HealthCheck is a health check as printed in JSON (durations as Go strings, "1s").
+type HealthCheck struct {
+	Path     string `json:"path"`
+	Interval string `json:"interval"`
+	Timeout  string `json:"timeout"`
+}
+
+// Service is a service's current configuration.
+type Service struct {
+	Name               string            `json:"name"`
+	Image              string            `json:"image"`
+	Port               int               `json:"port"`
+	Domains            []string          `json:"domains"`
+	EnvKeys            []string          `json:"env_keys"`
+	Env                map[string]string `json:"env,omitempty"` // only with --show-env
+	HealthCheck        HealthCheck       `json:"health_check"`
+	DeployTimeout      string            `json:"deploy_timeout"`
+	CPUs               float64           `json:"cpus"`
+	Memory             int64             `json:"memory"` // bytes, 0 = no limit
+	ActiveDeploymentID *string           `json:"active_deployment_id"`
+	// Status is a summary for lists: the active deployment's status, or the
+	// in-progress one's, or "NONE".
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Deployment is one deployment (an immutable snapshot and its run).
+type Deployment struct {
+	ID                 string            `json:"id"`
+	Number             int               `json:"number"`
+	Service            string            `json:"service"`
+	Kind               string            `json:"kind"` // deploy | redeploy | rollback
+	SourceDeploymentID *string           `json:"source_deployment_id"`
+	SourceNumber       int               `json:"source_number,omitempty"` // "rollback of #3"
+	Status             string            `json:"status"`
+	Image              string            `json:"image"`
+	ImageDigest        string            `json:"image_digest"`
+	Port               int               `json:"port"`
+	HealthCheck        HealthCheck       `json:"health_check"`
+	DeployTimeout      string            `json:"deploy_timeout"`
+	CPUs               float64           `json:"cpus"`
+	Memory             int64             `json:"memory"`
+	Domains            []string          `json:"domains"`
+	EnvKeys            []string          `json:"env_keys"`
+	Env                map[string]string `json:"env,omitempty"` // only with --show-env
+	CreatedAt          time.Time         `json:"created_at"`
+	ActivatedAt        *time.Time        `json:"activated_at"`
+	EndedAt            *time.Time        `json:"ended_at"`
+	RollbackCapable    bool              `json:"rollback_capable"`
+	ImageAvailability  string            `json:"image_availability"` // available | missing | unknown
+	ImageSource        string            `json:"image_source"`       // registry | external | local
+	TriggeredBy        string            `json:"triggered_by"`
+	FailureReason      string            `json:"failure_reason"`
+	ContainerID        string            `json:"container_id,omitempty"`
+	HostPort           int               `json:"host_port,omitempty"`
+}
+
+// Event is one lifecycle step or change, as streamed to subscribers.
+type Event struct {
+	Seq          int64       `json:"seq"`
+	Type         string      `json:"type"` // "deployment", "service", "availability"
+	Service      string      `json:"service"`
+	DeploymentID string      `json:"deployment_id,omitempty"`
+	Status       string      `json:"status,omitempty"`
+	Message      string      `json:"message,omitempty"`
+	At           time.Time   `json:"at"`
+	Deployment   *Deployment `json:"deployment,omitempty"` // the deployment as it is after the change
+}
+
+// Change is one line of a rollback/redeploy plan: what differs from the
+// current ACTIVE deployment. Env values are never in it.
+type Change struct {
+	Field string `json:"field"` // image, env, port, health_check, cpus, memory, domains
+	Key   string `json:"key,omitempty"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Op    string `json:"op,omitempty"` // for env: added | removed | changed
+}
+
+// Plan is what a rollback, redeploy or deploy would do, for --dry-run and the
+// dashboard's confirmation modal.
+type Plan struct {
+	Kind    string      `json:"kind"`
+	Service string      `json:"service"`
+	Target  *Deployment `json:"target,omitempty"` // the deployment rolled back to / redeployed
+	Current *Deployment `json:"current,omitempty"`
+	Changes []Change    `json:"changes"`
+	// Refusal is set when the action would be refused; nothing would be created.
+	Refusal string `json:"refusal,omitempty"`
+}
+
+// Status is the daemon's health for the dashboard header.
+type Status struct {
+	Host     string `json:"host"`
+	Docker   string `json:"docker"`   // "ok" or the error
+	Registry string `json:"registry"` // address or "off"
+	Router   string `json:"router"`   // address
+	SSH      string `json:"ssh"`      // address or "off"
+	Version  string `json:"version"`
+}
+
+// ActionRequest asks for a deploy, redeploy or rollback.
+type ActionRequest struct {
+	Kind       string `json:"kind"` // deploy | redeploy | rollback
+	Service    string `json:"service"`
+	Deployment string `json:"deployment,omitempty"` // id or number, for redeploy/rollback
+	Image      string `json:"image,omitempty"`      // for deploy: set the service's image first
+	DryRun     bool   `json:"dry_run,omitempty"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+	Code  string `json:"code"` // "refused", "not_found", "invalid", "conflict", "unavailable", "internal"
+}

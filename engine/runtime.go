@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Labels Clank puts on every container it creates.
+const (
+	LabelManaged    = "dev.clank.managed"    // "true"
+	LabelOwner      = "dev.clank.owner"      // the daemon instance (one per data dir)
+	LabelService    = "dev.clank.service"    // service name
+	LabelDeployment = "dev.clank.deployment" // deployment id
+)
+
+// ErrImageNotFound is returned by Runtime.InspectImage when the engine does not
+// have the image.
+var ErrImageNotFound = errors.New("image not found in the local engine")
+
+// ImageInfo is what the local engine knows of an image.
+type ImageInfo struct {
+	ID          string   // "sha256:..." (the config digest)
+	RepoDigests []string // "repo@sha256:..." for images pushed or pulled
+}
+
+// ContainerSpec is one container to create and start.
+type ContainerSpec struct {
+	Name        string // unique container name
+	Image       string // a reference the engine can resolve locally (ref, ref@digest or image ID)
+	Env         map[string]string
+	Port        int // the container port to publish on 127.0.0.1:<ephemeral>
+	CPUs        float64
+	MemoryBytes int64
+	Labels      map[string]string
+}
+
+// Container is a container the runtime created.
+type Container struct {
+	ID       string
+	Name     string
+	HostPort int // the ephemeral port on 127.0.0.1
+	Running  bool
+	Labels   map[string]string
+}
+
+// RuntimeEvent is something the engine reports that Clank cares about.
+type RuntimeEvent struct {
+	Type   string // "container" or "image"
+	Action string // "die", "delete", ...
+	ID     string // container ID or image ID/ref
+	Labels map[string]string
+}
+
+// Runtime runs containers. engine/docker implements it on the Docker engine.
+type Runtime interface {
+	// Ping checks that the engine answers; the error says why not.
+	Ping(ctx context.Context) error
+	// InspectImage reports what the local engine has for ref; ErrImageNotFound if nothing.
+	InspectImage(ctx context.Context, ref string) (ImageInfo, error)
+	// PullImage pulls ref (which may be pinned by digest) and waits for the end.
+	PullImage(ctx context.Context, ref string) error
+	// RemoveImage removes a local image (not forced); ErrImageNotFound if absent.
+	RemoveImage(ctx context.Context, ref string) error
+	// Start creates and starts a container and returns it with its host port.
+	Start(ctx context.Context, spec ContainerSpec) (Container, error)
+	// Stop stops (within grace) and removes a container; a missing one is not an error.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// List returns the containers whose labels match all of labels (running or not).
+	List(ctx context.Context, labels map[string]string) ([]Container, error)
+	// Logs copies a container's stdout and stderr to w; with follow it waits for more until ctx ends.
+	Logs(ctx context.Context, id string, follow bool, tail int, w io.Writer) error
+	// Events streams container "die" and image "delete"/"untag" events until ctx ends.
+	Events(ctx context.Context) (<-chan RuntimeEvent, <-chan error)
+}

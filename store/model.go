@@ -1,0 +1,114 @@
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// Status is a deployment's place in the lifecycle.
+type Status string
+
+// The lifecycle of DESIGN.md: DEPLOYING -> HEALTH_CHECKING -> ACTIVE, then
+// DRAINING -> INACTIVE when replaced; FAILED or CANCELLED end a deployment
+// that never became ACTIVE.
+const (
+	StatusDeploying      Status = "DEPLOYING"
+	StatusHealthChecking Status = "HEALTH_CHECKING"
+	StatusActive         Status = "ACTIVE"
+	StatusDraining       Status = "DRAINING"
+	StatusInactive       Status = "INACTIVE"
+	StatusFailed         Status = "FAILED"
+	StatusCancelled      Status = "CANCELLED"
+)
+
+// InProgress reports whether a deployment in this status is still on its way
+// to ACTIVE (or to FAILED).
+func (s Status) InProgress() bool {
+	return s == StatusDeploying || s == StatusHealthChecking
+}
+
+// Kind says how a deployment came to be.
+type Kind string
+
+const (
+	KindDeploy   Kind = "deploy"
+	KindRedeploy Kind = "redeploy"
+	KindRollback Kind = "rollback"
+)
+
+// HealthCheck is how the engine decides that a container is ready.
+type HealthCheck struct {
+	Path     string        `json:"path"`
+	Interval time.Duration `json:"interval"`
+	Timeout  time.Duration `json:"timeout"`
+}
+
+// Config is everything a deployment runs with. A service holds its current
+// Config; a deployment holds an immutable copy (its snapshot).
+type Config struct {
+	Image         string            `json:"image"`
+	Port          int               `json:"port"`
+	Env           map[string]string `json:"env"`
+	Domains       []string          `json:"domains"`
+	Health        HealthCheck       `json:"health_check"`
+	DeployTimeout time.Duration     `json:"deploy_timeout"`
+	CPUs          float64           `json:"cpus"`
+	MemoryBytes   int64             `json:"memory"`
+}
+
+// Service is a named application and its current configuration.
+type Service struct {
+	Name               string
+	Config             Config
+	ActiveDeploymentID string // "" when nothing is ACTIVE
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// Image sources (DESIGN.md: image_source).
+const (
+	SourceRegistry = "registry"
+	SourceExternal = "external"
+	SourceLocal    = "local"
+)
+
+// Deployment is one immutable snapshot of a service's configuration and the
+// state of its run. Only the run fields (Status, ContainerID, HostPort,
+// FailureReason, ActivatedAt, EndedAt) change after creation.
+type Deployment struct {
+	ID                 string
+	Number             int // per service, from 1
+	Service            string
+	Kind               Kind
+	SourceDeploymentID string // for redeploy and rollback
+	Config             Config // the snapshot
+	ImageDigest        string // the digest pinned at deploy time
+	ImageSource        string // SourceRegistry, SourceExternal or SourceLocal
+	TriggeredBy        string
+
+	Status        Status
+	FailureReason string
+	ContainerID   string
+	HostPort      int
+	CreatedAt     time.Time
+	ActivatedAt   *time.Time // first time ACTIVE; nil if never
+	EndedAt       *time.Time // when it left ACTIVE or failed/was cancelled
+}
+
+// Event is one step in a deployment's lifecycle, kept in order.
+type Event struct {
+	ID           int64
+	DeploymentID string
+	Service      string
+	Status       Status
+	Message      string
+	At           time.Time
+}
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrDomainTaken: a domain is already assigned to another service.
+	ErrDomainTaken = errors.New("domain is used by another service")
+)
