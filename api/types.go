@@ -113,6 +113,9 @@ type ActionRequest struct {
 	Deployment string `json:"deployment,omitempty"` // id or number, for redeploy/rollback
 	Image      string `json:"image,omitempty"`      // for deploy: set the service's image first
 	DryRun     bool   `json:"dry_run,omitempty"`
+	// TriggeredBy is who asks: the SSH user and key fingerprint, or the local
+	// user of the CLI. The daemon records it on the deployment.
+	TriggeredBy string `json:"triggered_by,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.
