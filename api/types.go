@@ -123,3 +123,27 @@ type Error struct {
 	Error string `json:"error"`
 	Code  string `json:"code"` // "refused", "not_found", "invalid", "conflict", "unavailable", "internal"
 }
+
+// ServiceSpec creates a service (POST) or changes some of its settings
+// (PATCH): nil fields stay as they are. Durations are Go strings ("1s"),
+// memory a size ("256m").
+type ServiceSpec struct {
+	Name           string            `json:"name,omitempty"`
+	Image          *string           `json:"image,omitempty"`
+	Port           *int              `json:"port,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	UnsetEnv       []string          `json:"unset_env,omitempty"`
+	Domains        []string          `json:"domains,omitempty"`
+	HealthPath     *string           `json:"health_path,omitempty"`
+	HealthInterval *string           `json:"health_interval,omitempty"`
+	HealthTimeout  *string           `json:"health_timeout,omitempty"`
+	DeployTimeout  *string           `json:"deploy_timeout,omitempty"`
+	CPUs           *float64          `json:"cpus,omitempty"`
+	Memory         *string           `json:"memory,omitempty"`
+}
+
+// DeploymentDetail is one deployment with its lifecycle events.
+type DeploymentDetail struct {
+	Deployment Deployment `json:"deployment"`
+	Events     []Event    `json:"events"`
+}

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"syscall"
+)
+
+// ErrNoDaemon: nothing answers on the socket.
+var ErrNoDaemon = errors.New("the Clank daemon is not running")
+
+// RemoteError is an error the daemon answered with.
+type RemoteError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *RemoteError) Error() string { return e.Msg }
+
+// Client talks to the daemon over its unix socket.
+type Client struct {
+	Socket string
+	http   *http.Client
+}
+
+// NewClient makes a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	return &Client{Socket: socket, http: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression: true,
+	}}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	resp, err := c.send(ctx, method, path, query, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("daemon answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// send makes a request and returns the response of a 2xx answer; the caller
+// closes its body.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	u := "http://clank" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w (no answer on %s): start it with `clank serve`", ErrNoDaemon, c.Socket)
+		}
+		return nil, fmt.Errorf("talk to the daemon on %s: %w", c.Socket, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		var e Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e = Error{Error: fmt.Sprintf("daemon answered %s", resp.Status), Code: "internal"}
+		}
+		return nil, &RemoteError{Status: resp.StatusCode, Code: e.Code, Msg: e.Error}
+	}
+	return resp, nil
+}
+
+// Status reports the daemon's parts.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &s)
+}
+
+// Services lists every service.
+func (c *Client) Services(ctx context.Context) ([]Service, error) {
+	var s []Service
+	return s, c.do(ctx, http.MethodGet, "/v1/services", nil, nil, &s)
+}
+
+// Service returns one service; showEnv includes env values.
+func (c *Client) Service(ctx context.Context, name string, showEnv bool) (Service, error) {
+	var s Service
+	return s, c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(name), envQuery(showEnv), nil, &s)
+}
+
+// CreateService adds a service.
+func (c *Client) CreateService(ctx context.Context, spec ServiceSpec) (Service, error) {
+	var s Service
+	return s, c.do(ctx, http.MethodPost, "/v1/services", nil, spec, &s)
+}
+
+// UpdateService changes some of a service's settings.
+func (c *Client) UpdateService(ctx context.Context, name string, spec ServiceSpec) (Service, error) {
+	var s Service
+	return s, c.do(ctx, http.MethodPatch, "/v1/services/"+url.PathEscape(name), nil, spec, &s)
+}
+
+// Deployments lists a service's deployments newest first; beforeNumber 0 starts at the newest.
+func (c *Client) Deployments(ctx context.Context, service string, limit, beforeNumber int) ([]Deployment, error) {
+	return c.DeploymentsEnv(ctx, service, limit, beforeNumber, false)
+}
+
+// DeploymentsEnv is Deployments with env values when showEnv.
+func (c *Client) DeploymentsEnv(ctx context.Context, service string, limit, beforeNumber int, showEnv bool) ([]Deployment, error) {
+	q := envQuery(showEnv)
+	q.Set("limit", strconv.Itoa(limit))
+	q.Set("before", strconv.Itoa(beforeNumber))
+	var ds []Deployment
+	return ds, c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(service)+"/deployments", q, nil, &ds)
+}
+
+// Deployment returns a deployment (by id, or by number with service) and its events.
+func (c *Client) Deployment(ctx context.Context, id string) (Deployment, []Event, error) {
+	d, err := c.DeploymentOf(ctx, "", id, false)
+	return d.Deployment, d.Events, err
+}
+
+// DeploymentOf finds a deployment of service by id or number.
+func (c *Client) DeploymentOf(ctx context.Context, service, ref string, showEnv bool) (DeploymentDetail, error) {
+	q := envQuery(showEnv)
+	if service != "" {
+		q.Set("service", service)
+	}
+	var d DeploymentDetail
+	return d, c.do(ctx, http.MethodGet, "/v1/deployments/"+url.PathEscape(ref), q, nil, &d)
+}
+
+// Plan says what an action would do, or why it would be refused.
+func (c *Client) Plan(ctx context.Context, req ActionRequest) (Plan, error) {
+	req.DryRun = true
+	var p Plan
+	return p, c.do(ctx, http.MethodPost, "/v1/actions", nil, req, &p)
+}
+
+// Act starts a deploy, redeploy or rollback and returns the new deployment.
+func (c *Client) Act(ctx context.Context, req ActionRequest) (Deployment, error) {
+	req.DryRun = false
+	var d Deployment
+	return d, c.do(ctx, http.MethodPost, "/v1/actions", nil, req, &d)
+}
+
+// Subscribe streams the daemon's events until ctx ends or the daemon goes
+// away (then the channel closes).
+func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan Event, 256)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			if len(sc.Bytes()) == 0 {
+				continue // keep-alive
+			}
+			var ev Event
+			if json.Unmarshal(sc.Bytes(), &ev) != nil {
+				continue
+			}
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// Logs copies a deployment's container logs (the active one when
+// deploymentID is "") to w; with follow it waits for more until ctx ends.
+func (c *Client) Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error {
+	q := url.Values{}
+	if deploymentID != "" {
+		q.Set("deployment", deploymentID)
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(service)+"/logs", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func envQuery(show bool) url.Values {
+	q := url.Values{}
+	if show {
+		q.Set("show_env", "1")
+	}
+	return q
+}

@@ -1,0 +1,409 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/store"
+)
+
+// apiHandler serves the daemon's JSON API (the CLI and the dashboard use it
+// over the unix socket).
+func (d *Daemon) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", d.getStatus)
+	mux.HandleFunc("GET /v1/services", d.listServices)
+	mux.HandleFunc("POST /v1/services", d.createService)
+	mux.HandleFunc("GET /v1/services/{name}", d.getService)
+	mux.HandleFunc("PATCH /v1/services/{name}", d.updateService)
+	mux.HandleFunc("GET /v1/services/{name}/deployments", d.listDeployments)
+	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)
+	mux.HandleFunc("GET /v1/deployments/{ref}", d.getDeployment)
+	mux.HandleFunc("POST /v1/actions", d.act)
+	mux.HandleFunc("GET /v1/events", d.events)
+	return mux
+}
+
+// apiError maps engine errors to API codes and HTTP statuses, in one place.
+func apiError(err error) (int, api.Error) {
+	switch {
+	case errors.Is(err, engine.ErrInvalid):
+		return http.StatusBadRequest, api.Error{Error: err.Error(), Code: "invalid"}
+	case errors.Is(err, engine.ErrNotFound):
+		return http.StatusNotFound, api.Error{Error: err.Error(), Code: "not_found"}
+	case errors.Is(err, engine.ErrInProgress):
+		return http.StatusConflict, api.Error{Error: err.Error(), Code: "in_progress"}
+	case errors.Is(err, engine.ErrRefused):
+		return http.StatusConflict, api.Error{Error: err.Error(), Code: "refused"}
+	case errors.Is(err, engine.ErrUnavailable):
+		return http.StatusServiceUnavailable, api.Error{Error: err.Error(), Code: "unavailable"}
+	}
+	return http.StatusInternalServerError, api.Error{Error: err.Error(), Code: "internal"}
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	status, body := apiError(err)
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("bad request body: %v", err)
+	}
+	return nil
+}
+
+type requestError struct{ msg string }
+
+func (e *requestError) Error() string        { return e.msg }
+func (e *requestError) Is(target error) bool { return target == engine.ErrInvalid }
+
+func badRequest(format string, args ...any) error {
+	return &requestError{fmt.Sprintf(format, args...)}
+}
+
+func showEnv(r *http.Request) bool { return r.URL.Query().Get("show_env") == "1" }
+
+func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, d.Status(r.Context()))
+}
+
+func (d *Daemon) listServices(w http.ResponseWriter, r *http.Request) {
+	out, err := d.services(r.Context(), showEnv(r))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *Daemon) services(ctx context.Context, withEnv bool) ([]api.Service, error) {
+	svcs, err := d.Engine.Services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := view{e: d.Engine, showEnv: withEnv}
+	out := make([]api.Service, 0, len(svcs))
+	for _, s := range svcs {
+		out = append(out, v.service(s, serviceStatus(ctx, d.Engine, s)))
+	}
+	return out, nil
+}
+
+func (d *Daemon) getService(w http.ResponseWriter, r *http.Request) {
+	svc, err := d.Engine.Service(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	v := view{e: d.Engine, showEnv: showEnv(r)}
+	writeJSON(w, http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)))
+}
+
+// patch turns a ServiceSpec into an engine patch, reading durations and sizes.
+func patch(spec api.ServiceSpec) (engine.ServicePatch, error) {
+	p := engine.ServicePatch{
+		Image: spec.Image, Port: spec.Port, Domains: spec.Domains,
+		SetEnv: spec.Env, UnsetEnv: spec.UnsetEnv, HealthPath: spec.HealthPath, CPUs: spec.CPUs,
+	}
+	for _, f := range []struct {
+		name string
+		in   *string
+		out  **time.Duration
+	}{
+		{"health interval", spec.HealthInterval, &p.HealthInterval},
+		{"health timeout", spec.HealthTimeout, &p.HealthTimeout},
+		{"deploy timeout", spec.DeployTimeout, &p.DeployTimeout},
+	} {
+		d, err := parseDuration(f.in)
+		if err != nil {
+			return p, badRequest("invalid %s %q: use a duration like 1s or 500ms", f.name, *f.in)
+		}
+		*f.out = d
+	}
+	if spec.Memory != nil {
+		m, err := engine.ParseMemory(*spec.Memory)
+		if err != nil {
+			return p, err
+		}
+		p.MemoryBytes = &m
+	}
+	return p, nil
+}
+
+func (d *Daemon) createService(w http.ResponseWriter, r *http.Request) {
+	var spec api.ServiceSpec
+	if err := decode(r, &spec); err != nil {
+		writeErr(w, err)
+		return
+	}
+	p, err := patch(spec)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if spec.Image == nil || spec.Port == nil {
+		writeErr(w, badRequest("a service needs --image and --port"))
+		return
+	}
+	var cfg store.Config
+	if len(spec.UnsetEnv) > 0 {
+		writeErr(w, badRequest("unset_env is for updates"))
+		return
+	}
+	cfg, err = p.Apply(cfg)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	svc, err := d.Engine.CreateService(r.Context(), spec.Name, cfg)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	v := view{e: d.Engine}
+	writeJSON(w, http.StatusCreated, v.service(svc, "NONE"))
+}
+
+func (d *Daemon) updateService(w http.ResponseWriter, r *http.Request) {
+	var spec api.ServiceSpec
+	if err := decode(r, &spec); err != nil {
+		writeErr(w, err)
+		return
+	}
+	p, err := patch(spec)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	svc, err := d.Engine.UpdateService(r.Context(), r.PathValue("name"), p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	v := view{e: d.Engine}
+	writeJSON(w, http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)))
+}
+
+func intParam(r *http.Request, name string, def int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, badRequest("invalid %s %q", name, s)
+	}
+	return n, nil
+}
+
+func (d *Daemon) listDeployments(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r, "limit", 50)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	before, err := intParam(r, "before", 0)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out, err := d.deployments(r.Context(), r.PathValue("name"), min(limit, 1000), before, showEnv(r))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *Daemon) deployments(ctx context.Context, service string, limit, before int, withEnv bool) ([]api.Deployment, error) {
+	svc, err := d.Engine.Service(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := d.Engine.Deployments(ctx, service, limit, before)
+	if err != nil {
+		return nil, err
+	}
+	v := view{e: d.Engine, showEnv: withEnv}
+	out := make([]api.Deployment, 0, len(ds))
+	for _, dep := range ds {
+		out = append(out, v.deployment(ctx, dep, svc.ActiveDeploymentID))
+	}
+	return out, nil
+}
+
+func (d *Daemon) getDeployment(w http.ResponseWriter, r *http.Request) {
+	out, err := d.deployment(r.Context(), r.URL.Query().Get("service"), r.PathValue("ref"), showEnv(r))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *Daemon) deployment(ctx context.Context, service, ref string, withEnv bool) (api.DeploymentDetail, error) {
+	dep, err := d.Engine.Deployment(ctx, service, ref)
+	if err != nil {
+		return api.DeploymentDetail{}, err
+	}
+	svc, err := d.Engine.Service(ctx, dep.Service)
+	if err != nil {
+		return api.DeploymentDetail{}, err
+	}
+	evs, err := d.Engine.Events(ctx, dep.ID)
+	if err != nil {
+		return api.DeploymentDetail{}, err
+	}
+	v := view{e: d.Engine, showEnv: withEnv}
+	out := api.DeploymentDetail{Deployment: v.deployment(ctx, dep, svc.ActiveDeploymentID), Events: make([]api.Event, 0, len(evs))}
+	for _, ev := range evs {
+		out.Events = append(out.Events, v.event(ev))
+	}
+	return out, nil
+}
+
+func (d *Daemon) act(w http.ResponseWriter, r *http.Request) {
+	var req api.ActionRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.TriggeredBy == "" {
+		req.TriggeredBy = "api"
+	}
+	if req.DryRun {
+		p, err := d.plan(r.Context(), req)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+		return
+	}
+	dep, err := d.start(r.Context(), req)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, dep)
+}
+
+func engineRequest(req api.ActionRequest) engine.Request {
+	return engine.Request{Kind: store.Kind(req.Kind), Service: req.Service, Deployment: req.Deployment, Image: req.Image, TriggeredBy: req.TriggeredBy}
+}
+
+func (d *Daemon) plan(ctx context.Context, req api.ActionRequest) (api.Plan, error) {
+	p, err := d.Engine.Plan(ctx, engineRequest(req))
+	if err != nil {
+		return api.Plan{}, err
+	}
+	v := view{e: d.Engine}
+	return v.plan(ctx, p), nil
+}
+
+func (d *Daemon) start(ctx context.Context, req api.ActionRequest) (api.Deployment, error) {
+	dep, err := d.Engine.Act(ctx, engineRequest(req))
+	if err != nil {
+		return api.Deployment{}, err
+	}
+	v := view{e: d.Engine}
+	return v.deployment(ctx, dep, ""), nil
+}
+
+// events streams api.Events as JSON lines until the client goes away.
+func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeErr(w, errors.New("streaming unsupported"))
+		return
+	}
+	service := r.URL.Query().Get("service")
+	ch := d.hub.Subscribe(r.Context())
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	enc := json.NewEncoder(w)
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keepalive.C:
+			w.Write([]byte("\n"))
+		case ev, ok := <-ch:
+			if !ok {
+				return // cut off: the client subscribes again
+			}
+			if service != "" && ev.Service != service {
+				continue
+			}
+			if enc.Encode(ev) != nil {
+				return
+			}
+		}
+		flusher.Flush()
+	}
+}
+
+// flushWriter flushes after every write, so that followed logs arrive live.
+type flushWriter struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func (fw flushWriter) Write(p []byte) (int, error) {
+	n, err := fw.w.Write(p)
+	fw.f.Flush()
+	return n, err
+}
+
+func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	name := r.PathValue("name")
+	svc, err := d.Engine.Service(ctx, name)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	ref := r.URL.Query().Get("deployment")
+	if ref == "" {
+		ref = svc.ActiveDeploymentID
+	}
+	if ref == "" {
+		writeErr(w, &requestError{fmt.Sprintf("service %s has no ACTIVE deployment: name one with --deployment", name)})
+		return
+	}
+	dep, err := d.Engine.Deployment(ctx, name, ref)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if dep.ContainerID == "" {
+		writeErr(w, &requestError{fmt.Sprintf("deployment #%d never had a container", dep.Number)})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	fw := flushWriter{w: w, f: w.(http.Flusher)}
+	fw.f.Flush()
+	if err := d.Engine.Logs(ctx, dep.ContainerID, r.URL.Query().Get("follow") == "1", fw); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(w, "clank: logs of deployment #%d: %v\n", dep.Number, err)
+	}
+}

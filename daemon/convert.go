@@ -1,0 +1,166 @@
+package daemon
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/store"
+)
+
+// view turns store rows into the wire types of DESIGN.md. It caches what a
+// list needs more than once (source deployments' numbers).
+type view struct {
+	e       *engine.Engine
+	showEnv bool
+	numbers map[string]int
+}
+
+func (v *view) health(h store.HealthCheck) api.HealthCheck {
+	return api.HealthCheck{Path: h.Path, Interval: h.Interval.String(), Timeout: h.Timeout.String()}
+}
+
+func envKeys(env map[string]string) []string {
+	keys := slices.Sorted(maps.Keys(env))
+	if keys == nil {
+		keys = []string{}
+	}
+	return keys
+}
+
+func (v *view) service(svc store.Service, status string) api.Service {
+	s := api.Service{
+		Name:          svc.Name,
+		Image:         svc.Config.Image,
+		Port:          svc.Config.Port,
+		Domains:       nonNil(svc.Config.Domains),
+		EnvKeys:       envKeys(svc.Config.Env),
+		HealthCheck:   v.health(svc.Config.Health),
+		DeployTimeout: svc.Config.DeployTimeout.String(),
+		CPUs:          svc.Config.CPUs,
+		Memory:        svc.Config.MemoryBytes,
+		Status:        status,
+		CreatedAt:     svc.CreatedAt,
+		UpdatedAt:     svc.UpdatedAt,
+	}
+	if svc.ActiveDeploymentID != "" {
+		id := svc.ActiveDeploymentID
+		s.ActiveDeploymentID = &id
+	}
+	if v.showEnv {
+		s.Env = maps.Clone(svc.Config.Env)
+	}
+	return s
+}
+
+func (v *view) deployment(ctx context.Context, d store.Deployment, activeID string) api.Deployment {
+	a := v.e.ImageAvailability(d)
+	out := api.Deployment{
+		ID:                d.ID,
+		Number:            d.Number,
+		Service:           d.Service,
+		Kind:              string(d.Kind),
+		Status:            string(d.Status),
+		Image:             d.Config.Image,
+		ImageDigest:       d.ImageDigest,
+		Port:              d.Config.Port,
+		HealthCheck:       v.health(d.Config.Health),
+		DeployTimeout:     d.Config.DeployTimeout.String(),
+		CPUs:              d.Config.CPUs,
+		Memory:            d.Config.MemoryBytes,
+		Domains:           nonNil(d.Config.Domains),
+		EnvKeys:           envKeys(d.Config.Env),
+		CreatedAt:         d.CreatedAt,
+		ActivatedAt:       d.ActivatedAt,
+		EndedAt:           d.EndedAt,
+		RollbackCapable:   d.ActivatedAt != nil && d.ID != activeID && a.State == engine.Available,
+		ImageAvailability: a.State,
+		ImageSource:       d.ImageSource,
+		TriggeredBy:       d.TriggeredBy,
+		FailureReason:     d.FailureReason,
+		ContainerID:       d.ContainerID,
+		HostPort:          d.HostPort,
+	}
+	if d.SourceDeploymentID != "" {
+		id := d.SourceDeploymentID
+		out.SourceDeploymentID = &id
+		out.SourceNumber = v.number(ctx, id)
+	}
+	if v.showEnv {
+		out.Env = maps.Clone(d.Config.Env)
+	}
+	return out
+}
+
+func (v *view) number(ctx context.Context, id string) int {
+	if n, ok := v.numbers[id]; ok {
+		return n
+	}
+	n := 0
+	if d, err := v.e.Deployment(ctx, "", id); err == nil {
+		n = d.Number
+	}
+	if v.numbers == nil {
+		v.numbers = map[string]int{}
+	}
+	v.numbers[id] = n
+	return n
+}
+
+func (v *view) event(ev store.Event) api.Event {
+	return api.Event{Seq: ev.ID, Type: engine.EventDeployment, Service: ev.Service, DeploymentID: ev.DeploymentID, Status: string(ev.Status), Message: ev.Message, At: ev.At}
+}
+
+func (v *view) plan(ctx context.Context, p engine.Plan) api.Plan {
+	out := api.Plan{Kind: string(p.Kind), Service: p.Service.Name, Changes: []api.Change{}}
+	active := p.Service.ActiveDeploymentID
+	if p.Target != nil {
+		t := v.deployment(ctx, *p.Target, active)
+		out.Target = &t
+	}
+	if p.Current != nil {
+		c := v.deployment(ctx, *p.Current, active)
+		out.Current = &c
+	}
+	for _, c := range p.Changes {
+		out.Changes = append(out.Changes, api.Change{Field: c.Field, Key: c.Key, Op: c.Op, From: c.From, To: c.To})
+	}
+	if p.Refusal != nil {
+		out.Refusal = p.Refusal.Error()
+	}
+	return out
+}
+
+// serviceStatus summarizes a service for lists: its in-progress deployment's
+// status, else its ACTIVE one's, else NONE.
+func serviceStatus(ctx context.Context, e *engine.Engine, svc store.Service) string {
+	ds, err := e.Deployments(ctx, svc.Name, 1, 0)
+	if err == nil && len(ds) > 0 && ds[0].Status.InProgress() {
+		return string(ds[0].Status)
+	}
+	if svc.ActiveDeploymentID != "" {
+		return string(store.StatusActive)
+	}
+	return "NONE"
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func parseDuration(s *string) (*time.Duration, error) {
+	if s == nil {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(*s)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}

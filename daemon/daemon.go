@@ -1,0 +1,265 @@
+// Package daemon wires Clank's parts into one process: the store, the Docker
+// runtime, the edge router, the Clank registry, the engine, the SSH dashboard
+// and the JSON API on a unix socket.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/engine/docker"
+	"github.com/clank-dev/clank/engine/edge"
+	"github.com/clank-dev/clank/internal/pubsub"
+	"github.com/clank-dev/clank/store"
+)
+
+// Version is the daemon's version, set by the build.
+var Version = "dev"
+
+// Config is the daemon's settings (DESIGN.md: flags and CLANK_* variables).
+type Config struct {
+	DataDir      string
+	Socket       string // default <DataDir>/clank.sock
+	HTTPAddr     string // the edge router
+	SSHAddr      string // "" = no SSH dashboard
+	RegistryAddr string // "" = no Clank registry
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Daemon is a running Clank.
+type Daemon struct {
+	cfg     Config
+	Store   *store.Store
+	Runtime *docker.Runtime
+	Router  *edge.Router
+	Engine  *engine.Engine
+	log     *slog.Logger
+
+	hub       pubsub.Bus[api.Event]
+	dockerErr error
+
+	edgeLn, apiLn net.Listener
+	edgeSrv       *http.Server
+	apiSrv        *http.Server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start opens the store, connects to Docker, reconciles, and starts serving
+// the edge router and the API socket. A Docker engine that does not answer is
+// reported (Status, every command) but does not stop the daemon.
+func Start(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("daemon: no data dir")
+	}
+	if cfg.Socket == "" {
+		cfg.Socket = filepath.Join(cfg.DataDir, "clank.sock")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			d.Close(context.Background())
+		}
+	}()
+
+	apiLn, err := listenSocket(ctx, cfg.Socket)
+	if err != nil {
+		return nil, err
+	}
+	d.apiLn = apiLn
+	st, err := store.Open(filepath.Join(cfg.DataDir, "clank.db"))
+	if err != nil {
+		return nil, err
+	}
+	d.Store = st
+	d.Runtime, d.dockerErr = docker.Connect(ctx)
+	if d.Runtime == nil {
+		return nil, d.dockerErr
+	}
+	if d.dockerErr != nil {
+		d.log.Warn("cannot reach the Docker engine: deployments are refused until it answers", "err", d.dockerErr)
+	}
+	d.Router = edge.New(edge.Options{Logger: d.log})
+	if cfg.HTTPAddr != "" {
+		if d.edgeLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("edge router on %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	d.Engine, err = engine.New(ctx, engine.Options{
+		Store: st, Runtime: d.Runtime, Router: d.Router, RegistryAddr: cfg.RegistryAddr,
+		DrainTimeout: cfg.DrainTimeout, Logger: d.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Engine.Start(ctx); err != nil {
+		if !errors.Is(err, engine.ErrUnavailable) {
+			return nil, err
+		}
+		d.log.Warn("reconcile without Docker: routes restored from the store", "err", err)
+	}
+	d.forwardEvents()
+
+	d.apiSrv = &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+	d.serve(d.apiSrv, d.apiLn)
+	if d.edgeLn != nil {
+		d.edgeSrv = &http.Server{Handler: d.Router, ReadHeaderTimeout: 30 * time.Second}
+		d.serve(d.edgeSrv, d.edgeLn)
+	}
+	ok = true
+	d.log.Info("clank is up", "socket", cfg.Socket, "router", d.RouterAddr(), "data", cfg.DataDir)
+	return d, nil
+}
+
+func (d *Daemon) serve(srv *http.Server, ln net.Listener) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("server stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// forwardEvents turns engine events into API events once, for every subscriber.
+func (d *Daemon) forwardEvents() {
+	ch := d.Engine.Subscribe(d.ctx)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for {
+			ev, ok := <-ch
+			if !ok {
+				if d.ctx.Err() != nil {
+					return
+				}
+				ch = d.Engine.Subscribe(d.ctx) // cut off: never happens to a prompt reader, but be safe
+				continue
+			}
+			d.hub.Publish(d.apiEvent(ev), func(e *api.Event, seq int64) { e.Seq = seq })
+		}
+	}()
+}
+
+func (d *Daemon) apiEvent(ev engine.Event) api.Event {
+	out := api.Event{Type: ev.Type, Service: ev.Service, Status: string(ev.Status), Message: ev.Message, At: ev.At}
+	if ev.Deployment != nil {
+		out.DeploymentID = ev.Deployment.ID
+		active := ""
+		if svc, err := d.Engine.Service(d.ctx, ev.Service); err == nil {
+			active = svc.ActiveDeploymentID
+		}
+		v := view{e: d.Engine}
+		dep := v.deployment(d.ctx, *ev.Deployment, active)
+		out.Deployment = &dep
+		if out.Status == "" {
+			out.Status = dep.Status
+		}
+	}
+	return out
+}
+
+// Status reports the daemon's parts.
+func (d *Daemon) Status(ctx context.Context) api.Status {
+	host, _ := os.Hostname()
+	s := api.Status{Host: host, Docker: "ok", Router: d.RouterAddr(), Registry: "off", SSH: "off", Version: Version}
+	if err := d.Engine.Ping(ctx); err != nil {
+		s.Docker = err.Error()
+	}
+	return s
+}
+
+// RouterAddr is the edge router's address ("" if it does not listen).
+func (d *Daemon) RouterAddr() string {
+	if d.edgeLn == nil {
+		return ""
+	}
+	return d.edgeLn.Addr().String()
+}
+
+// Socket is the API socket's path.
+func (d *Daemon) Socket() string { return d.cfg.Socket }
+
+// Close stops serving and waits for the engine's work to end. Containers keep
+// running; the next start reconciles them.
+func (d *Daemon) Close(ctx context.Context) error {
+	for _, srv := range []*http.Server{d.apiSrv, d.edgeSrv} {
+		if srv != nil {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+		}
+	}
+	if d.apiLn != nil {
+		d.apiLn.Close()
+	}
+	if d.edgeLn != nil {
+		d.edgeLn.Close()
+	}
+	if d.Engine != nil {
+		d.Engine.Close()
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+	if d.Runtime != nil {
+		d.Runtime.Close()
+	}
+	if d.Store != nil {
+		d.Store.Close()
+	}
+	os.Remove(d.cfg.Socket)
+	return nil
+}
+
+// listenSocket listens on the API socket (mode 0600). A socket file that
+// nothing answers on is stale and replaced; a live one means another daemon.
+func listenSocket(ctx context.Context, path string) (net.Listener, error) {
+	if _, err := os.Stat(path); err == nil {
+		var dialer net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := dialer.DialContext(dctx, "unix", path)
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("a Clank daemon already answers on %s", path)
+		}
+		os.Remove(path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	old := syscallUmask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscallUmask(old)
+	if err != nil {
+		return nil, fmt.Errorf("API socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}

@@ -1,0 +1,267 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+
+	"github.com/clank-dev/clank/store"
+)
+
+// Request asks for a deploy, a redeploy or a rollback.
+type Request struct {
+	Kind        store.Kind
+	Service     string
+	Deployment  string // id or number of the target, for redeploy and rollback
+	Image       string // deploy only: set the service's image first
+	TriggeredBy string
+}
+
+// Plan says what req would do without doing anything: the snapshot the new
+// deployment would run, the changes against the current ACTIVE deployment, or
+// (in Plan.Refusal) why it would be refused. The error is for requests that
+// cannot even be planned: an unknown service or deployment, bad input.
+func (e *Engine) Plan(ctx context.Context, req Request) (Plan, error) {
+	p, err := e.plan(ctx, req)
+	if err != nil {
+		return p, err
+	}
+	if p.Refusal == nil {
+		e.mu.Lock()
+		busy, ok := e.inflight[req.Service]
+		e.mu.Unlock()
+		if ok {
+			p.Refusal = e.inProgress(ctx, req, busy)
+		}
+	}
+	return p, nil
+}
+
+func (e *Engine) plan(ctx context.Context, req Request) (Plan, error) {
+	p := Plan{Kind: req.Kind}
+	svc, err := e.Service(ctx, req.Service)
+	if err != nil {
+		return p, err
+	}
+	p.Service = svc
+	if svc.ActiveDeploymentID != "" {
+		cur, err := e.store.GetDeployment(ctx, svc.ActiveDeploymentID)
+		if err != nil {
+			return p, fmt.Errorf("active deployment of %s: %w", svc.Name, err)
+		}
+		p.Current = &cur
+	}
+	if err := e.Ping(ctx); err != nil {
+		return p, err
+	}
+	switch req.Kind {
+	case store.KindDeploy:
+		p.Config = svc.Config
+		if req.Image != "" {
+			if err := ValidateImage(req.Image); err != nil {
+				return p, err
+			}
+			p.Config.Image = req.Image
+		}
+		p.ImageDigest, p.ImageSource, err = e.resolveImage(ctx, p.Config.Image)
+		if err != nil {
+			return p, err
+		}
+	case store.KindRedeploy, store.KindRollback:
+		if err := e.planFromTarget(ctx, req, &p); err != nil || p.Refusal != nil {
+			return p, err
+		}
+	default:
+		return p, &invalid{fmt.Sprintf("unknown action %q: want deploy, redeploy or rollback", req.Kind)}
+	}
+	if p.Refusal == nil {
+		if err := e.checkDomains(ctx, svc.Name, p.Config.Domains); err != nil {
+			p.Refusal = err
+		}
+	}
+	if p.Current != nil {
+		p.Changes = Diff(p.Current.Config, p.Config, p.Current.ImageDigest, p.ImageDigest)
+	}
+	return p, nil
+}
+
+// planFromTarget fills p for a redeploy or rollback: the target deployment and
+// the snapshot to run, or the refusal.
+func (e *Engine) planFromTarget(ctx context.Context, req Request, p *Plan) error {
+	svc := p.Service
+	var target store.Deployment
+	var err error
+	switch {
+	case req.Deployment != "":
+		target, err = e.Deployment(ctx, svc.Name, req.Deployment)
+		if err != nil {
+			return err
+		}
+	case req.Kind == store.KindRollback:
+		target, err = e.store.LastActivated(ctx, svc.Name, svc.ActiveDeploymentID)
+		if errors.Is(err, store.ErrNotFound) {
+			p.Refusal = refuse(nil, fmt.Sprintf("service %s has no earlier deployment that was ACTIVE to roll back to", svc.Name))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	default:
+		return &invalid{"redeploy needs --deployment ID"}
+	}
+	p.Target = &target
+	if req.Kind == store.KindRollback {
+		switch {
+		case target.ID == svc.ActiveDeploymentID:
+			p.Refusal = refuse(nil, fmt.Sprintf("deployment #%d is the current ACTIVE deployment of %s: nothing to roll back to", target.Number, svc.Name))
+			return nil
+		case target.ActivatedAt == nil:
+			why := string(target.Status)
+			if target.FailureReason != "" {
+				why += ": " + target.FailureReason
+			}
+			p.Refusal = refuse(nil, fmt.Sprintf("deployment #%d of %s was never ACTIVE (%s): only a deployment that ran can be rolled back to", target.Number, svc.Name, why))
+			return nil
+		}
+		p.Config = target.Config
+	} else {
+		p.Config = svc.Config
+		p.Config.Image = target.Config.Image
+	}
+	p.ImageDigest, p.ImageSource = target.ImageDigest, target.ImageSource
+	if target.ImageDigest == "" {
+		p.Refusal = refuse(nil, fmt.Sprintf("deployment #%d has no recorded image digest", target.Number))
+		return nil
+	}
+	// Checked now, not from the cache: a rollback to a missing image is
+	// refused before anything is created.
+	if a := e.CheckImage(ctx, target); a.State == Missing {
+		p.Refusal = refuse(nil, fmt.Sprintf("cannot %s to deployment #%d: its image %s@%s is gone (%s)", req.Kind, target.Number, target.Config.Image, ShortDigest(target.ImageDigest), a.Reason))
+	}
+	return nil
+}
+
+func (e *Engine) inProgress(ctx context.Context, req Request, busyID string) error {
+	what := "another deployment"
+	if d, err := e.store.GetDeployment(ctx, busyID); err == nil {
+		what = fmt.Sprintf("deployment #%d (%s)", d.Number, d.Status)
+	}
+	return refuse(ErrInProgress, fmt.Sprintf("service %s: %s is in progress; wait for it to end", req.Service, what))
+}
+
+// Act begins req and returns the new deployment (DEPLOYING) at once; the
+// lifecycle goes on in the background and is streamed by Subscribe. A refused
+// request creates nothing and changes nothing.
+func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error) {
+	// One deployment in progress per service: claim the service first, so
+	// that two concurrent requests cannot both pass the checks.
+	e.mu.Lock()
+	if busy, ok := e.inflight[req.Service]; ok {
+		e.mu.Unlock()
+		return store.Deployment{}, e.inProgress(ctx, req, busy)
+	}
+	claim := newID("pending-")
+	e.inflight[req.Service] = claim
+	e.mu.Unlock()
+	started := false
+	defer func() {
+		if !started {
+			e.release(req.Service, claim)
+		}
+	}()
+
+	p, err := e.plan(ctx, req)
+	if err != nil {
+		return store.Deployment{}, err
+	}
+	if p.Refusal != nil {
+		return store.Deployment{}, p.Refusal
+	}
+	if req.Kind == store.KindDeploy && req.Image != "" && req.Image != p.Service.Config.Image {
+		img := req.Image
+		if _, err := e.UpdateService(ctx, req.Service, ServicePatch{Image: &img}); err != nil {
+			return store.Deployment{}, err
+		}
+	}
+	d := store.Deployment{
+		ID:          newID("d"),
+		Service:     req.Service,
+		Kind:        req.Kind,
+		Config:      p.Config,
+		ImageDigest: p.ImageDigest,
+		ImageSource: p.ImageSource,
+		TriggeredBy: req.TriggeredBy,
+		Status:      store.StatusDeploying,
+	}
+	if p.Target != nil {
+		d.SourceDeploymentID = p.Target.ID
+	}
+	if err := e.store.CreateDeployment(ctx, &d); err != nil {
+		return store.Deployment{}, fmt.Errorf("%s %s: %w", req.Kind, req.Service, err)
+	}
+	e.mu.Lock()
+	e.inflight[req.Service] = d.ID
+	e.mu.Unlock()
+	started = true
+	e.log.Info("deployment started", "service", d.Service, "deployment", d.ID, "number", d.Number, "kind", d.Kind, "image", d.Config.Image, "by", d.TriggeredBy)
+	e.publishDeployment(d, fmt.Sprintf("%s #%d started", d.Kind, d.Number))
+	e.go_(func(ctx context.Context) { e.run(ctx, d, p.Current) })
+	return d, nil
+}
+
+func (e *Engine) release(service, id string) {
+	e.mu.Lock()
+	if e.inflight[service] == id {
+		delete(e.inflight, service)
+	}
+	e.mu.Unlock()
+}
+
+// resolveImage finds the digest to pin ref to and where the image comes from.
+// An image the local engine lacks gets its digest after the pull.
+func (e *Engine) resolveImage(ctx context.Context, ref string) (digest, source string, err error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", "", &invalid{fmt.Sprintf("invalid image reference %q: %v", ref, err)}
+	}
+	remote := store.SourceExternal
+	if e.isClankRegistry(reference.Domain(named)) {
+		remote = store.SourceRegistry
+	}
+	info, err := e.rt.InspectImage(ctx, ref)
+	switch {
+	case errors.Is(err, ErrImageNotFound):
+		if c, ok := named.(reference.Canonical); ok {
+			return c.Digest().String(), remote, nil
+		}
+		return "", remote, nil // pulled in DEPLOYING
+	case err != nil:
+		return "", "", fmt.Errorf("%w: inspect image %s: %v", ErrUnavailable, ref, err)
+	}
+	repo := reference.TrimNamed(named).Name()
+	for _, rd := range info.RepoDigests {
+		n, err := reference.ParseNormalizedNamed(rd)
+		if err != nil {
+			continue
+		}
+		if c, ok := n.(reference.Canonical); ok && n.Name() == repo {
+			return c.Digest().String(), remote, nil
+		}
+	}
+	return info.ID, store.SourceLocal, nil
+}
+
+func (e *Engine) isClankRegistry(domain string) bool {
+	addr := e.opts.RegistryAddr
+	if addr == "" {
+		return false
+	}
+	if domain == addr {
+		return true
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	return domain == "localhost:"+port || domain == "127.0.0.1:"+port
+}

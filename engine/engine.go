@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/clank-dev/clank/internal/pubsub"
+	"github.com/clank-dev/clank/store"
+)
+
+// Router is the edge router as the engine drives it (engine/edge implements it).
+type Router interface {
+	// SetRoute points the service's domains at backend ("127.0.0.1:PORT") in
+	// one atomic switch and returns the previous backend.
+	SetRoute(service string, domains []string, backend string) (previous string)
+	RemoveRoute(service string)
+	// Drain waits until nothing is in flight on backend, or ctx ends.
+	Drain(ctx context.Context, backend string) error
+}
+
+// Options configure an Engine. Store, Runtime and Router are required.
+type Options struct {
+	Store   *store.Store
+	Runtime Runtime
+	Router  Router
+	// Images checks image availability; nil uses the local engine alone.
+	Images ImageChecker
+	// RegistryAddr is the Clank registry's host:port: images under it have
+	// source "registry".
+	RegistryAddr string
+	DrainTimeout time.Duration // how long an old deployment may finish in-flight requests
+	StopGrace    time.Duration // SIGTERM to SIGKILL when stopping a container
+	Logger       *slog.Logger
+}
+
+// Engine owns the lifecycle of every deployment.
+type Engine struct {
+	store  *store.Store
+	rt     Runtime
+	router Router
+	images ImageChecker
+	opts   Options
+	log    *slog.Logger
+	owner  string // this data dir's instance id, on every container's labels
+	probe  *http.Client
+	bus    pubsub.Bus[Event]
+	avail  availabilityCache
+
+	mu       sync.Mutex
+	inflight map[string]string // service -> deployment id in progress
+
+	ctx    context.Context // ends at Close: lifecycles and drains stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+const metaOwner = "owner"
+
+// New makes an Engine. Call Start to reconcile and begin, Close to stop.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Runtime == nil || opts.Router == nil {
+		return nil, errors.New("engine: Store, Runtime and Router are required")
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.StopGrace == 0 {
+		opts.StopGrace = DefaultStopGrace
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	owner, err := opts.Store.GetMeta(ctx, metaOwner)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && owner == "") {
+		owner = newID("")
+		err = opts.Store.SetMeta(ctx, metaOwner, owner)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: instance id: %w", err)
+	}
+	e := &Engine{
+		store:    opts.Store,
+		rt:       opts.Runtime,
+		router:   opts.Router,
+		opts:     opts,
+		log:      opts.Logger,
+		owner:    owner,
+		inflight: map[string]string{},
+		probe: &http.Client{
+			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse // a redirect answers the probe
+			},
+		},
+	}
+	e.images = opts.Images
+	if e.images == nil {
+		e.images = LocalImages{Runtime: opts.Runtime}
+	}
+	e.avail.init()
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Owner is the instance id on the labels of this engine's containers.
+func (e *Engine) Owner() string { return e.owner }
+
+// Start reconciles the store, the runtime and the router after a (re)start,
+// then watches the runtime for image removals. If the Docker engine does not
+// answer, Start still restores routes from the store and returns the error so
+// that the daemon can say so; the daemon keeps running.
+func (e *Engine) Start(ctx context.Context) error {
+	err := e.reconcile(ctx)
+	e.go_(e.watchRuntime)
+	e.go_(e.refreshAvailabilityLoop)
+	return err
+}
+
+// Close stops every lifecycle and drain the engine runs and waits for them.
+// Containers keep running: the next Start reconciles them.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// go_ runs f in a goroutine the engine owns (Close waits for it).
+func (e *Engine) go_(f func(ctx context.Context)) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f(e.ctx)
+	}()
+}
+
+// Ping reports whether the Docker engine answers.
+func (e *Engine) Ping(ctx context.Context) error {
+	if err := e.rt.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+func newID(prefix string) string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func backendAddr(hostPort int) string {
+	if hostPort == 0 {
+		return ""
+	}
+	return fmt.Sprintf("127.0.0.1:%d", hostPort)
+}
+
+// Logs copies a container's logs to w (the last 500 lines, then more with follow).
+func (e *Engine) Logs(ctx context.Context, containerID string, follow bool, w io.Writer) error {
+	return e.rt.Logs(ctx, containerID, follow, 500, w)
+}

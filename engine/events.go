@@ -1,0 +1,44 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/clank-dev/clank/store"
+)
+
+// Event types.
+const (
+	EventDeployment   = "deployment"   // a deployment changed status
+	EventService      = "service"      // a service was created or its config changed
+	EventAvailability = "availability" // an image's availability changed
+)
+
+// Event is one change the engine streams to its subscribers.
+type Event struct {
+	Seq        int64
+	Type       string
+	Service    string
+	Deployment *store.Deployment // after the change, for EventDeployment
+	Status     store.Status
+	Message    string
+	At         time.Time
+}
+
+// Subscribe streams every event from now on until ctx ends (then the channel
+// is closed). A subscriber that falls far behind is cut off: its channel
+// closes early, and it should subscribe again and reload.
+func (e *Engine) Subscribe(ctx context.Context) <-chan Event {
+	return e.bus.Subscribe(ctx)
+}
+
+func (e *Engine) publish(ev Event) {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	e.bus.Publish(ev, func(ev *Event, seq int64) { ev.Seq = seq })
+}
+
+func (e *Engine) publishDeployment(d store.Deployment, msg string) {
+	e.publish(Event{Type: EventDeployment, Service: d.Service, Deployment: &d, Status: d.Status, Message: msg})
+}

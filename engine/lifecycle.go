@@ -1,0 +1,240 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/clank-dev/clank/store"
+)
+
+// Readiness probing: at once, then every probeMin doubling up to probeFastCap
+// for the first probeFastFor, then backing off toward the configured interval.
+// A container that becomes ready is seen within probeFastCap.
+const (
+	probeMin     = 2 * time.Millisecond
+	probeFastCap = 50 * time.Millisecond
+	probeFastFor = 5 * time.Second
+	// aliveEvery is how often a failing probe checks that the container still runs.
+	aliveEvery = 500 * time.Millisecond
+)
+
+// run takes a created deployment through DEPLOYING -> HEALTH_CHECKING ->
+// ACTIVE, switches the router, and drains the previous deployment.
+func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deployment) {
+	defer e.release(d.Service, d.ID)
+	cfg := d.Config
+	// Store writes after a failure must happen even while the engine stops.
+	bg := context.WithoutCancel(ctx)
+	var containerID string
+	fail := func(reason string) {
+		if ctx.Err() != nil {
+			reason = "the daemon stopped during the deployment (" + reason + ")"
+		}
+		if containerID != "" {
+			if err := e.rt.Stop(bg, containerID, 0); err != nil {
+				e.log.Warn("remove failed container", "deployment", d.ID, "err", err)
+			}
+		}
+		fd, err := e.store.Fail(bg, d.ID, reason)
+		if err != nil {
+			e.log.Error("record failure", "deployment", d.ID, "err", err)
+			return
+		}
+		e.log.Warn("deployment failed", "service", d.Service, "deployment", d.ID, "reason", reason)
+		e.publishDeployment(fd, reason)
+	}
+
+	if d.ImageDigest == "" || !e.haveImage(ctx, d) {
+		if err := e.pull(ctx, &d); err != nil {
+			fail(err.Error())
+			return
+		}
+	}
+	c, err := e.rt.Start(ctx, ContainerSpec{
+		Name:        fmt.Sprintf("clank-%s-%d-%s", d.Service, d.Number, d.ID[len(d.ID)-6:]),
+		Image:       PinnedRef(d.ImageSource, cfg.Image, d.ImageDigest),
+		Env:         cfg.Env,
+		Port:        cfg.Port,
+		CPUs:        cfg.CPUs,
+		MemoryBytes: cfg.MemoryBytes,
+		Labels:      e.labels(d),
+	})
+	if err != nil {
+		fail(fmt.Sprintf("start container: %v", err))
+		return
+	}
+	containerID = c.ID
+	if err := e.store.SetContainer(bg, d.ID, c.ID, c.HostPort); err != nil {
+		fail(fmt.Sprintf("record container: %v", err))
+		return
+	}
+	d, err = e.store.SetStatus(bg, d.ID, store.StatusHealthChecking, fmt.Sprintf("container started; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort))
+	if err != nil {
+		fail(fmt.Sprintf("record status: %v", err))
+		return
+	}
+	e.publishDeployment(d, "health checking")
+
+	if err := e.waitHealthy(ctx, d, c.HostPort); err != nil {
+		fail(err.Error())
+		return
+	}
+
+	// Cutover: the router first (new requests go to green at once), then the
+	// store. A crash between the two leaves green un-ACTIVE in the store:
+	// reconcile fails it and routes back to blue, which is still running.
+	var prevDomains []string
+	if prev != nil {
+		prevDomains = prev.Config.Domains
+	}
+	previousBackend := e.router.SetRoute(d.Service, cfg.Domains, backendAddr(c.HostPort))
+	active, old, err := e.store.Activate(bg, d.ID)
+	if err != nil {
+		if previousBackend != "" {
+			e.router.SetRoute(d.Service, prevDomains, previousBackend)
+		}
+		fail(fmt.Sprintf("record activation: %v", err))
+		return
+	}
+	e.release(d.Service, d.ID) // the next deployment may start while blue drains
+	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number)
+	e.publishDeployment(active, fmt.Sprintf("#%d is ACTIVE", active.Number))
+	if old.ID != "" {
+		e.publishDeployment(old, fmt.Sprintf("#%d is draining", old.Number))
+		e.drain(ctx, old)
+	}
+}
+
+// drain lets the replaced deployment finish its in-flight requests (bounded by
+// the drain timeout), then stops and removes its container.
+func (e *Engine) drain(ctx context.Context, old store.Deployment) {
+	bg := context.WithoutCancel(ctx)
+	if backend := backendAddr(old.HostPort); backend != "" {
+		dctx, cancel := context.WithTimeout(ctx, e.opts.DrainTimeout)
+		err := e.router.Drain(dctx, backend)
+		cancel()
+		if err != nil {
+			e.log.Info("drain ended by timeout", "deployment", old.ID, "err", err)
+		}
+	}
+	if old.ContainerID != "" {
+		if err := e.rt.Stop(bg, old.ContainerID, e.opts.StopGrace); err != nil {
+			e.log.Warn("stop drained container", "deployment", old.ID, "err", err)
+		}
+	}
+	done, err := e.store.SetStatus(bg, old.ID, store.StatusInactive, "drained; container removed")
+	if err != nil {
+		e.log.Error("record inactive", "deployment", old.ID, "err", err)
+		return
+	}
+	e.publishDeployment(done, fmt.Sprintf("#%d is INACTIVE", done.Number))
+}
+
+func (e *Engine) labels(d store.Deployment) map[string]string {
+	return map[string]string{
+		LabelManaged:    "true",
+		LabelOwner:      e.owner,
+		LabelService:    d.Service,
+		LabelDeployment: d.ID,
+	}
+}
+
+func (e *Engine) haveImage(ctx context.Context, d store.Deployment) bool {
+	_, err := e.rt.InspectImage(ctx, PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest))
+	return err == nil
+}
+
+// pull fetches a registry image (by digest when one is pinned) and records
+// the digest it resolved to.
+func (e *Engine) pull(ctx context.Context, d *store.Deployment) error {
+	if d.ImageSource == store.SourceLocal {
+		return fmt.Errorf("image %s (%s) is no longer in the local Docker engine", d.Config.Image, ShortDigest(d.ImageDigest))
+	}
+	ref := PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)
+	if err := e.rt.PullImage(ctx, ref); err != nil {
+		return fmt.Errorf("pull %s: %v", ref, err)
+	}
+	if d.ImageDigest != "" {
+		return nil
+	}
+	digest, source, err := e.resolveImage(ctx, d.Config.Image)
+	if err != nil {
+		return err
+	}
+	if digest == "" {
+		return fmt.Errorf("pull %s: no digest for the pulled image", ref)
+	}
+	if err := e.store.SetImage(ctx, d.ID, digest, source); err != nil {
+		return fmt.Errorf("record image digest: %v", err)
+	}
+	d.ImageDigest, d.ImageSource = digest, source
+	return nil
+}
+
+// waitHealthy probes the container's health path over loopback until it
+// answers 2xx/3xx, the container exits, or the deploy timeout ends.
+func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, hostPort int) error {
+	cfg := d.Config
+	ctx, cancel := context.WithTimeout(ctx, cfg.DeployTimeout)
+	defer cancel()
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", hostPort, cfg.Health.Path)
+	start := time.Now()
+	lastAlive := start
+	wait := probeMin
+	var last error
+	for {
+		err := e.probeOnce(ctx, url, cfg.Health.Timeout)
+		if err == nil {
+			return nil
+		}
+		last = err
+		if time.Since(lastAlive) >= aliveEvery {
+			lastAlive = time.Now()
+			if cs, lerr := e.rt.List(ctx, map[string]string{LabelDeployment: d.ID}); lerr == nil && (len(cs) == 0 || !cs[0].Running) {
+				return fmt.Errorf("container exited before its health check passed (last probe: %v)", last)
+			}
+		}
+		limit := min(cfg.Health.Interval, probeFastCap)
+		if time.Since(start) > probeFastFor {
+			limit = cfg.Health.Interval
+		}
+		wait = min(wait*2, limit)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("health check GET %s did not pass within %s: %v", cfg.Health.Path, cfg.DeployTimeout, last)
+		case <-time.After(wait):
+		}
+	}
+}
+
+var errUnhealthy = errors.New("unhealthy")
+
+func (e *Engine) probeOnce(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "clank-health-check")
+	resp, err := e.probe.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("no answer within %s", timeout)
+		}
+		if inner := errors.Unwrap(err); inner != nil {
+			return inner // drop the url.Error prefix: the caller names the path
+		}
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return fmt.Errorf("%w: HTTP %d", errUnhealthy, resp.StatusCode)
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/clank-dev/clank/store"
+)
+
+// ServicePatch changes some of a service's configuration; nil fields stay.
+type ServicePatch struct {
+	Image          *string
+	Port           *int
+	Domains        []string // nil keeps the domains; a non-nil list replaces them
+	SetEnv         map[string]string
+	UnsetEnv       []string
+	HealthPath     *string
+	HealthInterval *time.Duration
+	HealthTimeout  *time.Duration
+	DeployTimeout  *time.Duration
+	CPUs           *float64
+	MemoryBytes    *int64
+}
+
+// Apply returns cfg with the patch applied (not yet validated).
+func (p ServicePatch) Apply(cfg store.Config) (store.Config, error) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&cfg.Image, p.Image)
+	set(&cfg.Health.Path, p.HealthPath)
+	if p.Port != nil {
+		cfg.Port = *p.Port
+	}
+	if p.Domains != nil {
+		cfg.Domains = slices.Clone(p.Domains)
+	}
+	for _, d := range []struct {
+		dst *time.Duration
+		v   *time.Duration
+	}{{&cfg.Health.Interval, p.HealthInterval}, {&cfg.Health.Timeout, p.HealthTimeout}, {&cfg.DeployTimeout, p.DeployTimeout}} {
+		if d.v != nil {
+			if *d.v <= 0 {
+				return cfg, &invalid{fmt.Sprintf("invalid duration %s: it must be positive", *d.v)}
+			}
+			*d.dst = *d.v
+		}
+	}
+	if p.CPUs != nil {
+		cfg.CPUs = *p.CPUs
+	}
+	if p.MemoryBytes != nil {
+		cfg.MemoryBytes = *p.MemoryBytes
+	}
+	env := make(map[string]string, len(cfg.Env)+len(p.SetEnv))
+	for k, v := range cfg.Env {
+		env[k] = v
+	}
+	for k, v := range p.SetEnv {
+		if err := ValidateEnvKey(k); err != nil {
+			return cfg, err
+		}
+		env[k] = v
+	}
+	for _, k := range p.UnsetEnv {
+		if err := ValidateEnvKey(k); err != nil {
+			return cfg, err
+		}
+		if _, ok := env[k]; !ok {
+			return cfg, &invalid{fmt.Sprintf("env key %s is not set", k)}
+		}
+		delete(env, k)
+	}
+	cfg.Env = env
+	return cfg, nil
+}
+
+// CreateService adds a service. Without domains it gets <name>.localhost.
+func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Config) (store.Service, error) {
+	if err := ValidateServiceName(name); err != nil {
+		return store.Service{}, err
+	}
+	if len(cfg.Domains) == 0 {
+		cfg.Domains = []string{name + DomainSuffix}
+	}
+	cfg, err := ValidateConfig(cfg)
+	if err != nil {
+		return store.Service{}, err
+	}
+	if err := e.checkDomains(ctx, name, cfg.Domains); err != nil {
+		return store.Service{}, err
+	}
+	svc := store.Service{Name: name, Config: cfg}
+	if err := e.store.CreateService(ctx, svc); err != nil {
+		return store.Service{}, e.storeErr(err, "service "+name)
+	}
+	svc, err = e.store.GetService(ctx, name)
+	if err != nil {
+		return store.Service{}, err
+	}
+	e.publish(Event{Type: EventService, Service: name, Message: "created"})
+	return svc, nil
+}
+
+// UpdateService changes a service's configuration without deploying it.
+func (e *Engine) UpdateService(ctx context.Context, name string, p ServicePatch) (store.Service, error) {
+	svc, err := e.Service(ctx, name)
+	if err != nil {
+		return svc, err
+	}
+	cfg, err := p.Apply(svc.Config)
+	if err != nil {
+		return svc, err
+	}
+	if len(cfg.Domains) == 0 {
+		cfg.Domains = []string{name + DomainSuffix}
+	}
+	if cfg, err = ValidateConfig(cfg); err != nil {
+		return svc, err
+	}
+	if err := e.checkDomains(ctx, name, cfg.Domains); err != nil {
+		return svc, err
+	}
+	svc.Config = cfg
+	if err := e.store.UpdateService(ctx, svc); err != nil {
+		return svc, e.storeErr(err, "service "+name)
+	}
+	e.publish(Event{Type: EventService, Service: name, Message: "config changed"})
+	return e.store.GetService(ctx, name)
+}
+
+// checkDomains refuses domains that another service claims in its config or
+// serves with its ACTIVE deployment (a rollback may have restored old domains).
+func (e *Engine) checkDomains(ctx context.Context, service string, domains []string) error {
+	services, err := e.store.ListServices(ctx)
+	if err != nil {
+		return err
+	}
+	for _, other := range services {
+		if other.Name == service {
+			continue
+		}
+		claimed := slices.Clone(other.Config.Domains)
+		if other.ActiveDeploymentID != "" {
+			if d, err := e.store.GetDeployment(ctx, other.ActiveDeploymentID); err == nil {
+				claimed = append(claimed, d.Config.Domains...)
+			}
+		}
+		for _, d := range domains {
+			if slices.Contains(claimed, d) {
+				return refuse(store.ErrDomainTaken, fmt.Sprintf("domain %s is taken by service %s", d, other.Name))
+			}
+		}
+	}
+	return nil
+}
+
+// Service returns one service.
+func (e *Engine) Service(ctx context.Context, name string) (store.Service, error) {
+	svc, err := e.store.GetService(ctx, name)
+	if err != nil {
+		return svc, e.storeErr(err, fmt.Sprintf("unknown service %q", name))
+	}
+	return svc, nil
+}
+
+// Services lists every service by name.
+func (e *Engine) Services(ctx context.Context) ([]store.Service, error) {
+	return e.store.ListServices(ctx)
+}
+
+// Deployments lists a service's deployments newest first, a page at a time.
+func (e *Engine) Deployments(ctx context.Context, service string, limit, beforeNumber int) ([]store.Deployment, error) {
+	if _, err := e.Service(ctx, service); err != nil {
+		return nil, err
+	}
+	return e.store.ListDeployments(ctx, service, limit, beforeNumber)
+}
+
+// Deployment finds a deployment of service by id or per-service number
+// ("7" or "#7"); service may be "" when ref is an id.
+func (e *Engine) Deployment(ctx context.Context, service, ref string) (store.Deployment, error) {
+	if ref == "" {
+		return store.Deployment{}, &invalid{"a deployment id or number is required (--deployment)"}
+	}
+	num := ref
+	if num[0] == '#' {
+		num = num[1:]
+	}
+	var n int
+	if _, err := fmt.Sscanf(num, "%d", &n); err == nil && fmt.Sprint(n) == num && service != "" {
+		d, err := e.store.GetDeploymentByNumber(ctx, service, n)
+		if err != nil {
+			return d, e.storeErr(err, fmt.Sprintf("service %s has no deployment #%d", service, n))
+		}
+		return d, nil
+	}
+	d, err := e.store.GetDeployment(ctx, ref)
+	if err != nil {
+		return d, e.storeErr(err, fmt.Sprintf("unknown deployment %q", ref))
+	}
+	if service != "" && d.Service != service {
+		return d, &notFound{fmt.Sprintf("deployment %s belongs to service %s, not %s", ref, d.Service, service)}
+	}
+	return d, nil
+}
+
+// Events lists a deployment's lifecycle events in order.
+func (e *Engine) Events(ctx context.Context, deploymentID string) ([]store.Event, error) {
+	return e.store.Events(ctx, deploymentID)
+}
+
+// storeErr turns store sentinels into the engine's, with msg as the text.
+func (e *Engine) storeErr(err error, msg string) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &notFound{msg}
+	case errors.Is(err, store.ErrExists):
+		return refuse(err, msg+" already exists")
+	case errors.Is(err, store.ErrDomainTaken):
+		return refuse(err, err.Error())
+	}
+	return err
+}

@@ -1,0 +1,71 @@
+// Package pubsub fans values out to subscribers without ever blocking the
+// publisher: a subscriber that falls too far behind is cut off (its channel
+// closes) and is expected to subscribe again and reload.
+package pubsub
+
+import (
+	"context"
+	"sync"
+)
+
+// Bus delivers every published value to every current subscriber, in order.
+// The zero value is ready to use.
+type Bus[T any] struct {
+	mu   sync.Mutex
+	seq  int64
+	subs map[chan T]struct{}
+	// Buffer is how far a subscriber may fall behind; 0 means 4096.
+	Buffer int
+}
+
+// Publish sends v to every subscriber; stamp, if non-nil, is called under the
+// bus lock with the next sequence number so that values carry their order.
+func (b *Bus[T]) Publish(v T, stamp func(*T, int64)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	if stamp != nil {
+		stamp(&v, b.seq)
+	}
+	for ch := range b.subs {
+		select {
+		case ch <- v:
+		default: // too slow: cut it off rather than block the publisher
+			delete(b.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// Subscribe streams every value published from now on until ctx ends; then
+// the channel is closed.
+func (b *Bus[T]) Subscribe(ctx context.Context) <-chan T {
+	n := b.Buffer
+	if n == 0 {
+		n = 4096
+	}
+	ch := make(chan T, n)
+	b.mu.Lock()
+	if b.subs == nil {
+		b.subs = map[chan T]struct{}{}
+	}
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		if _, ok := b.subs[ch]; ok {
+			delete(b.subs, ch)
+			close(ch)
+		}
+		b.mu.Unlock()
+	}()
+	return ch
+}
+
+// Subscribers counts the current subscribers.
+func (b *Bus[T]) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}

@@ -1,0 +1,39 @@
+package pubsub
+
+import (
+	"context"
+	"testing"
+)
+
+func TestBusOrderAndCutOff(t *testing.T) {
+	var b Bus[int64]
+	b.Buffer = 4
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fast := b.Subscribe(ctx)
+	slow := b.Subscribe(ctx)
+	for i := 0; i < 4; i++ {
+		b.Publish(0, func(v *int64, seq int64) { *v = seq })
+		if got := <-fast; got != int64(i+1) {
+			t.Fatalf("fast got %d, want %d", got, i+1)
+		}
+	}
+	b.Publish(0, func(v *int64, seq int64) { *v = seq }) // slow's buffer is full: cut off
+	if got := <-fast; got != 5 {
+		t.Fatalf("fast got %d, want 5", got)
+	}
+	n := 0
+	for range slow {
+		n++
+	}
+	if n != 4 {
+		t.Fatalf("slow got %d values before being cut off, want 4", n)
+	}
+	if b.Subscribers() != 1 {
+		t.Fatalf("subscribers = %d, want 1", b.Subscribers())
+	}
+	cancel()
+	if _, ok := <-fast; ok {
+		t.Fatal("fast channel not closed after cancel")
+	}
+}

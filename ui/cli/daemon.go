@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clank-dev/clank/daemon"
+	"github.com/clank-dev/clank/internal/sampleapp"
+)
+
+func (s *settings) daemonConfig(logger *slog.Logger) daemon.Config {
+	return daemon.Config{
+		DataDir: s.dataDir, Socket: s.socket, HTTPAddr: s.httpAddr,
+		SSHAddr: s.sshAddr, RegistryAddr: s.registryAddr, Logger: logger,
+	}
+}
+
+// signalContext ends on SIGINT or SIGTERM.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func serveCmd(s *settings) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon alone: edge router, registry, SSH dashboard, API socket",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			d, err := daemon.Start(ctx, s.daemonConfig(logger))
+			if err != nil {
+				return err
+			}
+			printWhere(cmd.OutOrStdout(), d)
+			<-ctx.Done()
+			logger.Info("stopping")
+			return d.Close(context.Background())
+		},
+	}
+}
+
+func printWhere(out io.Writer, d *daemon.Daemon) {
+	fmt.Fprintf(out, "clank daemon: API on %s, edge router on http://%s\n", d.Socket(), d.RouterAddr())
+	st := d.Status(context.Background())
+	if st.Docker != "ok" {
+		fmt.Fprintf(out, "warning: %s\n", st.Docker)
+	}
+}
+
+func demoCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a daemon with demo services built locally, plus the dashboard",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("data-dir") && os.Getenv("CLANK_DATA_DIR") == "" {
+				s.dataDir = s.dataDir + "-demo"
+			}
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			out := cmd.OutOrStdout()
+			logFile, err := openLog(s.dataDir)
+			if err != nil {
+				return err
+			}
+			defer logFile.Close()
+			logger := slog.New(slog.NewTextHandler(logFile, nil))
+			d, err := daemon.Start(ctx, s.daemonConfig(logger))
+			if err != nil {
+				return err
+			}
+			defer d.Close(context.Background())
+			fmt.Fprintf(out, "clank demo: data in %s, log in %s\n", s.dataDir, logFile.Name())
+			if err := d.SetUpDemo(ctx, out); err != nil {
+				return err
+			}
+			printDemo(out, d)
+			return runUI(ctx, s, d, out)
+		},
+	}
+	return cmd
+}
+
+func printDemo(out io.Writer, d *daemon.Daemon) {
+	fmt.Fprintf(out, "\nthe demo services answer through the edge router on %s:\n", d.RouterAddr())
+	for _, name := range daemon.DemoServices() {
+		fmt.Fprintf(out, "  curl -H 'Host: %s.localhost' http://%s/\n", name, d.RouterAddr())
+	}
+	fmt.Fprintf(out, "\nin another terminal: export CLANK_SOCKET=%s\n  clank deployments --service web\n  clank rollback --service web --dry-run\n  clank rollback --service web\n\n", d.Socket())
+}
+
+func openLog(dataDir string) (*os.File, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(dataDir+"/clank.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+}
+
+func sampleAppCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "sampleapp",
+		Short:              "The demo's sample HTTP app (runs inside the demo containers)",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return sampleapp.Main(args)
+		},
+	}
+}

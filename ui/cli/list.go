@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clank-dev/clank/api"
+)
+
+func servicesCmd(s *settings) *cobra.Command {
+	var output string
+	var showEnv bool
+	cmd := &cobra.Command{
+		Use:   "services",
+		Short: "List services",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			c := s.client()
+			svcs, err := c.Services(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if showEnv {
+				for i := range svcs {
+					full, err := c.Service(cmd.Context(), svcs[i].Name, true)
+					if err != nil {
+						return err
+					}
+					svcs[i] = full
+				}
+			}
+			if output == "json" {
+				return printJSON(cmd.OutOrStdout(), svcs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATUS\tIMAGE\tPORT\tDOMAINS\tENV")
+			for _, svc := range svcs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", svc.Name, svc.Status, svc.Image, svc.Port, strings.Join(svc.Domains, ","), envLabel(svc.EnvKeys, svc.Env))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	cmd.Flags().BoolVar(&showEnv, "show-env", false, "include env values (secrets)")
+	return cmd
+}
+
+func envLabel(keys []string, values map[string]string) string {
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if v, ok := values[k]; ok {
+			parts = append(parts, k+"="+v)
+		} else {
+			parts = append(parts, k)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func deploymentsCmd(s *settings) *cobra.Command {
+	var output, service string
+	var showEnv bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "deployments --service NAME",
+		Short: "List a service's deployments, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if service == "" {
+				return usagef("deployments needs --service NAME")
+			}
+			ds, err := s.client().DeploymentsEnv(cmd.Context(), service, limit, 0, showEnv)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return printJSON(cmd.OutOrStdout(), ds)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "#\tID\tSTATUS\tKIND\tIMAGE\tAGE\tBY\tROLLBACK")
+			for _, d := range ds {
+				badge := ""
+				if d.RollbackCapable {
+					badge = "capable"
+				} else if d.ImageAvailability == "missing" {
+					badge = "image missing"
+				}
+				status := d.Status
+				if d.FailureReason != "" {
+					status += ": " + truncate(d.FailureReason, 48)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Number, d.ID, status, kindLabel(d), d.Image, age(d.CreatedAt), d.TriggeredBy, badge)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&service, "service", "", "the service")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	cmd.Flags().BoolVar(&showEnv, "show-env", false, "include env values (secrets)")
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many, newest first")
+	return cmd
+}
+
+func kindLabel(d api.Deployment) string {
+	if d.SourceNumber != 0 {
+		return fmt.Sprintf("%s of #%d", d.Kind, d.SourceNumber)
+	}
+	return d.Kind
+}
+
+func age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func logsCmd(s *settings) *cobra.Command {
+	var service, deployment string
+	var followLogs bool
+	cmd := &cobra.Command{
+		Use:   "logs --service NAME [--deployment ID] [-f]",
+		Short: "Print a deployment's container logs (the ACTIVE one by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if service == "" {
+				return usagef("logs needs --service NAME")
+			}
+			return s.client().Logs(cmd.Context(), service, deployment, followLogs, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&service, "service", "", "the service")
+	cmd.Flags().StringVar(&deployment, "deployment", "", "the deployment (id or number)")
+	cmd.Flags().BoolVarP(&followLogs, "follow", "f", false, "keep printing new lines")
+	return cmd
+}

@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/clank-dev/clank/api"
+)
+
+// serviceFlags are the settings `service create` and `service update` share.
+type serviceFlags struct {
+	image, healthPath, memory              string
+	port                                   int
+	env, domains                           []string
+	healthInterval, healthTimeout, timeout time.Duration
+	cpus                                   float64
+}
+
+func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
+	fs.StringVar(&f.image, "image", "", "image reference (repo[:tag][@digest])")
+	fs.IntVar(&f.port, "port", 0, "the port the container listens on")
+	if withEnv {
+		fs.StringArrayVar(&f.env, "env", nil, "an environment variable K=V (repeatable)")
+	}
+	fs.StringArrayVar(&f.domains, "domain", nil, "a domain the edge router sends to it (repeatable; default <name>.localhost)")
+	fs.StringVar(&f.healthPath, "health-path", "", "the HTTP path that answers 2xx when ready (default /)")
+	fs.DurationVar(&f.healthInterval, "health-interval", 0, "time between health probes (default 1s)")
+	fs.DurationVar(&f.healthTimeout, "health-timeout", 0, "timeout of one health probe (default 5s)")
+	fs.DurationVar(&f.timeout, "deploy-timeout", 0, "how long a deployment may take to pass its health check (default 60s)")
+	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit, like 0.5")
+	fs.StringVar(&f.memory, "memory", "", "memory limit, like 256m")
+}
+
+// spec takes the flags that were set (cmd.Flags().Changed) into a ServiceSpec.
+func (f *serviceFlags) spec(cmd *cobra.Command) (api.ServiceSpec, error) {
+	var s api.ServiceSpec
+	fs := cmd.Flags()
+	str := func(name, v string) *string {
+		if fs.Changed(name) {
+			return &v
+		}
+		return nil
+	}
+	dur := func(name string, d time.Duration) (*string, error) {
+		if !fs.Changed(name) {
+			return nil, nil
+		}
+		if d <= 0 {
+			return nil, usagef("--%s must be positive", name)
+		}
+		v := d.String()
+		return &v, nil
+	}
+	s.Image = str("image", f.image)
+	s.HealthPath = str("health-path", f.healthPath)
+	s.Memory = str("memory", f.memory)
+	if fs.Changed("port") {
+		s.Port = &f.port
+	}
+	if fs.Changed("cpus") {
+		s.CPUs = &f.cpus
+	}
+	if fs.Changed("domain") {
+		s.Domains = f.domains
+	}
+	var err error
+	if s.HealthInterval, err = dur("health-interval", f.healthInterval); err != nil {
+		return s, err
+	}
+	if s.HealthTimeout, err = dur("health-timeout", f.healthTimeout); err != nil {
+		return s, err
+	}
+	if s.DeployTimeout, err = dur("deploy-timeout", f.timeout); err != nil {
+		return s, err
+	}
+	if len(f.env) > 0 {
+		s.Env, err = parseEnvArgs(f.env)
+	}
+	return s, err
+}
+
+func parseEnvArgs(args []string) (map[string]string, error) {
+	env := map[string]string{}
+	for _, kv := range args {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("invalid env %q: want KEY=VALUE", k)
+		}
+		env[k] = v
+	}
+	return env, nil
+}
+
+func serviceCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{Use: "service", Short: "Create and change services (without deploying them)", Args: cobra.NoArgs}
+	var cf, uf serviceFlags
+	create := &cobra.Command{
+		Use:   "create NAME --image REF --port N",
+		Short: "Create a service",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("image") || !cmd.Flags().Changed("port") {
+				return usagef("service create needs --image and --port")
+			}
+			spec, err := cf.spec(cmd)
+			if err != nil {
+				return err
+			}
+			spec.Name = args[0]
+			svc, err := s.client().CreateService(cmd.Context(), spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "service %s created (%s, port %d, %s); deploy it with: clank deploy --service %s\n", svc.Name, svc.Image, svc.Port, strings.Join(svc.Domains, ", "), svc.Name)
+			return nil
+		},
+	}
+	cf.register(create.Flags(), true)
+	update := &cobra.Command{
+		Use:   "update NAME [--image REF] [--port N] ...",
+		Short: "Change a service's settings; the next deploy uses them",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := uf.spec(cmd)
+			if err != nil {
+				return err
+			}
+			if reflect.ValueOf(spec).IsZero() {
+				return usagef("service update: nothing to change (see --help)")
+			}
+			svc, err := s.client().UpdateService(cmd.Context(), args[0], spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "service %s updated; deploy it with: clank deploy --service %s\n", svc.Name, svc.Name)
+			return nil
+		},
+	}
+	uf.register(update.Flags(), false)
+	cmd.AddCommand(create, update)
+	return cmd
+}
+
+func envCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{Use: "env", Short: "Set or unset a service's environment variables (without deploying)", Args: cobra.NoArgs}
+	var setSvc, unsetSvc string
+	set := &cobra.Command{
+		Use:   "set --service NAME K=V...",
+		Short: "Set environment variables",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := parseEnvArgs(args)
+			if err != nil {
+				return err
+			}
+			if _, err := s.client().UpdateService(cmd.Context(), setSvc, api.ServiceSpec{Env: env}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "set %d variable(s) on %s; deploy it with: clank deploy --service %s\n", len(env), setSvc, setSvc)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&setSvc, "service", "", "the service")
+	set.MarkFlagRequired("service")
+	unset := &cobra.Command{
+		Use:   "unset --service NAME K...",
+		Short: "Unset environment variables",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := s.client().UpdateService(cmd.Context(), unsetSvc, api.ServiceSpec{UnsetEnv: args}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "unset %s on %s; deploy it with: clank deploy --service %s\n", strings.Join(args, ", "), unsetSvc, unsetSvc)
+			return nil
+		},
+	}
+	unset.Flags().StringVar(&unsetSvc, "service", "", "the service")
+	unset.MarkFlagRequired("service")
+	cmd.AddCommand(set, unset)
+	return cmd
+}
