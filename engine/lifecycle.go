@@ -72,12 +72,13 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		fail(fmt.Sprintf("record container: %v", err))
 		return
 	}
-	d, err = e.store.SetStatus(bg, d.ID, store.StatusHealthChecking, fmt.Sprintf("container started; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort))
+	msg := fmt.Sprintf("container started; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort)
+	d, err = e.store.SetStatus(bg, d.ID, store.StatusHealthChecking, msg)
 	if err != nil {
 		fail(fmt.Sprintf("record status: %v", err))
 		return
 	}
-	e.publishDeployment(d, "health checking")
+	e.publishDeployment(d, msg)
 
 	if err := e.waitHealthy(ctx, d, c.HostPort); err != nil {
 		fail(err.Error())
@@ -156,7 +157,7 @@ func (e *Engine) pull(ctx context.Context, d *store.Deployment) error {
 	}
 	ref := PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)
 	if err := e.rt.PullImage(ctx, ref); err != nil {
-		return fmt.Errorf("pull %s: %v", ref, err)
+		return err // the runtime says which image it could not pull
 	}
 	if d.ImageDigest != "" {
 		return nil
