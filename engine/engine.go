@@ -94,12 +94,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		log:      opts.Logger,
 		owner:    owner,
 		inflight: map[string]string{},
-		probe: &http.Client{
-			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse // a redirect answers the probe
-			},
-		},
+		probe:    newProbeClient(),
 	}
 	e.images = opts.Images
 	if e.images == nil {
@@ -167,4 +162,16 @@ func backendAddr(hostPort int) string {
 // Logs copies a container's logs to w (the last 500 lines, then more with follow).
 func (e *Engine) Logs(ctx context.Context, containerID string, follow bool, w io.Writer) error {
 	return e.rt.Logs(ctx, containerID, follow, 500, w)
+}
+
+// newProbeClient is the HTTP client of health probes: loopback only, no
+// proxy, no keep-alive (each probe is a fresh connection, as a client's
+// would be), and a redirect counts as an answer.
+func newProbeClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 }

@@ -16,7 +16,7 @@ import (
 // A container that becomes ready is seen within probeFastCap.
 const (
 	probeMin     = 2 * time.Millisecond
-	probeFastCap = 50 * time.Millisecond
+	probeFastCap = 20 * time.Millisecond
 	probeFastFor = 5 * time.Second
 	// aliveEvery is how often a failing probe checks that the container still runs.
 	aliveEvery = 500 * time.Millisecond

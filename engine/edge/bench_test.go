@@ -1,0 +1,339 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// How the benchmarks measure the router's cost, honestly on a shared 2-core machine:
+//
+//   - The backend runs in a child process (this test binary re-executed as a plain HTTP
+//     server), so its CPU never shows in this process's rusage.
+//   - The load generator runs in this process, BenchmarkEdge runs it twice with the same
+//     request count and concurrency: straight at the backend (the direct pass), then
+//     through the router served on a loopback listener (the edge pass).
+//   - Process CPU (user+system, getrusage) per request is client CPU in the direct pass
+//     and client + router CPU in the edge pass, so router CPU per request is the
+//     difference. Garbage collection the router causes is counted in the router's share.
+//   - Ratios against direct come from the two passes of the same run.
+
+const backendHelperEnv = "EDGE_BENCH_BACKEND"
+
+var benchClientsFlag = flag.Int("edge.clients", 32, "concurrent closed-loop clients in BenchmarkDirect and BenchmarkEdge")
+
+// benchBody is what the benchmark backend answers: a small page, the worst case for a
+// proxy's per-request overhead.
+var benchBody = []byte(`<!doctype html><html><head><title>ok</title></head><body>` +
+	`<p>Hello from the benchmark backend. This body is a few hundred bytes long, like a small JSON ` +
+	`API answer or a health page.</p></body></html>` + "\n")
+
+func TestMain(m *testing.M) {
+	if os.Getenv(backendHelperEnv) == "1" {
+		runBenchBackend()
+		return
+	}
+	code := m.Run()
+	stopBenchBackend()
+	os.Exit(code)
+}
+
+// runBenchBackend is the child process: serve benchBody until stdin closes.
+func runBenchBackend() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.Exit(1)
+	}
+	length := strconv.Itoa(len(benchBody))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Content-Type"] = []string{"text/html; charset=utf-8"}
+		h["Content-Length"] = []string{length}
+		w.Write(benchBody)
+	})}
+	go srv.Serve(ln)
+	os.Stdout.WriteString(ln.Addr().String() + "\n")
+	io.Copy(io.Discard, os.Stdin) // the parent closes stdin (or dies): time to go
+	srv.Close()
+}
+
+var benchBackend struct {
+	once  sync.Once
+	addr  string
+	err   error
+	cmd   *exec.Cmd
+	stdin io.Closer
+}
+
+// startBenchBackend starts the backend child process once per test binary run;
+// TestMain stops it.
+func startBenchBackend(b *testing.B) string {
+	b.Helper()
+	bb := &benchBackend
+	bb.once.Do(func() {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), backendHelperEnv+"=1")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			bb.err = err
+			return
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			bb.err = err
+			return
+		}
+		if bb.err = cmd.Start(); bb.err != nil {
+			return
+		}
+		bb.cmd, bb.stdin = cmd, stdin
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			bb.err = errors.Join(errors.New("benchmark backend did not start"), err)
+			return
+		}
+		bb.addr = line[:len(line)-1]
+	})
+	if bb.err != nil {
+		b.Fatal(bb.err)
+	}
+	return bb.addr
+}
+
+func stopBenchBackend() {
+	if bb := &benchBackend; bb.cmd != nil {
+		bb.stdin.Close()
+		bb.cmd.Wait()
+	}
+}
+
+// loadResult is what the load generator measured over one or more passes.
+type loadResult struct {
+	requests int
+	elapsed  time.Duration
+	cpu      time.Duration   // this process's user+system CPU during the passes
+	lat      []time.Duration // every request's latency
+}
+
+func (l *loadResult) add(m loadResult) {
+	l.requests += m.requests
+	l.elapsed += m.elapsed
+	l.cpu += m.cpu
+	l.lat = append(l.lat, m.lat...)
+}
+
+func (l loadResult) reqPerSec() float64 { return float64(l.requests) / l.elapsed.Seconds() }
+func (l loadResult) cpuPerReq() float64 {
+	return float64(l.cpu.Nanoseconds()) / 1e3 / float64(l.requests)
+}
+func (l loadResult) p99() time.Duration {
+	slices.Sort(l.lat)
+	return l.lat[len(l.lat)*99/100]
+}
+
+// loadGen sends GET requests to one base URL from closed-loop clients that keep their
+// connections between passes.
+type loadGen struct {
+	base, host string
+	clients    int
+	transport  *http.Transport
+	client     *http.Client
+}
+
+func newLoadGen(b *testing.B, base, host string) *loadGen {
+	clients := *benchClientsFlag
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, DisableCompression: true}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &loadGen{base: base, host: host, clients: clients, transport: tr, client: &http.Client{Transport: tr}}
+}
+
+// run sends n requests and measures throughput, latencies and process CPU.
+func (g *loadGen) run(b *testing.B, n int) loadResult {
+	b.Helper()
+	var next atomic.Int64
+	lat := make([][]time.Duration, g.clients)
+	errs := make(chan error, g.clients)
+	var wg sync.WaitGroup
+	cpu0 := processCPU()
+	start := time.Now()
+	for w := range g.clients {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, g.base+"/", nil)
+			req.Host = g.host
+			mine := make([]time.Duration, 0, n/g.clients+1)
+			buf := make([]byte, 4096)
+			for next.Add(1) <= int64(n) {
+				t0 := time.Now()
+				res, err := g.client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for {
+					if _, err := res.Body.Read(buf); err != nil {
+						break
+					}
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					errs <- errors.New("status " + res.Status)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			lat[w] = mine
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	return loadResult{requests: n, elapsed: elapsed, cpu: cpu, lat: slices.Concat(lat...)}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkDirect is the baseline: the load generator straight at the backend.
+func BenchmarkDirect(b *testing.B) {
+	direct := newLoadGen(b, "http://"+startBenchBackend(b), "web.localhost")
+	direct.run(b, 1000) // open the connections
+	b.ResetTimer()
+	d := direct.run(b, b.N)
+	b.StopTimer()
+	b.ReportMetric(d.reqPerSec(), "req/s")
+	b.ReportMetric(float64(d.p99().Microseconds()), "p99-µs")
+	b.ReportMetric(d.cpuPerReq(), "client-cpu-µs/req")
+}
+
+// BenchmarkEdge sends the load through the router and, alternating with it in chunks,
+// the same load straight at the backend (see the comment at the top of this file).
+func BenchmarkEdge(b *testing.B) {
+	backend := startBenchBackend(b)
+	r := New(Options{})
+	r.SetRoute("web", []string{"web.localhost"}, backend)
+	benchAgainstDirect(b, r, backend)
+}
+
+// BenchmarkBareReverseProxy is the reference point: an untuned
+// httputil.NewSingleHostReverseProxy with the default transport, measured the same way.
+func BenchmarkBareReverseProxy(b *testing.B) {
+	backend := startBenchBackend(b)
+	benchAgainstDirect(b, httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: backend}), backend)
+}
+
+// benchAgainstDirect serves proxy on a loopback listener and sends b.N requests through
+// it, alternating in chunks with b.N requests straight at backend, so that both see the
+// same background load on a shared machine. The timer runs only during proxy chunks.
+func benchAgainstDirect(b *testing.B, proxy http.Handler, backend string) {
+	const chunk = 2000
+	srv := httptest.NewServer(proxy)
+	defer srv.Close()
+
+	direct := newLoadGen(b, "http://"+backend, "web.localhost")
+	edge := newLoadGen(b, srv.URL, "web.localhost")
+	direct.run(b, 1000) // open the connections
+	edge.run(b, 1000)
+	b.ResetTimer()
+	var d, e loadResult
+	for done := 0; done < b.N; done += chunk {
+		n := min(chunk, b.N-done)
+		b.StopTimer()
+		d.add(direct.run(b, n))
+		b.StartTimer()
+		e.add(edge.run(b, n))
+	}
+	b.StopTimer()
+
+	b.ReportMetric(e.reqPerSec(), "req/s")
+	b.ReportMetric(float64(e.p99().Microseconds()), "p99-µs")
+	b.ReportMetric(e.reqPerSec()/d.reqPerSec(), "x-direct-req/s")
+	b.ReportMetric(float64(e.p99())/float64(d.p99()), "x-direct-p99")
+	b.ReportMetric(e.cpuPerReq()-d.cpuPerReq(), "proxy-cpu-µs/req")
+}
+
+// BenchmarkSwitch measures how long after SetRoute returns the new backend serves: each
+// op switches the service to the other backend and times one request until its answer
+// arrives from the new backend. The backend switched away from is idle, so the router
+// forgets it and closes its connections: each switch pays a fresh dial, as a real
+// deploy to a new container does. steady-µs is the same request with no switch.
+func BenchmarkSwitch(b *testing.B) {
+	var names [2]string
+	var addrs [2]string
+	for i, name := range []string{"blue", "green"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			io.WriteString(w, name)
+		}))
+		defer srv.Close()
+		names[i], addrs[i] = name, srv.Listener.Addr().String()
+	}
+	r := New(Options{})
+	r.SetRoute("web", []string{"web.localhost"}, addrs[0])
+	router := httptest.NewServer(r)
+	defer router.Close()
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, router.URL+"/", nil)
+	req.Host = "web.localhost"
+	fetch := func() string {
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return string(body)
+	}
+	fetch()
+
+	switches := make([]time.Duration, 0, b.N)
+	var steady time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		to := (i + 1) % 2
+		r.SetRoute("web", []string{"web.localhost"}, addrs[to])
+		t0 := time.Now()
+		got := fetch()
+		switches = append(switches, time.Since(t0))
+		if got != names[to] {
+			b.Fatalf("first request after the switch to %s answered by %s", names[to], got)
+		}
+		t1 := time.Now()
+		fetch()
+		steady += time.Since(t1)
+	}
+	b.StopTimer()
+	slices.Sort(switches)
+	var sum time.Duration
+	for _, d := range switches {
+		sum += d
+	}
+	b.ReportMetric(float64(sum.Microseconds())/float64(b.N), "switch-µs")
+	b.ReportMetric(float64(switches[len(switches)/2].Microseconds()), "switch-p50-µs")
+	b.ReportMetric(float64(switches[len(switches)*99/100].Microseconds()), "switch-p99-µs")
+	b.ReportMetric(float64(steady.Microseconds())/float64(b.N), "steady-µs")
+}

@@ -1,0 +1,308 @@
+package edge
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for the zero Options.
+const (
+	DefaultDialTimeout         = 5 * time.Second
+	DefaultIdleConnTimeout     = 90 * time.Second
+	DefaultMaxIdleConnsPerHost = 512
+	// ProxyBufferSize is the size of the buffers that copy bodies between client and backend.
+	ProxyBufferSize = 32 << 10
+)
+
+// Options tune a Router. The zero value is ready to use.
+type Options struct {
+	// Logger receives proxy errors (Warn) and client disconnects (Debug). nil discards.
+	Logger *slog.Logger
+	// DialTimeout bounds connecting to a backend (DefaultDialTimeout if 0).
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a backend's response headers; 0 waits
+	// as long as the client does.
+	ResponseHeaderTimeout time.Duration
+	// IdleConnTimeout closes keep-alive connections to a backend idle this long
+	// (DefaultIdleConnTimeout if 0).
+	IdleConnTimeout time.Duration
+	// MaxIdleConnsPerHost is how many keep-alive connections to one backend are kept
+	// (DefaultMaxIdleConnsPerHost if 0).
+	MaxIdleConnsPerHost int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	if o.MaxIdleConnsPerHost == 0 {
+		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	return o
+}
+
+// Router is an http.Handler that proxies each request to the backend of the service
+// that owns the request's host.
+type Router struct {
+	opts  Options
+	table atomic.Pointer[table] // read lock-free by every request
+
+	mu       sync.Mutex         // serialises writers of table and guards backends
+	backends map[string]*target // every backend a request may still be on, by address
+}
+
+// table is one immutable version of the routing table. Writers build a new one and
+// swap the pointer; nothing in it changes after the swap.
+type table struct {
+	hosts    map[string]*target // domain -> backend; a nil backend means 503
+	services map[string]serviceRoute
+}
+
+type serviceRoute struct {
+	domains []string
+	backend *target // nil: the service is known but nothing healthy serves it
+}
+
+// New returns a Router with no routes.
+func New(opts Options) *Router {
+	r := &Router{opts: opts.withDefaults(), backends: map[string]*target{}}
+	r.table.Store(&table{hosts: map[string]*target{}, services: map[string]serviceRoute{}})
+	return r
+}
+
+// ServeHTTP routes req on its Host header: unknown host 404, a service with no healthy
+// backend 503, otherwise the backend's answer (502 if it cannot be reached).
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	host := canonicalHost(req.Host)
+	for {
+		t := r.table.Load()
+		b, ok := t.hosts[host]
+		if !ok {
+			http.Error(w, "no service for this host", http.StatusNotFound)
+			return
+		}
+		if b == nil {
+			http.Error(w, "service unavailable: no healthy deployment", http.StatusServiceUnavailable)
+			return
+		}
+		b.acquire()
+		// The request counts on b only if b was still the route after the count went
+		// up; otherwise a SetRoute slipped in between and a Drain of b may already
+		// have seen zero. Every SetRoute stores a new table, so an unchanged pointer
+		// proves the route is unchanged.
+		if now := r.table.Load(); now != t && now.hosts[host] != b {
+			b.release()
+			continue
+		}
+		b.serve(w, req)
+		return
+	}
+}
+
+// SetRoute points every domain of service at backend ("127.0.0.1:PORT"), replacing the
+// service's previous domains and backend in one atomic swap. backend "" keeps the
+// service known with nothing healthy behind it (503). A domain another service held
+// moves to this one. It returns the service's previous backend ("" if none).
+func (r *Router) SetRoute(service string, domains []string, backend string) (previous string) {
+	r.mu.Lock()
+	var idle []*target
+	defer func() {
+		r.mu.Unlock()
+		closeIdle(idle)
+	}()
+
+	old := r.table.Load()
+	if prev := old.services[service].backend; prev != nil {
+		previous = prev.addr
+	}
+	var b *target
+	if backend != "" {
+		b = r.backendLocked(backend)
+	}
+	clean := make([]string, 0, len(domains))
+	for _, d := range domains {
+		if d = canonicalHost(d); d != "" && !slices.Contains(clean, d) {
+			clean = append(clean, d)
+		}
+	}
+
+	services := maps.Clone(old.services)
+	for name, s := range services { // a domain belongs to one service: the latest to claim it
+		if name == service {
+			continue
+		}
+		if kept := slices.DeleteFunc(slices.Clone(s.domains), func(d string) bool { return slices.Contains(clean, d) }); len(kept) != len(s.domains) {
+			s.domains = kept
+			services[name] = s
+		}
+	}
+	services[service] = serviceRoute{domains: clean, backend: b}
+	idle = r.swapLocked(services)
+	return previous
+}
+
+// RemoveRoute forgets service and its domains: they answer 404 from now on.
+func (r *Router) RemoveRoute(service string) {
+	r.mu.Lock()
+	old := r.table.Load()
+	if _, ok := old.services[service]; !ok {
+		r.mu.Unlock()
+		return
+	}
+	services := maps.Clone(old.services)
+	delete(services, service)
+	idle := r.swapLocked(services)
+	r.mu.Unlock()
+	closeIdle(idle)
+}
+
+// Drain waits until no request (upgraded connections and streaming responses
+// included) is in flight on backend, or until ctx ends. When ctx ends it closes every
+// connection left to that backend, which ends those requests, and returns an error
+// that wraps ctx.Err(). A backend the router does not know has nothing in flight.
+// Drain takes no router lock while it waits: switches go on meanwhile.
+func (r *Router) Drain(ctx context.Context, backend string) error {
+	r.mu.Lock()
+	b := r.backends[backend]
+	if b != nil {
+		b.drainers.Add(1)
+	}
+	r.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+
+	err := b.drain(ctx)
+
+	r.mu.Lock()
+	b.drainers.Add(-1)
+	if err != nil && b.retired {
+		// A request that got past the switch but has not dialled yet must not start
+		// now; a later SetRoute to this address gets a fresh target.
+		b.refuseConns()
+	}
+	idle := r.sweepLocked()
+	r.mu.Unlock()
+	closeIdle(idle)
+	if err != nil {
+		b.closeConns() // those dialled since drain closed the others
+		return &DrainError{Backend: backend, Err: err}
+	}
+	return nil
+}
+
+// DrainError says that a drain ran out of time and closed what was left.
+type DrainError struct {
+	Backend string
+	Err     error // ctx.Err()
+}
+
+func (e *DrainError) Error() string {
+	return "drain " + e.Backend + ": connections closed: " + e.Err.Error()
+}
+
+func (e *DrainError) Unwrap() error { return e.Err }
+
+// InFlight is how many requests (upgraded connections included) are on backend now.
+func (r *Router) InFlight(backend string) int {
+	r.mu.Lock()
+	b := r.backends[backend]
+	r.mu.Unlock()
+	if b == nil {
+		return 0
+	}
+	return int(b.inflight.Load())
+}
+
+// Routes returns a copy of the routing table: domain -> backend ("" when the service
+// has nothing healthy).
+func (r *Router) Routes() map[string]string {
+	t := r.table.Load()
+	routes := make(map[string]string, len(t.hosts))
+	for host, b := range t.hosts {
+		if b != nil {
+			routes[host] = b.addr
+		} else {
+			routes[host] = ""
+		}
+	}
+	return routes
+}
+
+// backendLocked returns the backend for addr, creating it if needed. A backend whose
+// connections a drain closed is replaced by a fresh one.
+func (r *Router) backendLocked(addr string) *target {
+	if b := r.backends[addr]; b != nil && !b.refusing() {
+		return b
+	}
+	b := newTarget(addr, r.opts)
+	r.backends[addr] = b
+	return b
+}
+
+// swapLocked publishes a table built from services, then retires the backends no
+// route uses any more and returns those it forgot (see sweepLocked).
+func (r *Router) swapLocked(services map[string]serviceRoute) []*target {
+	hosts := make(map[string]*target, len(services))
+	for _, s := range services {
+		for _, d := range s.domains {
+			hosts[d] = s.backend
+		}
+	}
+	r.table.Store(&table{hosts: hosts, services: services})
+
+	inUse := make(map[*target]bool, len(services))
+	for _, s := range services {
+		if s.backend != nil {
+			inUse[s.backend] = true
+		}
+	}
+	for _, b := range r.backends {
+		b.retired = !inUse[b]
+	}
+	return r.sweepLocked()
+}
+
+// sweepLocked forgets retired backends with nothing in flight and nobody draining
+// them, and returns them so that the caller closes their idle connections once the
+// lock is released. It runs after the table swap, so a request that counts itself on
+// such a backend afterwards sees the new table and goes elsewhere (see ServeHTTP).
+func (r *Router) sweepLocked() []*target {
+	var forgotten []*target
+	for addr, b := range r.backends {
+		if b.retired && b.drainers.Load() == 0 && b.inflight.Load() == 0 {
+			delete(r.backends, addr)
+			forgotten = append(forgotten, b)
+		}
+	}
+	return forgotten
+}
+
+func closeIdle(targets []*target) {
+	for _, b := range targets {
+		b.transport.CloseIdleConnections()
+	}
+}
+
+// canonicalHost lower-cases host and strips its port and a trailing dot. It does not
+// allocate for a host that is already lower-case.
+func canonicalHost(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	host = strings.TrimSuffix(host, ".")
+	return strings.ToLower(host)
+}
