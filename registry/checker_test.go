@@ -1,0 +1,331 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckAvailableForEachSource(t *testing.T) {
+	c := startClank(t)
+	h := startHub(t)
+	dockerConfig(t, map[string][2]string{h.addr: {hubUser, hubPassword}})
+
+	regRef := c.addr + "/web:v1"
+	regDigest := pushRandom(t, regRef)
+	pubRef := h.addr + "/library/nginx:1.27"
+	pubDigest := pushRandom(t, pubRef, hubAuth())
+	privRef := h.addr + "/private/app:v3"
+	privDigest := pushRandom(t, privRef, hubAuth())
+	local := &mapInspector{images: map[string]bool{"sha256:1111": true}}
+
+	chk := NewChecker(CheckerOptions{Local: local})
+	for _, tc := range []struct {
+		source, ref, digest string
+	}{
+		{SourceRegistry, regRef, regDigest},
+		{SourceExternal, pubRef, pubDigest},
+		{SourceExternal, privRef, privDigest}, // credentials from the Docker config
+		{SourceLocal, "myapp:dev", "sha256:1111"},
+	} {
+		t.Run(tc.source+" "+tc.ref, func(t *testing.T) {
+			before := time.Now()
+			r := chk.Check(context.Background(), tc.source, tc.ref, tc.digest)
+			if r.State != Available {
+				t.Fatalf("Check = %+v, want available", r)
+			}
+			if r.CheckedAt.Before(before) {
+				t.Errorf("CheckedAt %v is before the check started (%v)", r.CheckedAt, before)
+			}
+		})
+	}
+}
+
+func TestDeletedManifestFlipsToMissing(t *testing.T) {
+	c := startClank(t)
+	h := startHub(t)
+	dockerConfig(t, nil)
+	chk := NewChecker(CheckerOptions{})
+
+	for _, tc := range []struct {
+		source, ref string
+		opts        bool
+	}{
+		{SourceRegistry, c.addr + "/web:v1", false},
+		{SourceExternal, h.addr + "/library/redis:7", true},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			var d string
+			if tc.opts {
+				d = pushRandom(t, tc.ref, hubAuth())
+			} else {
+				d = pushRandom(t, tc.ref)
+			}
+			if r := chk.Check(context.Background(), tc.source, tc.ref, d); r.State != Available {
+				t.Fatalf("before delete: %+v, want available", r)
+			}
+			repo := tc.ref[:strings.LastIndex(tc.ref, ":")]
+			if tc.opts {
+				deleteRef(t, repo+"@"+d, hubAuth())
+			} else {
+				deleteRef(t, repo+"@"+d)
+			}
+			r := chk.Check(context.Background(), tc.source, tc.ref, d)
+			if r.State != Missing {
+				t.Fatalf("after delete: %+v, want missing", r)
+			}
+			if !strings.Contains(r.Reason, "manifest unknown") || !strings.Contains(r.Reason, d) || !strings.Contains(r.Reason, "was deleted") {
+				t.Errorf("reason %q: want it to say the manifest %s was deleted", r.Reason, d)
+			}
+		})
+	}
+}
+
+func TestDeletedOrMovedTag(t *testing.T) {
+	c := startClank(t)
+	dockerConfig(t, nil)
+	chk := NewChecker(CheckerOptions{})
+	ctx := context.Background()
+	ref := c.addr + "/api:stable"
+	d1 := pushRandom(t, ref)
+
+	got, err := chk.TagDigest(ctx, ref)
+	if err != nil || got != d1 {
+		t.Fatalf("TagDigest = %q, %v; want %s", got, err, d1)
+	}
+	if moved, err := chk.TagMoved(ctx, ref, d1); err != nil || moved {
+		t.Fatalf("TagMoved right after the push = %v, %v; want false", moved, err)
+	}
+
+	// The tag moves: the pinned digest is still there, the tag names another.
+	d2 := pushRandom(t, ref)
+	if moved, err := chk.TagMoved(ctx, ref, d1); err != nil || !moved {
+		t.Fatalf("TagMoved after a new push = %v, %v; want true", moved, err)
+	}
+	if got, _ := chk.TagDigest(ctx, ref); got != d2 {
+		t.Fatalf("TagDigest after a new push = %s, want %s", got, d2)
+	}
+	if r := chk.Check(ctx, SourceRegistry, ref, d1); r.State != Available {
+		t.Fatalf("old digest after the tag moved: %+v, want available", r)
+	}
+
+	// The tag is deleted: digests stay available, the tag is gone.
+	deleteRef(t, ref)
+	if _, err := chk.TagDigest(ctx, ref); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("TagDigest of a deleted tag: err = %v, want ErrNotFound", err)
+	}
+	if moved, err := chk.TagMoved(ctx, ref, d2); err != nil || !moved {
+		t.Fatalf("TagMoved of a deleted tag = %v, %v; want true", moved, err)
+	}
+	for _, d := range []string{d1, d2} {
+		if r := chk.Check(ctx, SourceRegistry, ref, d); r.State != Available {
+			t.Errorf("digest %s after its tag was deleted: %+v, want available", d, r)
+		}
+	}
+}
+
+func TestPrivateWithoutCredentialsIsMissingOrNoAccess(t *testing.T) {
+	h := startHub(t)
+	ref := h.addr + "/private/billing:v1"
+	d := pushRandom(t, ref, hubAuth())
+
+	for _, tc := range []struct {
+		name  string
+		auths map[string][2]string
+	}{
+		{"no credentials", nil},
+		{"wrong password", map[string][2]string{h.addr: {hubUser, "nope"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dockerConfig(t, tc.auths)
+			chk := NewChecker(CheckerOptions{})
+			r := chk.Check(context.Background(), SourceExternal, ref, d)
+			if r.State != Missing || r.Reason != "missing or no access (HTTP 401)" {
+				t.Fatalf("Check = %+v, want missing with %q", r, "missing or no access (HTTP 401)")
+			}
+			if _, err := chk.TagDigest(context.Background(), ref); !errors.Is(err, ErrNoAccess) {
+				t.Fatalf("TagDigest: err = %v, want ErrNoAccess", err)
+			}
+		})
+	}
+}
+
+func TestServerErrorsAndTimeoutsAreUnknown(t *testing.T) {
+	h := startHub(t)
+	dockerConfig(t, nil)
+	const timeout = 300 * time.Millisecond
+	chk := NewChecker(CheckerOptions{Timeout: timeout})
+	d := "sha256:" + strings.Repeat("ab", 32)
+
+	for _, tc := range []struct {
+		repo, reason string
+	}{
+		{"broken/app", "HTTP 500"},
+		{"limited/app", "HTTP 429"},
+		{"slow/app", "no answer within 300ms"},
+	} {
+		t.Run(tc.repo, func(t *testing.T) {
+			start := time.Now()
+			r := chk.Check(context.Background(), SourceExternal, h.addr+"/"+tc.repo+":v1", d)
+			if r.State != Unknown {
+				t.Fatalf("Check = %+v, want unknown", r)
+			}
+			if !strings.Contains(r.Reason, tc.reason) {
+				t.Errorf("reason %q, want it to mention %q", r.Reason, tc.reason)
+			}
+			if took := time.Since(start); took > timeout+2*time.Second {
+				t.Errorf("check took %s with a %s timeout", took, timeout)
+			}
+		})
+	}
+
+	t.Run("registry down", func(t *testing.T) {
+		r := chk.Check(context.Background(), SourceRegistry, closedAddr(t)+"/web:v1", d)
+		if r.State != Unknown || !strings.Contains(r.Reason, "unreachable") {
+			t.Fatalf("Check = %+v, want unknown because unreachable", r)
+		}
+	})
+}
+
+func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
+	c := startClank(t)
+	h := startHub(t)
+	dockerConfig(t, map[string][2]string{h.addr: {hubUser, hubPassword}})
+
+	var items []Item
+	var want []State
+	// 3 repositories x 4 digests in the Clank registry, each deployed 5 times
+	// under various tags (and once with the digest in the ref).
+	distinct := 0
+	for r := range 3 {
+		repo := fmt.Sprintf("%s/svc%d", c.addr, r)
+		for i := range 4 {
+			d := pushRandom(t, fmt.Sprintf("%s:v%d", repo, i))
+			distinct++
+			for k := range 5 {
+				ref := fmt.Sprintf("%s:deploy-%d", repo, k)
+				if k == 4 {
+					ref = repo + ":v0@" + d
+				}
+				items = append(items, Item{Source: SourceRegistry, Ref: ref, Digest: d})
+				want = append(want, Available)
+			}
+		}
+	}
+	// One deleted digest, deployed twice.
+	gone := pushRandom(t, c.addr+"/svc0:old")
+	deleteRef(t, c.addr+"/svc0@"+gone)
+	distinct++
+	for range 2 {
+		items = append(items, Item{Source: SourceRegistry, Ref: c.addr + "/svc0:old", Digest: gone})
+		want = append(want, Missing)
+	}
+	// A private external image, deployed 3 times.
+	pd := pushRandom(t, h.addr+"/private/app:v1", hubAuth())
+	for range 3 {
+		items = append(items, Item{Source: SourceExternal, Ref: h.addr + "/private/app:v1", Digest: pd})
+		want = append(want, Available)
+	}
+	// Local images: one inspect per distinct image ID.
+	local := &mapInspector{images: map[string]bool{"sha256:aaaa": true}}
+	for range 4 {
+		items = append(items, Item{Source: SourceLocal, Ref: "myapp:dev", Digest: "sha256:aaaa"}, Item{Source: SourceLocal, Ref: "myapp:old", Digest: "sha256:bbbb"})
+		want = append(want, Available, Missing)
+	}
+
+	// Two unpinned deployments of different tags are two checks.
+	for _, tag := range []string{"v0", "v1"} {
+		items = append(items, Item{Source: SourceRegistry, Ref: c.addr + "/svc1:" + tag})
+		want = append(want, Available)
+		distinct++
+	}
+
+	c.counter.heads.Store(0)
+	h.counter.heads.Store(0)
+	h.tokens.Store(0)
+	chk := NewChecker(CheckerOptions{Concurrency: 4, Local: local})
+	results := chk.CheckMany(context.Background(), items)
+	if len(results) != len(items) {
+		t.Fatalf("%d results for %d items", len(results), len(items))
+	}
+	for i, r := range results {
+		if r.State != want[i] {
+			t.Errorf("item %d (%s %s %s): %+v, want %s", i, items[i].Source, items[i].Ref, items[i].Digest, r, want[i])
+		}
+	}
+	if got := c.counter.heads.Load(); got != int64(distinct) {
+		t.Errorf("Clank registry got %d manifest HEADs, want %d (one per distinct digest)", got, distinct)
+	}
+	if got := h.counter.heads.Load(); got != 1 {
+		t.Errorf("hub got %d manifest HEADs, want 1", got)
+	}
+	if got := h.tokens.Load(); got != 1 {
+		t.Errorf("hub issued %d tokens, want 1 (one per repository per refresh)", got)
+	}
+	if local.calls != 2 {
+		t.Errorf("local engine inspected %d times, want 2", local.calls)
+	}
+
+	// A second refresh HEADs again: nothing is cached between calls.
+	chk.CheckMany(context.Background(), items)
+	if got := c.counter.heads.Load(); got != 2*int64(distinct) {
+		t.Errorf("after a second CheckMany: %d HEADs, want %d", got, 2*distinct)
+	}
+}
+
+func TestCheckLocalAndSourceErrors(t *testing.T) {
+	ctx := context.Background()
+	engineDown := &mapInspector{err: errors.New("engine not answering")}
+	for _, tc := range []struct {
+		name   string
+		chk    *Checker
+		source string
+		ref    string
+		digest string
+		want   State
+		reason string
+	}{
+		{"local removed", NewChecker(CheckerOptions{Local: &mapInspector{}}), SourceLocal, "myapp:dev", "sha256:cafe", Missing, "no longer in the local engine"},
+		{"local engine error", NewChecker(CheckerOptions{Local: engineDown}), SourceLocal, "myapp:dev", "sha256:cafe", Unknown, "engine not answering"},
+		{"no inspector", NewChecker(CheckerOptions{}), SourceLocal, "myapp:dev", "sha256:cafe", Unknown, "no local engine"},
+		{"bad source", NewChecker(CheckerOptions{}), "ftp", "myapp:dev", "", Unknown, "unknown image source"},
+		{"bad ref", NewChecker(CheckerOptions{}), SourceRegistry, "Not A Ref!", "sha256:cafe", Missing, "invalid image reference"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.chk.Check(ctx, tc.source, tc.ref, tc.digest)
+			if r.State != tc.want || !strings.Contains(r.Reason, tc.reason) {
+				t.Fatalf("Check = %+v, want %s with %q", r, tc.want, tc.reason)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	const clankAddr = "127.0.0.1:5000"
+	for _, tc := range []struct {
+		ref            string
+		pushedOrPulled bool
+		want           string
+	}{
+		{"127.0.0.1:5000/web:v1", true, SourceRegistry},
+		{"localhost:5000/web:v1", true, SourceRegistry},
+		{"127.0.0.1:5000/team/web@sha256:" + strings.Repeat("a", 64), true, SourceRegistry},
+		{"127.0.0.1:5001/web:v1", true, SourceExternal}, // another registry on loopback
+		{"nginx:1.27", true, SourceExternal},            // pulled from Docker Hub
+		{"docker.io/library/nginx:1.27", true, SourceExternal},
+		{"ghcr.io/acme/api:v2", true, SourceExternal},
+		{"myapp:dev", false, SourceLocal},             // built here, never pushed
+		{"127.0.0.1:5000/web:v9", false, SourceLocal}, // tagged for the registry but not pushed yet
+		{"ghcr.io/acme/api:dev", false, SourceLocal},
+	} {
+		if got := Classify(tc.ref, clankAddr, tc.pushedOrPulled); got != tc.want {
+			t.Errorf("Classify(%q, %q, %v) = %q, want %q", tc.ref, clankAddr, tc.pushedOrPulled, got, tc.want)
+		}
+	}
+	if got := Classify("localhost:5000/web:v1", "0.0.0.0:5000", true); got != SourceRegistry {
+		t.Errorf("a registry listening on 0.0.0.0:5000 does not own localhost:5000 refs: %q", got)
+	}
+}

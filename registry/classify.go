@@ -1,0 +1,71 @@
+package registry
+
+import (
+	"net"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Classify says where a deployment's image lives, and so how its
+// availability is checked:
+//
+//   - local: the image never went to or came from a registry
+//     (pushedOrPulled is false: the engine lists no repo digest for the ref's
+//     repository), so only the local engine has it, whatever the ref names;
+//   - registry: otherwise, when the ref's registry host is the Clank
+//     registry's address (loopback spellings of the same port match:
+//     127.0.0.1, localhost, [::1], and a registry listening on 0.0.0.0);
+//   - external: otherwise (Docker Hub for a bare "nginx:1.27", GHCR, ...).
+//
+// A ref that does not parse is local: no registry can serve it.
+func Classify(ref string, clankRegistryAddr string, pushedOrPulled bool) string {
+	if !pushedOrPulled {
+		return SourceLocal
+	}
+	r, err := name.ParseReference(stripDigest(ref))
+	if err != nil {
+		return SourceLocal
+	}
+	if clankRegistryAddr != "" && sameRegistry(r.Context().RegistryStr(), clankRegistryAddr) {
+		return SourceRegistry
+	}
+	return SourceExternal
+}
+
+// sameRegistry compares two "host:port" addresses, treating every loopback or
+// unspecified host as one.
+func sameRegistry(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	ah, ap, err1 := net.SplitHostPort(a)
+	bh, bp, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || ap != bp {
+		return false
+	}
+	return isLocalHost(ah) && isLocalHost(bh)
+}
+
+func isLocalHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
+}
+
+// isLoopbackHost reports whether a registry ("host" or "host:port") is on
+// loopback, where plain HTTP is the norm (the Docker engine agrees).
+func isLoopbackHost(registry string) bool {
+	h := registry
+	if host, _, err := net.SplitHostPort(registry); err == nil {
+		h = host
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

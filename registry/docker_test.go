@@ -1,0 +1,221 @@
+package registry
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+const testLabel = "dev.clank.test"
+
+// requireDocker connects to the Docker engine; without one the test is
+// skipped, or fails when CLANK_REQUIRE_DOCKER=1.
+func requireDocker(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err = cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+			cli.Close()
+		}
+	}
+	if err != nil {
+		if os.Getenv("CLANK_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("CLANK_REQUIRE_DOCKER=1: %v", err)
+		}
+		t.Skipf("no Docker engine: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// buildHello builds a FROM scratch image holding one small unique file,
+// tagged tag, and returns its ID. Every ref of it is removed when the test ends.
+func buildHello(t *testing.T, cli *client.Client, tag string) string {
+	t.Helper()
+	nonce := make([]byte, 8)
+	_, _ = rand.Read(nonce)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct{ name, body string }{
+		{"Dockerfile", "FROM scratch\nCOPY hello /hello\n"},
+		{"hello", "hello from clank " + hex.EncodeToString(nonce) + "\n"},
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(f.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{
+		Tags:   []string{tag},
+		Labels: map[string]string{testLabel: "1"},
+		Remove: true,
+	})
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	defer res.Body.Close()
+	if err := readStream(res.Body); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	insp, err := cli.ImageInspect(ctx, tag)
+	if err != nil {
+		t.Fatalf("inspect the built image: %v", err)
+	}
+	id := insp.ID
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := cli.ImageRemove(ctx, id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			t.Errorf("remove test image %s: %v", id, err)
+		}
+	})
+	return id
+}
+
+// readStream reads a JSON-lines progress stream to its end; a line with an
+// error field is the operation's failure.
+func readStream(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Error       string `json:"error"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if m.Error != "" {
+			return errors.New(m.Error)
+		}
+		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+			return errors.New(m.ErrorDetail.Message)
+		}
+	}
+}
+
+// engineImages adapts the Docker engine to LocalInspector.
+type engineImages struct{ cli *client.Client }
+
+func (e engineImages) InspectImage(ctx context.Context, ref string) (bool, error) {
+	_, err := e.cli.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func TestDockerPushToEmbeddedRegistryAndPullByDigest(t *testing.T) {
+	cli := requireDocker(t)
+	c := startClank(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	suffix := hex.EncodeToString([]byte(time.Now().Format("150405.000")))
+	local := "clank-test/registry-hello:" + suffix
+	id := buildHello(t, cli, local)
+	chk := NewChecker(CheckerOptions{Local: engineImages{cli}})
+	defer chk.Close()
+
+	if got := Classify(local, c.addr, false); got != SourceLocal {
+		t.Fatalf("Classify of a fresh build = %q, want local", got)
+	}
+	if r := chk.Check(ctx, SourceLocal, local, id); r.State != Available {
+		t.Fatalf("local image right after the build: %+v", r)
+	}
+
+	// docker tag + docker push, with an empty auth, as the CLI would.
+	target := c.addr + "/hello:v1"
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: local, Target: target}); err != nil {
+		t.Fatalf("tag: %v", err)
+	}
+	// An empty auth config: Docker 20.10 refuses a push with no auth header.
+	emptyAuth := base64.URLEncoding.EncodeToString([]byte("{}"))
+	push, err := cli.ImagePush(ctx, target, client.ImagePushOptions{RegistryAuth: emptyAuth})
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	err = readStream(push)
+	push.Close()
+	if err != nil {
+		t.Fatalf("push to the embedded registry: %v", err)
+	}
+
+	insp, err := cli.ImageInspect(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var digest string
+	for _, rd := range insp.RepoDigests {
+		if repo, d, ok := strings.Cut(rd, "@"); ok && repo == c.addr+"/hello" {
+			digest = d
+		}
+	}
+	if digest == "" {
+		t.Fatalf("no repo digest for %s after the push: %v", target, insp.RepoDigests)
+	}
+	if got := Classify(target, c.addr, true); got != SourceRegistry {
+		t.Fatalf("Classify of the pushed image = %q, want registry", got)
+	}
+	if r := chk.Check(ctx, SourceRegistry, target, digest); r.State != Available {
+		t.Fatalf("pushed image in the registry: %+v", r)
+	}
+
+	// The image leaves the engine; it is still available from the registry,
+	// and the engine pulls it back by digest.
+	for _, ref := range []string{target, local} {
+		if _, err := cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
+			t.Fatalf("remove %s: %v", ref, err)
+		}
+	}
+	if r := chk.Check(ctx, SourceLocal, local, id); r.State != Missing {
+		t.Fatalf("local image after removal: %+v, want missing", r)
+	}
+	if r := chk.Check(ctx, SourceRegistry, target, digest); r.State != Available {
+		t.Fatalf("registry image after the local removal: %+v", r)
+	}
+	pinned := c.addr + "/hello@" + digest
+	pull, err := cli.ImagePull(ctx, pinned, client.ImagePullOptions{RegistryAuth: emptyAuth})
+	if err != nil {
+		t.Fatalf("pull %s: %v", pinned, err)
+	}
+	err = readStream(pull)
+	pull.Close()
+	if err != nil {
+		t.Fatalf("pull %s: %v", pinned, err)
+	}
+	back, err := cli.ImageInspect(ctx, pinned)
+	if err != nil {
+		t.Fatalf("inspect after the pull: %v", err)
+	}
+	if back.ID != id {
+		t.Fatalf("pulled image %s, want the pushed %s", back.ID, id)
+	}
+}
