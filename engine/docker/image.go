@@ -1,0 +1,115 @@
+package docker
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/client"
+
+	"github.com/clank-dev/clank/engine"
+)
+
+// emptyRegistryAuth is the X-Registry-Auth header for "no credentials": an
+// empty JSON object, base64url-encoded. Registries on loopback need no more.
+var emptyRegistryAuth = base64.URLEncoding.EncodeToString([]byte("{}"))
+
+// InspectImage reports what the local engine has for ref; the error wraps
+// engine.ErrImageNotFound when it has nothing.
+func (r *Runtime) InspectImage(ctx context.Context, ref string) (engine.ImageInfo, error) {
+	res, err := r.cli.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return engine.ImageInfo{}, fmt.Errorf("inspect image %s: %w", ref, engine.ErrImageNotFound)
+	}
+	if err != nil {
+		return engine.ImageInfo{}, r.fail(err, "inspect image %s", ref)
+	}
+	return engine.ImageInfo{ID: res.ID, RepoDigests: res.RepoDigests}, nil
+}
+
+// PullImage pulls ref and waits until the engine has it; an error reported in
+// the middle of the pull is an error.
+func (r *Runtime) PullImage(ctx context.Context, ref string) error {
+	res, err := r.cli.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return r.fail(err, "pull image %s", ref)
+	}
+	defer res.Close()
+	if _, err := readJSONStream(res, nil); err != nil {
+		return r.fail(err, "pull image %s", ref)
+	}
+	return nil
+}
+
+// RemoveImage removes a local image, without force: an image a container uses
+// stays. The error wraps engine.ErrImageNotFound when the image is absent.
+func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+	_, err := r.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+	if cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", ref, engine.ErrImageNotFound)
+	}
+	if err != nil {
+		return r.fail(err, "remove image %s", ref)
+	}
+	return nil
+}
+
+// TagImage gives the local image source the reference target.
+func (r *Runtime) TagImage(ctx context.Context, source, target string) error {
+	if _, err := r.cli.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: target}); err != nil {
+		return r.fail(err, "tag image %s as %s", source, target)
+	}
+	return nil
+}
+
+// PushImage pushes ref (a tagged reference) without credentials and waits for
+// the end, writing the engine's progress lines to out if it is not nil.
+func (r *Runtime) PushImage(ctx context.Context, ref string, out io.Writer) error {
+	res, err := r.cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: emptyRegistryAuth})
+	if err != nil {
+		return r.fail(err, "push image %s", ref)
+	}
+	defer res.Close()
+	if _, err := readJSONStream(res, out); err != nil {
+		return r.fail(err, "push image %s", ref)
+	}
+	return nil
+}
+
+// BuildImage builds an image from buildContext, a tar stream holding a
+// Dockerfile at its root, tags it tag (if not empty) and labels it. It writes
+// the build's output to out if out is not nil, and returns the image ID. A build
+// step that fails makes an error that quotes the engine's message.
+func (r *Runtime) BuildImage(ctx context.Context, buildContext io.Reader, tag string, labels map[string]string, out io.Writer) (string, error) {
+	opts := client.ImageBuildOptions{Labels: labels, Remove: true, ForceRemove: true}
+	if tag != "" {
+		opts.Tags = []string{tag}
+	}
+	res, err := r.cli.ImageBuild(ctx, buildContext, opts)
+	if err != nil {
+		return "", r.fail(err, "build image %s", tag)
+	}
+	defer res.Body.Close()
+	aux, err := readJSONStream(res.Body, out)
+	if err != nil {
+		return "", r.fail(err, "build image %s", tag)
+	}
+	for _, raw := range aux {
+		var result build.Result
+		if json.Unmarshal(raw, &result) == nil && result.ID != "" {
+			return result.ID, nil
+		}
+	}
+	if tag == "" {
+		return "", fmt.Errorf("build image: the engine did not report the image ID")
+	}
+	info, err := r.InspectImage(ctx, tag)
+	if err != nil {
+		return "", fmt.Errorf("build image %s: find the built image: %w", tag, err)
+	}
+	return info.ID, nil
+}

@@ -1,0 +1,273 @@
+// Package testdocker gives tests across the repository a real Docker engine:
+// a connected runtime (or a skip), a freshly built sample app image, and
+// clean-up of what the test started. Everything it creates carries the label
+// dev.clank.test=1 and is removed when the test ends.
+package testdocker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/clank-dev/clank/engine/docker"
+)
+
+// TestLabel marks everything tests create in Docker.
+const TestLabel = "dev.clank.test"
+
+// SampleAppPort is the port the sample app listens on inside its image (its
+// default PORT).
+const SampleAppPort = 8080
+
+// Require connects to the Docker engine and closes the connection when the
+// test ends. Without an engine the test is skipped, or fails when
+// CLANK_REQUIRE_DOCKER=1.
+func Require(tb testing.TB) *docker.Runtime {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rt, err := docker.New(ctx)
+	if err != nil {
+		if os.Getenv("CLANK_REQUIRE_DOCKER") == "1" {
+			tb.Fatalf("CLANK_REQUIRE_DOCKER=1: %v", err)
+		}
+		tb.Skipf("no Docker engine: %v", err)
+	}
+	tb.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+var sampleBinary struct {
+	once sync.Once
+	body []byte
+	err  error
+}
+
+// sampleBase is the image every SampleImage of this process starts FROM: the
+// binary and its entrypoint. It lives while any sample image does, so that
+// each SampleImage is a one-step build, and is removed with the last one.
+// Sharing an explicit base, rather than the engine's build cache, keeps one
+// test's clean-up from pruning layers another test's build is using.
+var sampleBase struct {
+	mu   sync.Mutex
+	tag  string
+	refs int
+}
+
+// versionPattern is what SampleImage accepts as a version: it goes into an
+// image tag and a Dockerfile line.
+var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$`)
+
+// SampleImage builds an image of the sample app (internal/sampleapp) whose
+// VERSION is version, tags it clank-test/sampleapp:<version>-<random>, and
+// removes it when the test ends. The binary is compiled once per test process
+// and put in a base image that is kept while any sample image exists, so a
+// SampleImage is a one-step build (about a second); one that has to rebuild
+// the base takes about three steps more.
+func SampleImage(tb testing.TB, rt *docker.Runtime, version string) string {
+	tb.Helper()
+	if !versionPattern.MatchString(version) {
+		tb.Fatalf("SampleImage: version %q: want letters, digits, '.', '_' or '-'", version)
+	}
+	base, err := acquireSampleBase(rt)
+	if err != nil {
+		tb.Fatalf("SampleImage: %v", err)
+	}
+	tb.Cleanup(func() { releaseSampleBase(tb, rt) })
+
+	buildContext, err := docker.TarContext([]docker.TarFile{
+		{Name: "Dockerfile", Body: []byte("FROM " + base + "\nENV VERSION=" + version + "\n")},
+	})
+	if err != nil {
+		tb.Fatalf("SampleImage: %v", err)
+	}
+	tag := "clank-test/sampleapp:" + version + "-" + RandomSuffix()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := rt.BuildImage(ctx, buildContext, tag, nil, nil); err != nil {
+		tb.Fatalf("SampleImage: %v", err)
+	}
+	tb.Cleanup(func() { RemoveImage(tb, rt, tag) })
+	return tag
+}
+
+// acquireSampleBase returns the base image's tag, building it if no sample
+// image exists, and counts one more user of it.
+func acquireSampleBase(rt *docker.Runtime) (string, error) {
+	sampleBase.mu.Lock()
+	defer sampleBase.mu.Unlock()
+	if sampleBase.refs == 0 {
+		bin, err := sampleAppBinary()
+		if err != nil {
+			return "", err
+		}
+		// The nonce comes first so that no build step is shared with another
+		// process's base through the engine's cache.
+		nonce := RandomSuffix()
+		dockerfile := "FROM scratch\nLABEL " + TestLabel + "=1 " + TestLabel + ".base=" + nonce +
+			"\nCOPY sampleapp /sampleapp\nENTRYPOINT [\"/sampleapp\"]\n"
+		buildContext, err := docker.TarContext([]docker.TarFile{
+			{Name: "Dockerfile", Body: []byte(dockerfile)},
+			{Name: "sampleapp", Mode: 0o755, Body: bin},
+		})
+		if err != nil {
+			return "", err
+		}
+		tag := "clank-test/sampleapp-base:" + nonce
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := rt.BuildImage(ctx, buildContext, tag, nil, nil); err != nil {
+			return "", err
+		}
+		sampleBase.tag = tag
+	}
+	sampleBase.refs++
+	return sampleBase.tag, nil
+}
+
+// releaseSampleBase counts one user less, and removes the base with the last.
+func releaseSampleBase(tb testing.TB, rt *docker.Runtime) {
+	sampleBase.mu.Lock()
+	defer sampleBase.mu.Unlock()
+	sampleBase.refs--
+	if sampleBase.refs == 0 {
+		RemoveImage(tb, rt, sampleBase.tag)
+		sampleBase.tag = ""
+	}
+}
+
+// RemoveImage removes an image the test made, by force and with its untagged
+// parents; an image already gone is fine.
+func RemoveImage(tb testing.TB, rt *docker.Runtime, ref string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := rt.Client().ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		tb.Errorf("remove test image %s: %v", ref, err)
+	}
+}
+
+// sampleAppBinary compiles cmd/sampleapp as a static Linux binary, once per
+// process, and returns its bytes.
+func sampleAppBinary() ([]byte, error) {
+	sampleBinary.once.Do(func() {
+		sampleBinary.body, sampleBinary.err = buildSampleApp()
+	})
+	return sampleBinary.body, sampleBinary.err
+}
+
+func buildSampleApp() ([]byte, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "clank-sampleapp-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "sampleapp")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/sampleapp")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./cmd/sampleapp: %v\n%s", err, msg)
+	}
+	return os.ReadFile(out)
+}
+
+// moduleRoot finds the repository's go.mod: next to this source file's
+// grandparent, or else where the go command says.
+func moduleRoot() (string, error) {
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			return root, nil
+		}
+	}
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the module root: go env GOMOD: %w", err)
+	}
+	path := strings.TrimSpace(string(gomod))
+	if path == "" || path == os.DevNull {
+		return "", errors.New("find the module root: not inside a Go module")
+	}
+	return filepath.Dir(path), nil
+}
+
+// Cleanup removes, when the test ends, every container that carries all of
+// labels (running or not). labels must not be empty: a test removes only what
+// it created.
+func Cleanup(tb testing.TB, rt *docker.Runtime, labels map[string]string) {
+	tb.Helper()
+	if len(labels) == 0 {
+		tb.Fatal("testdocker.Cleanup: refusing to match every container: give labels")
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := rt.List(ctx, labels)
+		if err != nil {
+			tb.Errorf("clean up containers labelled %v: %v", labels, err)
+			return
+		}
+		for _, c := range cs {
+			if err := rt.Stop(ctx, c.ID, 0); err != nil {
+				tb.Errorf("clean up container %s: %v", c.Name, err)
+			}
+		}
+	})
+}
+
+// RandomSuffix is a short random hex string for unique names and tags.
+func RandomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// WaitOK polls url until it answers 200 and fails the test if that does not
+// happen within timeout. A published port may accept connections before the
+// app inside listens, so refused, reset and non-200 answers are retried.
+func WaitOK(tb testing.TB, url string, timeout time.Duration) {
+	tb.Helper()
+	hc := &http.Client{
+		Timeout:   time.Second,
+		Transport: &http.Transport{DisableKeepAlives: true},
+	}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		resp, err := hc.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("GET %s did not answer 200 within %s; last: %s", url, timeout, last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
