@@ -112,3 +112,37 @@ var (
 	// ErrDomainTaken: a domain is already assigned to another service.
 	ErrDomainTaken = errors.New("domain is used by another service")
 )
+
+// ErrHasDeployments refuses DeleteService for a service with deployments:
+// deployments are history and are never deleted.
+var ErrHasDeployments = errors.New("service has deployments")
+
+// DomainTakenError says which service owns the domain a request wanted. It
+// matches ErrDomainTaken with errors.Is.
+type DomainTakenError struct {
+	Domain  string
+	Service string // the owner
+}
+
+func (e *DomainTakenError) Error() string {
+	return "domain " + e.Domain + " is used by service " + e.Service
+}
+
+// Unwrap lets errors.Is(err, ErrDomainTaken) match.
+func (e *DomainTakenError) Unwrap() error { return ErrDomainTaken }
+
+// Availability states of an image (DESIGN.md: image_availability).
+const (
+	AvailabilityAvailable = "available"
+	AvailabilityMissing   = "missing"
+	AvailabilityUnknown   = "unknown"
+)
+
+// Availability is the last known answer to "can this image still be pulled
+// or run?", keyed by digest or reference.
+type Availability struct {
+	Key       string
+	State     string // AvailabilityAvailable, AvailabilityMissing or AvailabilityUnknown
+	Reason    string
+	CheckedAt time.Time
+}

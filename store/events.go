@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Events returns a deployment's events in the order they happened.
+func (s *Store) Events(ctx context.Context, deploymentID string) ([]Event, error) {
+	evs, err := s.events(ctx, deploymentID)
+	if err != nil {
+		return nil, fmt.Errorf("events of deployment %s: %w", deploymentID, err)
+	}
+	return evs, nil
+}
+
+func (s *Store) events(ctx context.Context, deploymentID string) ([]Event, error) {
+	// One read transaction, so "no events" and "no deployment" are told
+	// apart on the same snapshot.
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deployments WHERE id = ?`, deploymentID).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, ErrNotFound
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, deployment_id, service, status, message, at
+		FROM events WHERE deployment_id = ? ORDER BY id`, deploymentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	evs := []Event{}
+	for rows.Next() {
+		var (
+			e      Event
+			status string
+			at     int64
+		)
+		if err := rows.Scan(&e.ID, &e.DeploymentID, &e.Service, &status, &e.Message, &at); err != nil {
+			return nil, err
+		}
+		e.Status = Status(status)
+		e.At = fromUnixNano(at)
+		evs = append(evs, e)
+	}
+	return evs, rows.Err()
+}
+
+// AddEvent appends an event to a deployment's history and returns it with
+// its ID. At defaults to now, Service and Status to the deployment's.
+func (s *Store) AddEvent(ctx context.Context, e Event) (Event, error) {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		d, err := getDeployment(ctx, tx, e.DeploymentID)
+		if err != nil {
+			return err
+		}
+		if e.Service == "" {
+			e.Service = d.Service
+		}
+		if e.Status == "" {
+			e.Status = d.Status
+		}
+		if e.At.IsZero() {
+			e.At = now()
+		}
+		e.ID, err = addEvent(ctx, tx, e)
+		return err
+	})
+	if err != nil {
+		return Event{}, fmt.Errorf("add event to deployment %s: %w", e.DeploymentID, err)
+	}
+	return e, nil
+}
+
+func addEvent(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (deployment_id, service, status, message, at)
+		VALUES (?, ?, ?, ?, ?)`, e.DeploymentID, e.Service, string(e.Status), e.Message, unixNano(e.At))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}

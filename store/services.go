@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// CreateService stores a new service and claims its domains. CreatedAt and
+// UpdatedAt are set to now when zero; ActiveDeploymentID is ignored (a new
+// service has no deployments).
+func (s *Store) CreateService(ctx context.Context, svc Service) error {
+	if svc.Name == "" {
+		return errors.New("create service: empty name")
+	}
+	cfg, err := encodeConfig(svc.Config)
+	if err != nil {
+		return fmt.Errorf("create service %s: %w", svc.Name, err)
+	}
+	t := now()
+	if svc.CreatedAt.IsZero() {
+		svc.CreatedAt = t
+	}
+	if svc.UpdatedAt.IsZero() {
+		svc.UpdatedAt = svc.CreatedAt
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE name = ?`, svc.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrExists
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO services (name, config, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+			svc.Name, cfg, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt)); err != nil {
+			return err
+		}
+		return claimDomains(ctx, tx, svc.Name, svc.Config.Domains)
+	})
+	if err != nil {
+		return fmt.Errorf("create service %s: %w", svc.Name, err)
+	}
+	return nil
+}
+
+// UpdateService replaces a service's config and, in the same transaction,
+// the set of domains it owns. UpdatedAt is set to now when zero. CreatedAt
+// and ActiveDeploymentID are not changed (Activate owns the latter).
+func (s *Store) UpdateService(ctx context.Context, svc Service) error {
+	cfg, err := encodeConfig(svc.Config)
+	if err != nil {
+		return fmt.Errorf("update service %s: %w", svc.Name, err)
+	}
+	if svc.UpdatedAt.IsZero() {
+		svc.UpdatedAt = now()
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, updated_at = ? WHERE name = ?`,
+			cfg, unixNano(svc.UpdatedAt), svc.Name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return claimDomains(ctx, tx, svc.Name, svc.Config.Domains)
+	})
+	if err != nil {
+		return fmt.Errorf("update service %s: %w", svc.Name, err)
+	}
+	return nil
+}
+
+// DeleteService deletes a service that has no deployments, and frees its
+// domains. With deployments it fails with ErrHasDeployments.
+func (s *Store) DeleteService(ctx context.Context, name string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deployments WHERE service = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w (%d)", ErrHasDeployments, n)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM services WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete service %s: %w", name, err)
+	}
+	return nil
+}
+
+// GetService returns the named service.
+func (s *Store) GetService(ctx context.Context, name string) (Service, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+serviceColumns+` FROM services WHERE name = ?`, name)
+	svc, err := scanService(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Service{}, fmt.Errorf("get service %s: %w", name, err)
+	}
+	return svc, nil
+}
+
+// ListServices returns every service, by name.
+func (s *Store) ListServices(ctx context.Context) ([]Service, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+serviceColumns+` FROM services ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	defer rows.Close()
+	svcs := []Service{}
+	for rows.Next() {
+		svc, err := scanService(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list services: %w", err)
+		}
+		svcs = append(svcs, svc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return svcs, nil
+}
+
+// DomainOwner returns the name of the service that owns domain (compared
+// case-insensitively, trailing dot ignored).
+func (s *Store) DomainOwner(ctx context.Context, domain string) (string, error) {
+	var owner string
+	err := s.r.QueryRowContext(ctx, `SELECT service FROM service_domains WHERE domain = ?`,
+		normalizeDomain(domain)).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("domain owner of %s: %w", domain, err)
+	}
+	return owner, nil
+}
+
+// claimDomains makes domains the exact set service owns, or fails with a
+// *DomainTakenError if another service owns one of them.
+func claimDomains(ctx context.Context, tx *sql.Tx, service string, domains []string) error {
+	seen := make(map[string]bool, len(domains))
+	var claim []string
+	for _, d := range domains {
+		nd := normalizeDomain(d)
+		if nd == "" {
+			return errors.New("empty domain")
+		}
+		if seen[nd] {
+			continue
+		}
+		seen[nd] = true
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT service FROM service_domains WHERE domain = ?`, nd).Scan(&owner)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case owner != service:
+			return &DomainTakenError{Domain: nd, Service: owner}
+		}
+		claim = append(claim, nd)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM service_domains WHERE service = ?`, service); err != nil {
+		return err
+	}
+	for _, d := range claim {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO service_domains (domain, service) VALUES (?, ?)`, d, service); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normalizeDomain is the form domains are owned under: host names are
+// case-insensitive and "a.com." is "a.com".
+func normalizeDomain(d string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+}
+
+const serviceColumns = `name, config, active_deployment_id, created_at, updated_at`
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanService(sc scanner) (Service, error) {
+	var (
+		svc              Service
+		cfg              string
+		active           sql.NullString
+		created, updated int64
+	)
+	if err := sc.Scan(&svc.Name, &cfg, &active, &created, &updated); err != nil {
+		return Service{}, err
+	}
+	c, err := decodeConfig(cfg)
+	if err != nil {
+		return Service{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	svc.Config = c
+	svc.ActiveDeploymentID = active.String
+	svc.CreatedAt = fromUnixNano(created)
+	svc.UpdatedAt = fromUnixNano(updated)
+	return svc, nil
+}

@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServiceCRUD(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+
+	created := time.Date(2026, 11, 25, 19, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	in := Service{Name: "web", Config: testConfig("ghcr.io/acme/web:1", "web.localhost"), CreatedAt: created}
+	if err := s.CreateService(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetService(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Config, in.Config) {
+		t.Errorf("config = %+v, want %+v", got.Config, in.Config)
+	}
+	if !got.CreatedAt.Equal(created) || !got.UpdatedAt.Equal(created) || got.CreatedAt.Location() != time.UTC {
+		t.Errorf("times = %v / %v, want %v in UTC", got.CreatedAt, got.UpdatedAt, created)
+	}
+	if got.ActiveDeploymentID != "" {
+		t.Errorf("new service has active deployment %q", got.ActiveDeploymentID)
+	}
+
+	if err := s.CreateService(ctx, in); !errors.Is(err, ErrExists) {
+		t.Errorf("second CreateService: %v, want ErrExists", err)
+	}
+	if err := s.CreateService(ctx, Service{}); err == nil {
+		t.Error("CreateService with no name succeeded")
+	}
+
+	mustCreateService(t, s, "api")
+	mustCreateService(t, s, "db")
+	list, err := s.ListServices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, svc := range list {
+		names = append(names, svc.Name)
+	}
+	if strings.Join(names, ",") != "api,db,web" {
+		t.Errorf("ListServices = %v, want api,db,web", names)
+	}
+
+	up := got
+	up.Config.Image = "ghcr.io/acme/web:2"
+	up.Config.Env = map[string]string{"NEW": "1"}
+	up.Config.Domains = []string{"www.example.com"}
+	up.UpdatedAt = time.Time{}
+	if err := s.UpdateService(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := s.GetService(ctx, "web")
+	if !reflect.DeepEqual(after.Config, up.Config) {
+		t.Errorf("updated config = %+v, want %+v", after.Config, up.Config)
+	}
+	if !after.CreatedAt.Equal(created) || !after.UpdatedAt.After(created) {
+		t.Errorf("after update created=%v updated=%v", after.CreatedAt, after.UpdatedAt)
+	}
+	if _, err := s.DomainOwner(ctx, "web.localhost"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("old domain still owned: %v", err)
+	}
+	if owner, err := s.DomainOwner(ctx, "WWW.Example.com."); err != nil || owner != "web" {
+		t.Errorf("DomainOwner(new domain) = %q, %v", owner, err)
+	}
+
+	if err := s.DeleteService(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetService(ctx, "web"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetService after delete: %v", err)
+	}
+	if _, err := s.DomainOwner(ctx, "www.example.com"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted service still owns its domain: %v", err)
+	}
+	// Its name and domain are free again.
+	mustCreateService(t, s, "web", "www.example.com")
+}
+
+func TestDeleteServiceWithDeploymentsRefused(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	mustCreateService(t, s, "web", "web.localhost")
+	mustDeploy(t, s, "web", "d1")
+	err := s.DeleteService(ctx, "web")
+	if !errors.Is(err, ErrHasDeployments) {
+		t.Fatalf("DeleteService: %v, want ErrHasDeployments", err)
+	}
+	if _, err := s.GetService(ctx, "web"); err != nil {
+		t.Errorf("service gone after refused delete: %v", err)
+	}
+	if owner, _ := s.DomainOwner(ctx, "web.localhost"); owner != "web" {
+		t.Errorf("domain owner after refused delete = %q", owner)
+	}
+}
+
+func TestDomainConflictChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	web := mustCreateService(t, s, "web", "web.localhost", "example.com")
+	api := mustCreateService(t, s, "api", "api.localhost")
+
+	checkTaken := func(t *testing.T, err error, domain string) {
+		t.Helper()
+		if !errors.Is(err, ErrDomainTaken) {
+			t.Fatalf("err = %v, want ErrDomainTaken", err)
+		}
+		var dt *DomainTakenError
+		if !errors.As(err, &dt) || dt.Domain != domain || dt.Service != "web" {
+			t.Fatalf("err = %#v, want DomainTakenError{%s, web}", err, domain)
+		}
+		if msg := err.Error(); !strings.Contains(msg, domain) || !strings.Contains(msg, "web") {
+			t.Errorf("message %q does not name the domain and its owner", msg)
+		}
+	}
+
+	t.Run("create", func(t *testing.T) {
+		err := s.CreateService(ctx, Service{Name: "blog", Config: testConfig("blog:1", "blog.localhost", "Example.COM")})
+		checkTaken(t, err, "example.com")
+		if _, err := s.GetService(ctx, "blog"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("refused service was stored: %v", err)
+		}
+		if _, err := s.DomainOwner(ctx, "blog.localhost"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("refused service claimed a domain: %v", err)
+		}
+	})
+	t.Run("update", func(t *testing.T) {
+		up := api
+		up.Config.Image = "api:2"
+		up.Config.Domains = []string{"api2.localhost", "web.localhost"}
+		checkTaken(t, s.UpdateService(ctx, up), "web.localhost")
+		got, _ := s.GetService(ctx, "api")
+		if !reflect.DeepEqual(got, api) {
+			t.Errorf("api changed by a refused update: %+v, want %+v", got, api)
+		}
+		if owner, _ := s.DomainOwner(ctx, "api.localhost"); owner != "api" {
+			t.Errorf("api.localhost owner = %q after refused update", owner)
+		}
+		if _, err := s.DomainOwner(ctx, "api2.localhost"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("refused update claimed api2.localhost: %v", err)
+		}
+	})
+	if got, _ := s.GetService(ctx, "web"); !reflect.DeepEqual(got, web) {
+		t.Errorf("owner changed: %+v", got)
+	}
+
+	// A service may keep and reorder its own domains.
+	web.Config.Domains = []string{"example.com", "web.localhost", "WEB.localhost"}
+	if err := s.UpdateService(ctx, web); err != nil {
+		t.Errorf("re-claiming own domains: %v", err)
+	}
+	// Empty domains are refused.
+	web.Config.Domains = []string{" "}
+	if err := s.UpdateService(ctx, web); err == nil {
+		t.Error("empty domain accepted")
+	}
+}
