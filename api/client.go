@@ -234,3 +234,20 @@ func envQuery(show bool) url.Values {
 	}
 	return q
 }
+
+// Prune removes the local images of deployments beyond the last keep that
+// were ACTIVE per service (service "" for all).
+func (c *Client) Prune(ctx context.Context, service string, keep int) ([]PrunedImage, error) {
+	q := url.Values{"keep": {strconv.Itoa(keep)}}
+	if service != "" {
+		q.Set("service", service)
+	}
+	var out []PrunedImage
+	return out, c.do(ctx, http.MethodPost, "/v1/prune", q, nil, &out)
+}
+
+// RegistryGC runs the Clank registry's garbage collection.
+func (c *Client) RegistryGC(ctx context.Context) (GCResult, error) {
+	var out GCResult
+	return out, c.do(ctx, http.MethodPost, "/v1/registry/gc", nil, nil, &out)
+}

@@ -147,3 +147,21 @@ type DeploymentDetail struct {
 	Deployment Deployment `json:"deployment"`
 	Events     []Event    `json:"events"`
 }
+
+// PrunedImage is one local image `clank prune` removed, or kept with Error.
+type PrunedImage struct {
+	Service     string `json:"service"`
+	Deployment  int    `json:"deployment"`
+	Image       string `json:"image"`
+	ImageDigest string `json:"image_digest"`
+	ImageSource string `json:"image_source"`
+	Error       string `json:"error,omitempty"`
+}
+
+// GCResult says what `clank registry gc` did.
+type GCResult struct {
+	ManifestsRemoved []string `json:"manifests_removed"`
+	ManifestsKept    int      `json:"manifests_kept"`
+	BlobsRemoved     int      `json:"blobs_removed"`
+	Seconds          float64  `json:"seconds"`
+}

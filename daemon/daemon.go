@@ -20,6 +20,7 @@ import (
 	"github.com/clank-dev/clank/engine/docker"
 	"github.com/clank-dev/clank/engine/edge"
 	"github.com/clank-dev/clank/internal/pubsub"
+	"github.com/clank-dev/clank/registry"
 	"github.com/clank-dev/clank/store"
 )
 
@@ -33,6 +34,7 @@ type Config struct {
 	HTTPAddr     string // the edge router
 	SSHAddr      string // "" = no SSH dashboard
 	RegistryAddr string // "" = no Clank registry
+	KeepImages   int    // local images kept per service after a deploy (engine.DefaultKeepImages if 0; -1 keeps all)
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
 }
@@ -45,6 +47,9 @@ type Daemon struct {
 	Router  *edge.Router
 	Engine  *engine.Engine
 	log     *slog.Logger
+
+	registry     *registry.Server
+	registryAddr string
 
 	hub       pubsub.Bus[api.Event]
 	dockerErr error
@@ -100,6 +105,19 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.dockerErr != nil {
 		d.log.Warn("cannot reach the Docker engine: deployments are refused until it answers", "err", d.dockerErr)
 	}
+	var images engine.ImageChecker
+	if cfg.RegistryAddr != "" {
+		registry.SetLogger(d.log.With("part", "registry"))
+		if d.registry, err = registry.NewServer(ctx, filepath.Join(cfg.DataDir, "registry")); err != nil {
+			return nil, err
+		}
+		addr, err := d.registry.Start(cfg.RegistryAddr)
+		if err != nil {
+			return nil, fmt.Errorf("Clank registry on %s: %w", cfg.RegistryAddr, err)
+		}
+		d.registryAddr = addr.String()
+		images = engine.NewRegistryImages(d.Runtime)
+	}
 	d.Router = edge.New(edge.Options{Logger: d.log})
 	if cfg.HTTPAddr != "" {
 		if d.edgeLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -107,8 +125,8 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	}
 	d.Engine, err = engine.New(ctx, engine.Options{
-		Store: st, Runtime: d.Runtime, Router: d.Router, RegistryAddr: cfg.RegistryAddr,
-		DrainTimeout: cfg.DrainTimeout, Logger: d.log,
+		Store: st, Runtime: d.Runtime, Router: d.Router, Images: images, RegistryAddr: d.registryAddr,
+		KeepImages: cfg.KeepImages, DrainTimeout: cfg.DrainTimeout, Logger: d.log,
 	})
 	if err != nil {
 		return nil, err
@@ -184,6 +202,9 @@ func (d *Daemon) apiEvent(ev engine.Event) api.Event {
 func (d *Daemon) Status(ctx context.Context) api.Status {
 	host, _ := os.Hostname()
 	s := api.Status{Host: host, Docker: "ok", Router: d.RouterAddr(), Registry: "off", SSH: "off", Version: Version}
+	if d.registryAddr != "" {
+		s.Registry = d.registryAddr
+	}
 	if err := d.Engine.Ping(ctx); err != nil {
 		s.Docker = err.Error()
 	}
@@ -197,6 +218,9 @@ func (d *Daemon) RouterAddr() string {
 	}
 	return d.edgeLn.Addr().String()
 }
+
+// RegistryAddr is the Clank registry's address ("" if it is off).
+func (d *Daemon) RegistryAddr() string { return d.registryAddr }
 
 // Socket is the API socket's path.
 func (d *Daemon) Socket() string { return d.cfg.Socket }
@@ -219,6 +243,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	if d.Engine != nil {
 		d.Engine.Close()
+	}
+	if d.registry != nil {
+		d.registry.Close()
 	}
 	if d.cancel != nil {
 		d.cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,13 +30,20 @@ type Availability struct {
 	CheckedAt time.Time
 }
 
-// ImageChecker confirms that an image pinned by digest can still be run:
-// in the local engine, or in the registry it came from.
+// ImageChecker confirms that an image pinned by digest can still be run,
+// by its source (DESIGN.md): a registry image while its registry holds the
+// digest, an external one while the digest exists remotely (a manifest HEAD,
+// never a pull), a local one while the local engine has it.
 type ImageChecker interface {
 	Check(ctx context.Context, source, ref, digest string) Availability
+	// CheckMany checks many images, each distinct one once.
+	CheckMany(ctx context.Context, images []store.ImageRef) []Availability
+	// TagDigest is the digest ref's tag points at now in its registry.
+	TagDigest(ctx context.Context, ref string) (string, error)
 }
 
-// LocalImages checks the local engine alone.
+// LocalImages checks the local engine alone: without a registry checker,
+// every image is available while the engine has it.
 type LocalImages struct{ Runtime Runtime }
 
 // Check implements ImageChecker.
@@ -50,6 +58,20 @@ func (l LocalImages) Check(ctx context.Context, source, ref, digest string) Avai
 	default:
 		return Availability{State: Unknown, Reason: err.Error(), CheckedAt: now}
 	}
+}
+
+// CheckMany implements ImageChecker.
+func (l LocalImages) CheckMany(ctx context.Context, images []store.ImageRef) []Availability {
+	out := make([]Availability, len(images))
+	for i, im := range images {
+		out[i] = l.Check(ctx, im.Source, im.Image, im.Digest)
+	}
+	return out
+}
+
+// TagDigest implements ImageChecker: without a registry checker no tag is resolved remotely.
+func (l LocalImages) TagDigest(ctx context.Context, ref string) (string, error) {
+	return "", errors.New("no registry checks configured")
 }
 
 // PinnedRef is the reference that runs exactly the image recorded at deploy
@@ -71,19 +93,35 @@ func PinnedRef(source, ref, digest string) string {
 
 type availabilityCache struct {
 	mu      sync.RWMutex
-	m       map[string]Availability // by source|digest
-	pending chan store.Deployment
+	m       map[string]Availability // by availKey
+	pending chan store.ImageRef
 	queued  map[string]bool
 }
 
 func (c *availabilityCache) init() {
 	c.m = map[string]Availability{}
 	c.queued = map[string]bool{}
-	c.pending = make(chan store.Deployment, 1024)
+	c.pending = make(chan store.ImageRef, 1024)
 }
 
-func availKey(d store.Deployment) string {
-	return d.ImageSource + "|" + d.Config.Image + "|" + d.ImageDigest
+func imageOf(d store.Deployment) store.ImageRef {
+	return store.ImageRef{Source: d.ImageSource, Image: d.Config.Image, Digest: d.ImageDigest}
+}
+
+func availKey(im store.ImageRef) string { return im.Source + "|" + im.Image + "|" + im.Digest }
+
+// loadAvailability warms the cache with what the store kept.
+func (e *Engine) loadAvailability(ctx context.Context) {
+	as, err := e.store.ListAvailability(ctx)
+	if err != nil {
+		e.log.Warn("load image availability", "err", err)
+		return
+	}
+	e.avail.mu.Lock()
+	for _, a := range as {
+		e.avail.m[a.Key] = Availability{State: a.State, Reason: a.Reason, CheckedAt: a.CheckedAt}
+	}
+	e.avail.mu.Unlock()
 }
 
 // ImageAvailability is the last known availability of d's image. It never
@@ -92,7 +130,8 @@ func (e *Engine) ImageAvailability(d store.Deployment) Availability {
 	if d.ImageDigest == "" {
 		return Availability{State: Unknown, Reason: "no image digest recorded"}
 	}
-	k := availKey(d)
+	im := imageOf(d)
+	k := availKey(im)
 	e.avail.mu.RLock()
 	a, ok := e.avail.m[k]
 	e.avail.mu.RUnlock()
@@ -102,7 +141,7 @@ func (e *Engine) ImageAvailability(d store.Deployment) Availability {
 	e.avail.mu.Lock()
 	if !e.avail.queued[k] {
 		select {
-		case e.avail.pending <- d:
+		case e.avail.pending <- im:
 			e.avail.queued[k] = true
 		default: // the checker is busy: the next refresh gets it
 		}
@@ -116,17 +155,28 @@ func (e *Engine) CheckImage(ctx context.Context, d store.Deployment) Availabilit
 	if d.ImageDigest == "" {
 		return Availability{State: Unknown, Reason: "no image digest recorded"}
 	}
-	a := e.images.Check(ctx, d.ImageSource, d.Config.Image, d.ImageDigest)
-	k := availKey(d)
+	im := imageOf(d)
+	a := e.images.Check(ctx, im.Source, im.Image, im.Digest)
+	e.record(ctx, im, a)
+	return a
+}
+
+// record keeps a's result in the cache and the store, and tells subscribers
+// when the state changed.
+func (e *Engine) record(ctx context.Context, im store.ImageRef, a Availability) {
+	k := availKey(im)
 	e.avail.mu.Lock()
 	old, had := e.avail.m[k]
 	e.avail.m[k] = a
 	delete(e.avail.queued, k)
 	e.avail.mu.Unlock()
-	if !had || old.State != a.State {
-		e.publish(Event{Type: EventAvailability, Service: d.Service, Deployment: &d, Message: a.State + ": " + a.Reason})
+	if had && old.State == a.State {
+		return
 	}
-	return a
+	if err := e.store.PutAvailability(context.WithoutCancel(ctx), store.Availability{Key: k, State: a.State, Reason: a.Reason, CheckedAt: a.CheckedAt}); err != nil {
+		e.log.Warn("record image availability", "image", im.Image, "err", err)
+	}
+	e.publish(Event{Type: EventAvailability, Message: fmt.Sprintf("%s@%s: %s (%s)", im.Image, ShortDigest(im.Digest), a.State, a.Reason)})
 }
 
 // RollbackCapable: d was ACTIVE at some point, is not the current ACTIVE
@@ -135,49 +185,48 @@ func (e *Engine) RollbackCapable(d store.Deployment, activeID string) bool {
 	return d.ActivatedAt != nil && d.ID != activeID && e.ImageAvailability(d).State == Available
 }
 
-// refreshAvailabilityLoop checks queued images at once and every known image
-// every AvailabilityRefresh.
+// refreshAvailabilityLoop checks queued images at once and every image of a
+// deployment that was ever ACTIVE every AvailabilityRefresh.
 func (e *Engine) refreshAvailabilityLoop(ctx context.Context) {
+	e.recheckAll(ctx, "")
 	tick := time.NewTicker(AvailabilityRefresh)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case d := <-e.avail.pending:
-			e.CheckImage(ctx, d)
+		case im := <-e.avail.pending:
+			e.record(ctx, im, e.images.Check(ctx, im.Source, im.Image, im.Digest))
 		case <-tick.C:
 			e.recheckAll(ctx, "")
+		case <-e.recheck:
+			e.recheckAll(ctx, store.SourceLocal)
 		}
 	}
 }
 
-// recheckAll checks again every image known to the cache (only those of
-// source, when source is not "").
+// RefreshAvailability checks every image of a deployment that was ever
+// ACTIVE now (each distinct one once).
+func (e *Engine) RefreshAvailability(ctx context.Context) { e.recheckAll(ctx, "") }
+
+// recheckAll checks every image of a deployment that was ever ACTIVE (only
+// those of source, when source is not "").
 func (e *Engine) recheckAll(ctx context.Context, source string) {
-	services, err := e.store.ListServices(ctx)
+	images, err := e.store.Images(ctx, true)
 	if err != nil {
+		e.log.Warn("list images to check", "err", err)
 		return
 	}
-	seen := map[string]bool{}
-	for _, svc := range services {
-		ds, err := e.store.ListDeployments(ctx, svc.Name, 1000, 0)
-		if err != nil {
-			continue
-		}
-		for _, d := range ds {
-			k := availKey(d)
-			if d.ActivatedAt == nil || seen[k] || (source != "" && d.ImageSource != source) {
-				continue
-			}
-			seen[k] = true
-			e.CheckImage(ctx, d)
-		}
+	if source != "" {
+		images = slices.DeleteFunc(images, func(im store.ImageRef) bool { return im.Source != source })
+	}
+	for i, a := range e.images.CheckMany(ctx, images) {
+		e.record(ctx, images[i], a)
 	}
 }
 
-// watchRuntime follows the Docker engine's events: a removed image is checked
-// again at once, so its badge goes within seconds.
+// watchRuntime follows the Docker engine's events: a removed image has the
+// local images checked again at once, so a badge goes within seconds.
 func (e *Engine) watchRuntime(ctx context.Context) {
 	for ctx.Err() == nil {
 		events, errs := e.rt.Events(ctx)
@@ -196,7 +245,10 @@ func (e *Engine) watchRuntime(ctx context.Context) {
 						return
 					}
 					if ev.Type == "image" && (ev.Action == "delete" || ev.Action == "untag") {
-						e.recheckAll(ctx, "")
+						select {
+						case e.recheck <- struct{}{}:
+						default: // one is pending already
+						}
 					}
 				}
 			}

@@ -221,7 +221,10 @@ func (e *Engine) release(service, id string) {
 }
 
 // resolveImage finds the digest to pin ref to and where the image comes from.
-// An image the local engine lacks gets its digest after the pull.
+// A tag that was pushed or pulled is asked of its registry first, so that a
+// moved tag deploys what it points at now, not a stale local copy. An image
+// the local engine lacks and no registry answers for gets its digest after
+// the pull, in DEPLOYING.
 func (e *Engine) resolveImage(ctx context.Context, ref string) (digest, source string, err error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
@@ -231,27 +234,44 @@ func (e *Engine) resolveImage(ctx context.Context, ref string) (digest, source s
 	if e.isClankRegistry(reference.Domain(named)) {
 		remote = store.SourceRegistry
 	}
+	if c, ok := named.(reference.Canonical); ok {
+		return c.Digest().String(), remote, nil // pinned by the user
+	}
 	info, err := e.rt.InspectImage(ctx, ref)
+	local := ""
 	switch {
 	case errors.Is(err, ErrImageNotFound):
-		if c, ok := named.(reference.Canonical); ok {
-			return c.Digest().String(), remote, nil
-		}
-		return "", remote, nil // pulled in DEPLOYING
 	case err != nil:
 		return "", "", fmt.Errorf("%w: inspect image %s: %v", ErrUnavailable, ref, err)
+	default:
+		local = repoDigest(info, named)
+		if local == "" {
+			return info.ID, store.SourceLocal, nil // built here, never pushed
+		}
 	}
-	repo := reference.TrimNamed(named).Name()
+	if d, err := e.images.TagDigest(ctx, ref); err == nil && d != "" {
+		if local != "" && d != local {
+			e.log.Info("tag moved in its registry: deploying what it points at now", "image", ref, "local", ShortDigest(local), "registry", ShortDigest(d))
+		}
+		return d, remote, nil
+	}
+	return local, remote, nil // "" when neither knows: pulled in DEPLOYING
+}
+
+// repoDigest is the digest the local engine recorded for named's repository
+// when the image was pushed or pulled, or "".
+func repoDigest(info ImageInfo, named reference.Named) string {
+	repo := named.Name()
 	for _, rd := range info.RepoDigests {
 		n, err := reference.ParseNormalizedNamed(rd)
 		if err != nil {
 			continue
 		}
 		if c, ok := n.(reference.Canonical); ok && n.Name() == repo {
-			return c.Digest().String(), remote, nil
+			return c.Digest().String()
 		}
 	}
-	return info.ID, store.SourceLocal, nil
+	return ""
 }
 
 func (e *Engine) isClankRegistry(domain string) bool {

@@ -36,6 +36,9 @@ type Options struct {
 	// RegistryAddr is the Clank registry's host:port: images under it have
 	// source "registry".
 	RegistryAddr string
+	// KeepImages is how many recently ACTIVE deployments per service keep
+	// their local images after each deploy (DefaultKeepImages if 0; -1 never prunes).
+	KeepImages   int
 	DrainTimeout time.Duration // how long an old deployment may finish in-flight requests
 	StopGrace    time.Duration // SIGTERM to SIGKILL when stopping a container
 	Logger       *slog.Logger
@@ -53,6 +56,8 @@ type Engine struct {
 	probe  *http.Client
 	bus    pubsub.Bus[Event]
 	avail  availabilityCache
+	// recheck asks for the local images to be checked again (an image was removed).
+	recheck chan struct{}
 
 	mu       sync.Mutex
 	inflight map[string]string // service -> deployment id in progress
@@ -71,6 +76,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.KeepImages == 0 {
+		opts.KeepImages = DefaultKeepImages
 	}
 	if opts.StopGrace == 0 {
 		opts.StopGrace = DefaultStopGrace
@@ -101,6 +109,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		e.images = LocalImages{Runtime: opts.Runtime}
 	}
 	e.avail.init()
+	e.recheck = make(chan struct{}, 1)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
 }
@@ -113,6 +122,7 @@ func (e *Engine) Owner() string { return e.owner }
 // answer, Start still restores routes from the store and returns the error so
 // that the daemon can say so; the daemon keeps running.
 func (e *Engine) Start(ctx context.Context) error {
+	e.loadAvailability(ctx)
 	err := e.reconcile(ctx)
 	e.go_(e.watchRuntime)
 	e.go_(e.refreshAvailabilityLoop)

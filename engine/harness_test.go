@@ -30,11 +30,13 @@ type harness struct {
 	addr   string // the edge router
 	client *http.Client
 	dbPath string
+	tweak  []func(*engine.Options)
 }
 
-func newHarness(t testing.TB) *harness {
+// newHarness starts an engine; tweaks change its options (every restart too).
+func newHarness(t testing.TB, tweaks ...func(*engine.Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, rt: testdocker.Require(t)}
+	h := &harness{t: t, rt: testdocker.Require(t), tweak: tweaks}
 	h.dbPath = filepath.Join(t.TempDir(), "clank.db")
 	st, err := store.Open(h.dbPath)
 	if err != nil {
@@ -63,11 +65,15 @@ func newHarness(t testing.TB) *harness {
 // start (re)makes the engine on the same store, as a daemon restart would.
 func (h *harness) start() {
 	h.t.Helper()
-	e, err := engine.New(context.Background(), engine.Options{
+	opts := engine.Options{
 		Store: h.store, Runtime: h.rt, Router: h.router,
-		DrainTimeout: 5 * time.Second, StopGrace: time.Second,
+		DrainTimeout: 5 * time.Second, StopGrace: time.Second, KeepImages: -1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, f := range h.tweak {
+		f(&opts)
+	}
+	e, err := engine.New(context.Background(), opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}

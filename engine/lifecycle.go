@@ -108,6 +108,11 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		e.publishDeployment(old, fmt.Sprintf("#%d is draining", old.Number))
 		e.drain(ctx, old)
 	}
+	if e.opts.KeepImages > 0 {
+		if _, err := e.Prune(ctx, d.Service, e.opts.KeepImages); err != nil {
+			e.log.Warn("prune images after deploy", "service", d.Service, "err", err)
+		}
+	}
 }
 
 // drain lets the replaced deployment finish its in-flight requests (bounded by

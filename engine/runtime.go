@@ -61,7 +61,8 @@ type Runtime interface {
 	InspectImage(ctx context.Context, ref string) (ImageInfo, error)
 	// PullImage pulls ref (which may be pinned by digest) and waits for the end.
 	PullImage(ctx context.Context, ref string) error
-	// RemoveImage removes a local image (not forced); ErrImageNotFound if absent.
+	// RemoveImage removes a local image and its tags (never one a running
+	// container uses); ErrImageNotFound if absent.
 	RemoveImage(ctx context.Context, ref string) error
 	// Start creates and starts a container and returns it with its host port.
 	Start(ctx context.Context, spec ContainerSpec) (Container, error)

@@ -22,3 +22,68 @@ func (s *Store) SetImage(ctx context.Context, id, digest, source string) error {
 	}
 	return nil
 }
+
+// ImageRef is one pinned image that deployments ran.
+type ImageRef struct {
+	Source string // SourceRegistry, SourceExternal or SourceLocal
+	Image  string // the reference as deployed
+	Digest string
+}
+
+// Images lists the distinct pinned images of deployments; with
+// activatedOnly, of those that were ACTIVE at some point: the ones whose
+// availability decides a rollback.
+func (s *Store) Images(ctx context.Context, activatedOnly bool) ([]ImageRef, error) {
+	q := `SELECT DISTINCT image_source, json_extract(config, '$.image'), image_digest
+		FROM deployments WHERE image_digest <> ''`
+	if activatedOnly {
+		q += ` AND activated_at IS NOT NULL`
+	}
+	rows, err := s.r.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list activated images: %w", err)
+	}
+	defer rows.Close()
+	out := []ImageRef{}
+	for rows.Next() {
+		var r ImageRef
+		if err := rows.Scan(&r.Source, &r.Image, &r.Digest); err != nil {
+			return nil, fmt.Errorf("list activated images: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ListAvailability returns every recorded availability.
+func (s *Store) ListAvailability(ctx context.Context) ([]Availability, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT key, state, reason, checked_at FROM availability`)
+	if err != nil {
+		return nil, fmt.Errorf("list availability: %w", err)
+	}
+	defer rows.Close()
+	out := []Availability{}
+	for rows.Next() {
+		var a Availability
+		var checked int64
+		if err := rows.Scan(&a.Key, &a.State, &a.Reason, &checked); err != nil {
+			return nil, fmt.Errorf("list availability: %w", err)
+		}
+		a.CheckedAt = fromUnixNano(checked)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ListActivated returns the service's deployments that were ACTIVE at some
+// point, the most recently activated first, plus those in progress or
+// draining: what pruning must weigh, without reading every deployment.
+func (s *Store) ListActivated(ctx context.Context, service string) ([]Deployment, error) {
+	ds, err := scanDeployments(s.r.QueryContext(ctx, `SELECT `+deploymentColumns+` FROM deployments
+		WHERE service = ? AND (activated_at IS NOT NULL OR status IN ('DEPLOYING', 'HEALTH_CHECKING', 'DRAINING'))
+		ORDER BY activated_at DESC, number DESC`, service))
+	if err != nil {
+		return nil, fmt.Errorf("list activated deployments of %s: %w", service, err)
+	}
+	return ds, nil
+}

@@ -45,10 +45,12 @@ func (r *Runtime) PullImage(ctx context.Context, ref string) error {
 	return nil
 }
 
-// RemoveImage removes a local image, without force: an image a container uses
-// stays. The error wraps engine.ErrImageNotFound when the image is absent.
+// RemoveImage removes a local image with all its tags (forced, so that an
+// image tagged twice goes too); an image a running container uses stays, as
+// the engine refuses that even when forced. The error wraps
+// engine.ErrImageNotFound when the image is absent.
 func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
-	_, err := r.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+	_, err := r.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	if cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove image %s: %w", ref, engine.ErrImageNotFound)
 	}

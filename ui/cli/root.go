@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
 )
 
 // Exit codes (DESIGN.md).
@@ -55,11 +57,19 @@ func ExitCode(err error) int {
 // settings are the daemon settings every command may need.
 type settings struct {
 	dataDir, socket, httpAddr, sshAddr, registryAddr string
+	keepImages                                       int
 }
 
 func env(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
+	}
+	return def
+}
+
+func envInt(key string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return n
 	}
 	return def
 }
@@ -116,6 +126,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&s.socket, "socket", env("CLANK_SOCKET", ""), "the daemon's API socket (CLANK_SOCKET; default <data-dir>/clank.sock)")
 	pf.StringVar(&s.httpAddr, "http-addr", env("CLANK_HTTP_ADDR", "127.0.0.1:8080"), "the edge router's address (CLANK_HTTP_ADDR)")
 	pf.StringVar(&s.sshAddr, "ssh-addr", env("CLANK_SSH_ADDR", "127.0.0.1:2222"), "the SSH dashboard's address, \"\" for none (CLANK_SSH_ADDR)")
+	pf.IntVar(&s.keepImages, "keep-images", envInt("CLANK_KEEP_IMAGES", engine.DefaultKeepImages), "local images kept per service after each deploy, -1 for all (CLANK_KEEP_IMAGES)")
 	pf.StringVar(&s.registryAddr, "registry-addr", env("CLANK_REGISTRY_ADDR", "127.0.0.1:5000"), "the Clank registry's address, \"\" for none (CLANK_REGISTRY_ADDR)")
 
 	root.AddCommand(
@@ -127,6 +138,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		servicesCmd(s),
 		deploymentsCmd(s),
 		logsCmd(s),
+		pruneCmd(s),
+		registryCmd(s),
 		sampleAppCmd(),
 	)
 	for _, c := range root.Commands() {

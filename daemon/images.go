@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"net/http"
+
+	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/store"
+)
+
+// POST /v1/prune?service=S&keep=N
+func (d *Daemon) prune(w http.ResponseWriter, r *http.Request) {
+	keep, err := intParam(r, "keep", engine.DefaultKeepImages)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	pruned, err := d.Engine.Prune(r.Context(), r.URL.Query().Get("service"), keep)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := make([]api.PrunedImage, 0, len(pruned))
+	for _, p := range pruned {
+		pi := api.PrunedImage{Service: p.Service, Deployment: p.Deployment, Image: p.Image, ImageDigest: p.Digest, ImageSource: p.Source}
+		if p.Err != nil {
+			pi.Error = p.Err.Error()
+		}
+		out = append(out, pi)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// POST /v1/registry/gc: garbage collection of the Clank registry that keeps
+// every manifest a deployment recorded (any deployment may be rolled back or
+// redeployed to while it exists).
+func (d *Daemon) registryGC(w http.ResponseWriter, r *http.Request) {
+	if d.registry == nil {
+		writeErr(w, badRequest("the Clank registry is off (--registry-addr \"\")"))
+		return
+	}
+	images, err := d.Store.Images(r.Context(), false)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	needed := map[string]bool{}
+	for _, im := range images {
+		if im.Source == store.SourceRegistry {
+			needed[im.Digest] = true
+		}
+	}
+	res, err := d.registry.GC(r.Context(), func(_, digest string) bool { return needed[digest] })
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := api.GCResult{ManifestsKept: res.ManifestsKept, BlobsRemoved: res.BlobsRemoved, Seconds: res.Duration.Seconds()}
+	for _, m := range res.ManifestsRemoved {
+		out.ManifestsRemoved = append(out.ManifestsRemoved, m.Repo+"@"+m.Digest)
+	}
+	writeJSON(w, http.StatusOK, out)
+}

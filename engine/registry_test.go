@@ -1,0 +1,232 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/internal/testdocker"
+	"github.com/clank-dev/clank/registry"
+	"github.com/clank-dev/clank/store"
+)
+
+// withRegistry starts an embedded Clank registry on 127.0.0.1 and returns
+// its address and the option that makes the engine use it.
+func withRegistry(t *testing.T) (string, func(*engine.Options)) {
+	t.Helper()
+	srv, err := registry.NewServer(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return addr.String(), func(o *engine.Options) {
+		o.RegistryAddr = addr.String()
+		o.Images = engine.NewRegistryImages(o.Runtime)
+	}
+}
+
+// push tags the local image src as ref and pushes it; the local tag is
+// removed when the test ends.
+func push(t *testing.T, h *harness, src, ref string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := h.rt.TagImage(ctx, src, ref); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testdocker.RemoveImage(t, h.rt, ref) })
+	if err := h.rt.PushImage(ctx, ref, nil); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+}
+
+func TestRegistryImageRollsBackAfterLocalRemoval(t *testing.T) {
+	addr, opt := withRegistry(t)
+	h := newHarness(t, opt)
+	ctx := context.Background()
+	push(t, h, testdocker.SampleImage(t, h.rt, "v1"), addr+"/web:v1")
+	push(t, h, testdocker.SampleImage(t, h.rt, "v2"), addr+"/web:v2")
+
+	h.service("web", addr+"/web:v1", nil)
+	d1 := h.act(deploy("web"))
+	if d1.ImageSource != store.SourceRegistry || !strings.HasPrefix(d1.ImageDigest, "sha256:") {
+		t.Fatalf("#1 source %q digest %q", d1.ImageSource, d1.ImageDigest)
+	}
+	h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: addr + "/web:v2"})
+
+	// Remove every local copy of v1: the registry still has it.
+	pinned := engine.PinnedRef(d1.ImageSource, d1.Config.Image, d1.ImageDigest)
+	for _, ref := range []string{addr + "/web:v1", pinned} {
+		if err := h.rt.RemoveImage(ctx, ref); err != nil && !errors.Is(err, engine.ErrImageNotFound) {
+			t.Fatalf("remove %s: %v", ref, err)
+		}
+	}
+	if _, err := h.rt.InspectImage(ctx, pinned); !errors.Is(err, engine.ErrImageNotFound) {
+		t.Fatalf("v1 still local: %v", err)
+	}
+	if a := h.eng.CheckImage(ctx, d1); a.State != engine.Available {
+		t.Fatalf("registry image removed locally: %s (%s), want available", a.State, a.Reason)
+	}
+	d3 := h.act(engine.Request{Kind: store.KindRollback, Service: "web"})
+	if d3.Status != store.StatusActive || d3.ImageDigest != d1.ImageDigest {
+		t.Fatalf("rollback: %s %s digest %s", d3.Status, d3.FailureReason, d3.ImageDigest)
+	}
+	t.Cleanup(func() { testdocker.RemoveImage(t, h.rt, pinned) })
+	if got := h.mustGet("web", "/"); got != "hello from v1" {
+		t.Fatalf("after rollback: %q", got)
+	}
+}
+
+func TestMovedTagIsDetectedAndRollbackKeepsTheDigest(t *testing.T) {
+	addr, opt := withRegistry(t)
+	h := newHarness(t, opt)
+	ctx := context.Background()
+	v1 := testdocker.SampleImage(t, h.rt, "v1")
+	v2 := testdocker.SampleImage(t, h.rt, "v2")
+	latest := addr + "/web:latest"
+	push(t, h, v1, latest)
+	h.service("web", latest, nil)
+	d1 := h.act(deploy("web"))
+
+	// CI pushes v2 under the same tag; this machine still has latest -> v1.
+	push(t, h, v2, latest)
+	if err := h.rt.TagImage(ctx, v1, latest); err != nil {
+		t.Fatal(err)
+	}
+	d2 := h.act(deploy("web"))
+	if d2.ImageDigest == d1.ImageDigest {
+		t.Fatalf("the moved tag was not detected: #2 pinned %s like #1", d2.ImageDigest)
+	}
+	t.Cleanup(func() { testdocker.RemoveImage(t, h.rt, engine.PinnedRef(d2.ImageSource, latest, d2.ImageDigest)) })
+	if got := h.mustGet("web", "/"); got != "hello from v2" {
+		t.Fatalf("#2 serves %q, want what the tag points at now", got)
+	}
+	// A rollback asks for the digest: the tag cannot swap the image.
+	d3 := h.act(engine.Request{Kind: store.KindRollback, Service: "web"})
+	if d3.ImageDigest != d1.ImageDigest {
+		t.Fatalf("rollback pinned %s, want #1's %s", d3.ImageDigest, d1.ImageDigest)
+	}
+	if got := h.mustGet("web", "/"); got != "hello from v1" {
+		t.Fatalf("rollback serves %q", got)
+	}
+}
+
+func TestDeletedRegistryImageIsRefusedBeforeAnythingIsCreated(t *testing.T) {
+	addr, opt := withRegistry(t)
+	h := newHarness(t, opt)
+	ctx := context.Background()
+	push(t, h, testdocker.SampleImage(t, h.rt, "v1"), addr+"/web:v1")
+	push(t, h, testdocker.SampleImage(t, h.rt, "v2"), addr+"/web:v2")
+	h.service("web", addr+"/web:v1", nil)
+	d1 := h.act(deploy("web"))
+	h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: addr + "/web:v2"})
+	h.eng.RefreshAvailability(ctx)
+	if !h.eng.RollbackCapable(d1, "") {
+		t.Fatalf("#1 not rollback capable before the delete: %+v", h.eng.ImageAvailability(d1))
+	}
+
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+addr+"/v2/web/manifests/"+d1.ImageDigest, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete manifest: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	before, _ := h.store.CountDeployments(ctx, "web")
+	_, err = h.eng.Act(ctx, engine.Request{Kind: store.KindRollback, Service: "web", Deployment: "1"})
+	if !errors.Is(err, engine.ErrRefused) || !strings.Contains(err.Error(), "is gone") || !strings.Contains(err.Error(), addr+"/web:v1") {
+		t.Fatalf("rollback to a deleted image: %v", err)
+	}
+	if after, _ := h.store.CountDeployments(ctx, "web"); after != before {
+		t.Fatalf("the refusal created a deployment")
+	}
+	if a := h.eng.ImageAvailability(d1); a.State != engine.Missing {
+		t.Fatalf("availability after delete: %+v", a)
+	}
+	kept, err := h.store.GetAvailability(ctx, "registry|"+d1.Config.Image+"|"+d1.ImageDigest)
+	if err != nil || kept.State != engine.Missing || kept.Reason == "" {
+		t.Fatalf("availability kept in the store: %+v %v", kept, err)
+	}
+}
+
+func TestRemovedLocalImageLosesTheBadgeWithinSeconds(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	v1 := testdocker.SampleImage(t, h.rt, "v1")
+	h.service("web", v1, nil)
+	d1 := h.act(deploy("web"))
+	h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: testdocker.SampleImage(t, h.rt, "v2")})
+	// Until #1's container is gone (drained), its image stays in the engine.
+	h.waitStatus(d1.ID, store.StatusInactive, 15*time.Second)
+	if a := h.eng.CheckImage(ctx, d1); a.State != engine.Available || d1.ImageSource != store.SourceLocal {
+		t.Fatalf("#1 before: %+v source %s", a, d1.ImageSource)
+	}
+	events := h.eng.Subscribe(ctx)
+	testdocker.RemoveImage(t, h.rt, v1)
+	start := time.Now()
+	for h.eng.ImageAvailability(d1).State != engine.Missing {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("still %+v 5 s after the image was removed", h.eng.ImageAvailability(d1))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("badge gone %s after the image was removed", time.Since(start))
+	for ev := range events {
+		if ev.Type == engine.EventAvailability && strings.Contains(ev.Message, "missing") {
+			break
+		}
+	}
+}
+
+func TestPruneKeepsWhatItMust(t *testing.T) {
+	addr, opt := withRegistry(t)
+	h := newHarness(t, opt)
+	ctx := context.Background()
+	push(t, h, testdocker.SampleImage(t, h.rt, "r1"), addr+"/web:r1")
+	images := []string{addr + "/web:r1"}
+	for _, v := range []string{"v2", "v3", "v4"} {
+		images = append(images, testdocker.SampleImage(t, h.rt, v))
+	}
+	h.service("web", images[0], nil)
+	var ds []store.Deployment
+	for _, img := range images {
+		ds = append(ds, h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: img}))
+	}
+	h.waitStatus(ds[2].ID, store.StatusInactive, 15*time.Second)
+	pruned, err := h.eng.Prune(ctx, "web", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pruned) != 2 || pruned[0].Deployment != 2 || pruned[1].Deployment != 1 {
+		t.Fatalf("pruned %+v, want #2 and #1", pruned)
+	}
+	for i, d := range ds {
+		_, err := h.rt.InspectImage(ctx, engine.PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest))
+		gone := errors.Is(err, engine.ErrImageNotFound)
+		if gone != (i < 2) {
+			t.Errorf("#%d: local image gone=%v, want %v", d.Number, gone, i < 2)
+		}
+	}
+	h.eng.RefreshAvailability(ctx)
+	svc, _ := h.eng.Service(ctx, "web")
+	// The local-only #2 loses its badge; the registry image of #1 keeps it.
+	if h.eng.RollbackCapable(ds[1], svc.ActiveDeploymentID) {
+		t.Error("#2 (local, pruned) is still rollback capable")
+	}
+	if !h.eng.RollbackCapable(ds[0], svc.ActiveDeploymentID) {
+		t.Errorf("#1 (in the registry) lost its badge: %+v", h.eng.ImageAvailability(ds[0]))
+	}
+	if !h.eng.RollbackCapable(ds[2], svc.ActiveDeploymentID) {
+		t.Error("#3 (kept) is not rollback capable")
+	}
+	if _, err := h.eng.Prune(ctx, "web", 0); !errors.Is(err, engine.ErrInvalid) {
+		t.Errorf("prune --keep 0: %v", err)
+	}
+}
