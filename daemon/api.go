@@ -28,6 +28,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/deployments/{ref}", d.getDeployment)
 	mux.HandleFunc("POST /v1/actions", d.act)
 	mux.HandleFunc("GET /v1/events", d.events)
+	mux.HandleFunc("POST /v1/services/{name}/build", d.buildHandler)
 	mux.HandleFunc("POST /v1/prune", d.prune)
 	mux.HandleFunc("POST /v1/registry/gc", d.registryGC)
 	return mux

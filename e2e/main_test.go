@@ -75,13 +75,19 @@ var routerRe = regexp.MustCompile(`edge router on http://(127\.0\.0\.1:\d+)`)
 // router on routerAddr ("127.0.0.1:0" for any port).
 func startDaemon(t *testing.T, dataDir, routerAddr string) *daemon {
 	t.Helper()
+	return startDaemonWith(t, dataDir, routerAddr, nil)
+}
+
+// startDaemonWith is startDaemon with extra environment for the daemon.
+func startDaemonWith(t *testing.T, dataDir, routerAddr string, env []string) *daemon {
+	t.Helper()
 	rt := testdocker.Require(t)
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	d := &daemon{t: t, dataDir: dataDir, log: &syncBuffer{}}
 	d.cmd = exec.Command(clankBin, "serve", "--http-addr", routerAddr, "--ssh-addr", "", "--registry-addr", "")
-	d.cmd.Env = append(os.Environ(), "CLANK_DATA_DIR="+dataDir)
+	d.cmd.Env = append(append(os.Environ(), "CLANK_DATA_DIR="+dataDir), env...)
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"net"
 
 	"github.com/distribution/reference"
 
@@ -282,6 +282,9 @@ func (e *Engine) isClankRegistry(domain string) bool {
 	if domain == addr {
 		return true
 	}
-	_, port, _ := strings.Cut(addr, ":")
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
 	return domain == "localhost:"+port || domain == "127.0.0.1:"+port
 }

@@ -56,6 +56,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	keep := map[string]bool{}
 	for _, svc := range services {
 		if svc.ActiveDeploymentID == "" {
+			e.router.SetRoute(svc.Name, svc.Config.Domains, "") // 503: nothing deployed yet
 			continue
 		}
 		d, err := e.store.GetDeployment(ctx, svc.ActiveDeploymentID)

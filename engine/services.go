@@ -103,6 +103,7 @@ func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Confi
 	if err != nil {
 		return store.Service{}, err
 	}
+	e.router.SetRoute(name, cfg.Domains, "") // 503 until a deployment is ACTIVE
 	e.publish(Event{Type: EventService, Service: name, Message: "created"})
 	return svc, nil
 }
@@ -129,6 +130,9 @@ func (e *Engine) UpdateService(ctx context.Context, name string, p ServicePatch)
 	svc.Config = cfg
 	if err := e.store.UpdateService(ctx, svc); err != nil {
 		return svc, e.storeErr(err, "service "+name)
+	}
+	if svc.ActiveDeploymentID == "" { // else the ACTIVE snapshot's domains route until the next deploy
+		e.router.SetRoute(name, cfg.Domains, "")
 	}
 	e.publish(Event{Type: EventService, Service: name, Message: "config changed"})
 	return e.store.GetService(ctx, name)

@@ -18,6 +18,8 @@ import (
 type actionFlags struct {
 	service, deployment, image, output string
 	detach, dryRun                     bool
+	git                                string
+	push                               bool
 }
 
 func actionCmd(s *settings, kind, use, short string) (*cobra.Command, *actionFlags) {
@@ -36,6 +38,26 @@ func actionCmd(s *settings, kind, use, short string) (*cobra.Command, *actionFla
 			if err := checkOutput(f.output); err != nil {
 				return err
 			}
+			if f.push && f.git == "" {
+				return usagef("--push goes with --git")
+			}
+			if f.git != "" {
+				if f.dryRun {
+					return usagef("--git builds an image: it does not go with --dry-run")
+				}
+				if f.image != "" {
+					return usagef("--git and --image exclude each other")
+				}
+				buildOut := cmd.OutOrStdout()
+				if f.output == "json" {
+					buildOut = cmd.ErrOrStderr()
+				}
+				img, err := buildFromGit(cmd.Context(), s.client(), f.service, f.git, f.push, buildOut)
+				if err != nil {
+					return err
+				}
+				f.image = img
+			}
 			req := api.ActionRequest{Kind: kind, Service: f.service, Deployment: f.deployment, Image: f.image, TriggeredBy: actor()}
 			return runAction(cmd.Context(), s.client(), req, f, cmd.OutOrStdout())
 		},
@@ -50,6 +72,8 @@ func actionCmd(s *settings, kind, use, short string) (*cobra.Command, *actionFla
 func deployCmd(s *settings) *cobra.Command {
 	cmd, f := actionCmd(s, "deploy", "deploy --service NAME [--image REF]", "Deploy the service's current settings (optionally with a new image)")
 	cmd.Flags().StringVar(&f.image, "image", "", "set the service's image to REF first")
+	cmd.Flags().StringVar(&f.git, "git", "", "build PATH[#REF]'s Dockerfile (REF default HEAD) and deploy it")
+	cmd.Flags().BoolVar(&f.push, "push", false, "with --git: push the image to the Clank registry")
 	return cmd
 }
 

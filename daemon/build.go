@@ -1,0 +1,165 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+
+	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
+)
+
+// MaxBuildContext bounds the build context a client may send (2 GiB): enough
+// for any repository worth deploying, and a limit on what a runaway client can
+// make the Docker engine unpack.
+const MaxBuildContext = 2 << 30
+
+// commitRe is a commit id, abbreviated or whole (SHA-1 or SHA-256).
+var commitRe = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+
+// shortCommit is how many hex digits of the commit tag a built image.
+const shortCommit = 12
+
+// buildRefusal is a build the daemon cannot do as configured; it matches
+// engine.ErrRefused.
+type buildRefusal struct{ msg string }
+
+func (e *buildRefusal) Error() string        { return e.msg }
+func (e *buildRefusal) Is(target error) bool { return target == engine.ErrRefused }
+
+// buildHandler serves POST /v1/services/{name}/build?commit=SHA[&push=1]: the
+// body is a tar build context (at most MaxBuildContext bytes) with a Dockerfile
+// at its root. The image is tagged clank/<service>:<commit[:12]>, or with push
+// <registry>/<service>:<commit[:12]> and pushed to the Clank registry. The
+// answer streams api.BuildMessage lines: the engine's output, then the image
+// or the error. Bad input is refused with an api.Error before streaming.
+func (d *Daemon) buildHandler(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	name := r.PathValue("name")
+	commit := r.URL.Query().Get("commit")
+	if !commitRe.MatchString(commit) {
+		writeErr(w, badRequest("invalid commit %q: want 7 to 64 lowercase hex digits", commit))
+		return
+	}
+	push := false
+	switch p := r.URL.Query().Get("push"); p {
+	case "", "0":
+	case "1":
+		push = true
+	default:
+		writeErr(w, badRequest("invalid push %q: want 1 or 0", p))
+		return
+	}
+	if _, err := d.Engine.Service(ctx, name); err != nil {
+		writeErr(w, err)
+		return
+	}
+	tag := "clank/" + name + ":" + commit[:min(len(commit), shortCommit)]
+	if push {
+		reg := d.registryHost()
+		if reg == "" {
+			writeErr(w, &buildRefusal{"cannot push: this daemon runs without the Clank registry (--registry-addr \"\"); deploy without --push to keep the image local"})
+			return
+		}
+		tag = reg + "/" + name + ":" + commit[:min(len(commit), shortCommit)]
+	}
+	if err := d.Engine.Ping(ctx); err != nil {
+		writeErr(w, err)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeErr(w, errors.New("streaming unsupported"))
+		return
+	}
+	// The engine's output is written while the body may still be read: without
+	// full duplex, an HTTP/1 server drops the rest of the body at the first write.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		writeErr(w, fmt.Errorf("build: %w", err))
+		return
+	}
+	body := &limitedBody{r: http.MaxBytesReader(w, r.Body, MaxBuildContext)}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	out := &buildStream{enc: json.NewEncoder(w), f: flusher}
+
+	labels := map[string]string{engine.LabelManaged: "true", engine.LabelService: name}
+	_, err := d.Runtime.BuildImage(ctx, body, tag, labels, out)
+	if err == nil && push {
+		err = d.Runtime.PushImage(ctx, tag, out)
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(body.err, &tooBig) {
+		err = badRequest("build context of %s is larger than %d bytes (2 GiB)", name, tooBig.Limit)
+	}
+	if err != nil {
+		d.log.Warn("build failed", "service", name, "commit", commit, "err", err)
+		_, e := apiError(err)
+		out.send(api.BuildMessage{Error: e.Error, Code: e.Code})
+		return
+	}
+	d.log.Info("built", "service", name, "commit", commit, "image", tag, "pushed", push)
+	out.send(api.BuildMessage{Image: tag})
+}
+
+// registryHost is the host:port under which the Docker engine reaches the
+// Clank registry ("" if there is none): the address it listens on, or
+// loopback if it listens on every interface (the engine pushes to loopback
+// over plain HTTP with no configuration).
+func (d *Daemon) registryHost() string {
+	addr := d.RegistryAddr()
+	if addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
+// limitedBody remembers the error that ended the request body, so that a
+// context over the limit is reported as such rather than as the engine's
+// confusion about a cut-off tar stream.
+type limitedBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// buildStream writes the engine's output as api.BuildMessage lines, flushing
+// each so that the client sees the build as it happens.
+type buildStream struct {
+	enc *json.Encoder
+	f   http.Flusher
+}
+
+func (s *buildStream) Write(p []byte) (int, error) {
+	if err := s.send(api.BuildMessage{Stream: string(p)}); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (s *buildStream) send(m api.BuildMessage) error {
+	if err := s.enc.Encode(m); err != nil {
+		return fmt.Errorf("send build output: %w", err)
+	}
+	s.f.Flush()
+	return nil
+}
