@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clank-dev/clank/api"
@@ -50,6 +51,7 @@ type Daemon struct {
 
 	registry     *registry.Server
 	registryAddr string
+	sshAddr      atomic.Value // string: the SSH dashboard's address, set by whoever serves it
 
 	hub       pubsub.Bus[api.Event]
 	dockerErr error
@@ -205,6 +207,9 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 	if d.registryAddr != "" {
 		s.Registry = d.registryAddr
 	}
+	if addr, _ := d.sshAddr.Load().(string); addr != "" {
+		s.SSH = addr
+	}
 	if err := d.Engine.Ping(ctx); err != nil {
 		s.Docker = err.Error()
 	}
@@ -218,6 +223,9 @@ func (d *Daemon) RouterAddr() string {
 	}
 	return d.edgeLn.Addr().String()
 }
+
+// SetSSHAddr records where the SSH dashboard listens, for Status.
+func (d *Daemon) SetSSHAddr(addr string) { d.sshAddr.Store(addr) }
 
 // RegistryAddr is the Clank registry's address ("" if it is off).
 func (d *Daemon) RegistryAddr() string { return d.registryAddr }

@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/daemon"
 	"github.com/clank-dev/clank/internal/sampleapp"
+	uissh "github.com/clank-dev/clank/ui/ssh"
 )
 
 func (s *settings) daemonConfig(logger *slog.Logger) daemon.Config {
@@ -36,21 +40,65 @@ func serveCmd(s *settings) *cobra.Command {
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			d, err := daemon.Start(ctx, s.daemonConfig(logger))
+			r, err := startDaemon(ctx, s, logger)
 			if err != nil {
 				return err
 			}
-			printWhere(cmd.OutOrStdout(), d)
+			printWhere(cmd.OutOrStdout(), r.d)
 			<-ctx.Done()
 			logger.Info("stopping")
-			return d.Close(context.Background())
+			r.close()
+			return nil
 		},
 	}
+}
+
+// running is a daemon and its SSH dashboard.
+type running struct {
+	d   *daemon.Daemon
+	ssh *uissh.Server
+}
+
+// startDaemon starts the daemon and, unless --ssh-addr is "", the SSH
+// dashboard, whose sessions talk to the daemon through its socket.
+func startDaemon(ctx context.Context, s *settings, logger *slog.Logger) (*running, error) {
+	d, err := daemon.Start(ctx, s.daemonConfig(logger))
+	if err != nil {
+		return nil, err
+	}
+	r := &running{d: d}
+	if s.sshAddr != "" {
+		host, _ := os.Hostname()
+		var ln net.Listener
+		r.ssh, err = uissh.NewServer(uissh.ServerOptions{Addr: s.sshAddr, DataDir: s.dataDir, Backend: api.NewClient(d.Socket()), Host: host, Logger: logger.With("part", "ssh")})
+		if err == nil {
+			ln, err = net.Listen("tcp", s.sshAddr)
+		}
+		if err != nil {
+			d.Close(context.Background())
+			return nil, fmt.Errorf("SSH dashboard on %s: %w", s.sshAddr, err)
+		}
+		d.SetSSHAddr(ln.Addr().String())
+		go r.ssh.Serve(ln)
+	}
+	return r, nil
+}
+
+func (r *running) close() {
+	if r.ssh != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r.ssh.Shutdown(ctx)
+		cancel()
+	}
+	r.d.Close(context.Background())
 }
 
 func printWhere(out io.Writer, d *daemon.Daemon) {
 	fmt.Fprintf(out, "clank daemon: API on %s, edge router on http://%s\n", d.Socket(), d.RouterAddr())
 	st := d.Status(context.Background())
+	if st.Registry != "off" {
+		fmt.Fprintf(out, "Clank registry on %s (docker push %s/NAME:TAG)\n", st.Registry, st.Registry)
+	}
 	if st.Docker != "ok" {
 		fmt.Fprintf(out, "warning: %s\n", st.Docker)
 	}
@@ -74,17 +122,20 @@ func demoCmd(s *settings) *cobra.Command {
 			}
 			defer logFile.Close()
 			logger := slog.New(slog.NewTextHandler(logFile, nil))
-			d, err := daemon.Start(ctx, s.daemonConfig(logger))
+			r, err := startDaemon(ctx, s, logger)
 			if err != nil {
 				return err
 			}
-			defer d.Close(context.Background())
+			defer r.close()
 			fmt.Fprintf(out, "clank demo: data in %s, log in %s\n", s.dataDir, logFile.Name())
-			if err := d.SetUpDemo(ctx, out); err != nil {
+			if err := r.d.SetUpDemo(ctx, out); err != nil {
 				return err
 			}
-			printDemo(out, d)
-			return runUI(ctx, s, d, out)
+			printDemo(out, r.d)
+			if s.socket == "" {
+				s.socket = r.d.Socket()
+			}
+			return runUI(ctx, s, out)
 		},
 	}
 	return cmd

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
-	"github.com/clank-dev/clank/daemon"
+	"github.com/charmbracelet/x/term"
+
+	"github.com/clank-dev/clank/ui"
 )
 
 // runDashboard opens the dashboard against the daemon on the socket, or
@@ -15,25 +18,41 @@ func runDashboard(ctx context.Context, s *settings, out, _ io.Writer) error {
 	ctx, stop := signalContext(ctx)
 	defer stop()
 	if _, err := s.client().Status(ctx); err == nil {
-		return runUI(ctx, s, nil, out)
+		return runUI(ctx, s, out)
 	}
 	logFile, err := openLog(s.dataDir)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	d, err := daemon.Start(ctx, s.daemonConfig(slog.New(slog.NewTextHandler(logFile, nil))))
+	r, err := startDaemon(ctx, s, slog.New(slog.NewTextHandler(logFile, nil)))
 	if err != nil {
 		return err
 	}
-	defer d.Close(context.Background())
-	printWhere(out, d)
-	return runUI(ctx, s, d, out)
+	defer r.close()
+	if !isTerminal(out) {
+		printWhere(out, r.d)
+	}
+	return runUI(ctx, s, out)
 }
 
-// runUI runs the dashboard until the user quits or ctx ends.
-func runUI(ctx context.Context, s *settings, d *daemon.Daemon, out io.Writer) error {
-	fmt.Fprintln(out, "press Ctrl-C to stop")
-	<-ctx.Done()
-	return nil
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(f.Fd())
+}
+
+// runUI runs the dashboard against the daemon on the socket until the user
+// quits or ctx ends. Without a terminal it waits for ctx instead.
+func runUI(ctx context.Context, s *settings, out io.Writer) error {
+	if !isTerminal(out) {
+		fmt.Fprintln(out, "no terminal for the dashboard: serving until interrupted (Ctrl-C)")
+		<-ctx.Done()
+		return nil
+	}
+	host, _ := os.Hostname()
+	err := ui.Run(ctx, s.client(), ui.Options{Role: ui.RoleAdmin, Actor: actor(), Host: host})
+	if ctx.Err() != nil {
+		return nil // interrupted: not an error
+	}
+	return err
 }

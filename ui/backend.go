@@ -1,0 +1,29 @@
+package ui
+
+import (
+	"context"
+	"io"
+
+	"github.com/clank-dev/clank/api"
+)
+
+// Backend is what the dashboard needs from Clank: the engine in-process, or
+// the daemon over its socket.
+type Backend interface {
+	Status(ctx context.Context) (api.Status, error)
+	Services(ctx context.Context) ([]api.Service, error)
+	// Deployments of a service, newest first, a page at a time: beforeNumber
+	// 0 = from the newest.
+	Deployments(ctx context.Context, service string, limit, beforeNumber int) ([]api.Deployment, error)
+	Deployment(ctx context.Context, id string) (api.Deployment, []api.Event, error)
+	// Plan says what an action would change (DryRun semantics) or why it is
+	// refused (Plan.Refusal).
+	Plan(ctx context.Context, req api.ActionRequest) (api.Plan, error)
+	// Act starts a deploy/redeploy/rollback and returns at once with the new
+	// deployment; refusals are errors whose text is the reason.
+	Act(ctx context.Context, req api.ActionRequest) (api.Deployment, error)
+	// Subscribe streams events (deployment status changes carry the
+	// deployment) until ctx ends.
+	Subscribe(ctx context.Context) (<-chan api.Event, error)
+	Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error
+}

@@ -1,0 +1,545 @@
+package ui
+
+import (
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/clank-dev/clank/api"
+)
+
+// windowPages is how many pages of deployments the table keeps in memory; the
+// rest of a long history stays in the store and is paged in as the cursor
+// nears an edge of the window.
+const windowPages = 3
+
+// pageDir says which page of a service's deployments a request asked for.
+type pageDir int
+
+const (
+	pageNewest pageDir = iota // the newest page (a fresh start)
+	pageOldest                // the oldest page (G)
+	pageOlder                 // the page after the window's last row
+	pageNewer                 // the page before the window's first row
+)
+
+// pageMsg answers a page request. anchor is the number the request was
+// relative to, so an answer that no longer fits the window is dropped.
+type pageMsg struct {
+	gen    int
+	dir    pageDir
+	anchor int
+	rows   []api.Deployment
+	err    error
+}
+
+// deploymentsTable is a service's deployments, newest first. It holds a
+// window of at most windowPages pages, draws only the rows on screen, and
+// applies live status changes in place.
+type deploymentsTable struct {
+	c       *common
+	service string
+
+	rows     []api.Deployment // the window, newest first (numbers descending)
+	hasNewer bool             // rows newer than rows[0] exist but are not loaded
+	hasOlder bool             // rows older than the last row may exist
+	loading  bool
+	gen      int // bumped by every fresh start: older answers are dropped
+	err      error
+	// pending holds the latest live state of deployments that changed while
+	// a page was on its way, so an answer read before a change cannot hide it.
+	pending map[int]api.Deployment
+
+	filter string
+	match  []int // indices into rows that match filter; nil when no filter
+
+	cursor, top   int // positions in the view (the filtered rows, or all)
+	width, height int
+	cols          depColumns
+}
+
+func newDeploymentsTable(c *common) deploymentsTable {
+	return deploymentsTable{c: c}
+}
+
+// open shows a service's deployments from the newest.
+func (t *deploymentsTable) open(service string) tea.Cmd {
+	t.service = service
+	clear(t.pending)
+	t.rows = nil
+	t.match = nil
+	t.filter = ""
+	t.cursor, t.top = 0, 0
+	t.err = nil
+	return t.restart(pageNewest)
+}
+
+// restart drops the window and fetches the newest or the oldest page.
+func (t *deploymentsTable) restart(dir pageDir) tea.Cmd {
+	t.gen++
+	before := 0
+	if dir == pageOldest {
+		// Numbers start at 1, so the oldest page is every number up to a page.
+		before = t.pageSize() + 1
+	}
+	return t.fetch(dir, before, 0)
+}
+
+func (t *deploymentsTable) pageSize() int { return t.c.opts.PageSize }
+
+func (t *deploymentsTable) fetch(dir pageDir, before, anchor int) tea.Cmd {
+	t.loading = true
+	ctx, b, service, limit, gen := t.c.ctx, t.c.backend, t.service, t.pageSize(), t.gen
+	return func() tea.Msg {
+		rows, err := b.Deployments(ctx, service, limit, before)
+		return pageMsg{gen: gen, dir: dir, anchor: anchor, rows: rows, err: err}
+	}
+}
+
+// applyPage merges an answered page into the window.
+func (t *deploymentsTable) applyPage(msg pageMsg) tea.Cmd {
+	if msg.gen != t.gen {
+		return nil
+	}
+	t.loading = false
+	if msg.err != nil {
+		t.err = msg.err
+		return nil
+	}
+	t.err = nil
+	keep := t.selectedNumber()
+	limit := t.pageSize()
+	switch msg.dir {
+	case pageNewest, pageOldest:
+		t.rows = append(make([]api.Deployment, 0, windowPages*limit), msg.rows...)
+		t.hasNewer = msg.dir == pageOldest
+		t.hasOlder = msg.dir == pageNewest && len(msg.rows) == limit
+		if msg.dir == pageNewest {
+			t.cursor, t.top = 0, 0
+		} else {
+			t.cursor = len(t.rows) - 1
+		}
+		keep = 0
+	case pageOlder:
+		if len(t.rows) == 0 || msg.anchor != t.rows[len(t.rows)-1].Number {
+			return nil
+		}
+		t.hasOlder = len(msg.rows) == limit
+		t.rows = append(t.rows, msg.rows...)
+		if over := len(t.rows) - windowPages*limit; over > 0 {
+			t.rows = dropFront(t.rows, over)
+			t.hasNewer = true
+		}
+	case pageNewer:
+		if len(t.rows) == 0 || msg.anchor != t.rows[0].Number {
+			return nil
+		}
+		newer := msg.rows
+		for len(newer) > 0 && newer[len(newer)-1].Number <= t.rows[0].Number {
+			newer = newer[:len(newer)-1]
+		}
+		t.hasNewer = len(newer) == limit
+		t.rows = slices.Insert(t.rows, 0, newer...)
+		if over := len(t.rows) - windowPages*limit; over > 0 {
+			clear(t.rows[len(t.rows)-over:])
+			t.rows = t.rows[:len(t.rows)-over]
+			t.hasOlder = true
+		}
+	}
+	t.refilter()
+	if keep > 0 {
+		t.cursor = t.indexOf(keep)
+	}
+	t.clamp()
+	for _, n := range slices.Sorted(maps.Keys(t.pending)) {
+		d := t.pending[n]
+		t.applyDeployment(&d)
+	}
+	clear(t.pending)
+	return t.maybeFetch()
+}
+
+// dropFront removes the first n rows in place, so the window's array is
+// reused and its size stays bounded.
+func dropFront(rows []api.Deployment, n int) []api.Deployment {
+	m := copy(rows, rows[n:])
+	clear(rows[m:])
+	return rows[:m]
+}
+
+// maybeFetch asks for the next page when the cursor nears an edge of the
+// window and more rows lie beyond it.
+func (t *deploymentsTable) maybeFetch() tea.Cmd {
+	if t.loading || len(t.rows) == 0 {
+		return nil
+	}
+	margin := max(t.pageSize()/2, t.height)
+	switch {
+	case t.hasOlder && t.len()-1-t.cursor < margin:
+		last := t.rows[len(t.rows)-1].Number
+		return t.fetch(pageOlder, last, last)
+	case t.hasNewer && t.cursor < margin:
+		first := t.rows[0].Number
+		return t.fetch(pageNewer, first+t.pageSize()+1, first)
+	}
+	return nil
+}
+
+// applyDeployment puts a deployment's new state in its row, in place. A new
+// deployment of the service goes on top when the window starts at the newest.
+// It reports whether the table changed.
+func (t *deploymentsTable) applyDeployment(d *api.Deployment) bool {
+	if d == nil || d.Service != t.service || t.service == "" {
+		return false
+	}
+	if t.loading {
+		t.remember(d)
+	}
+	i, found := t.search(d.Number)
+	if found {
+		t.rows[i] = *d
+		if t.match != nil {
+			keep := t.selectedNumber()
+			t.refilter()
+			t.cursor = t.indexOf(keep)
+			t.clamp()
+		}
+		return true
+	}
+	if i != 0 || t.hasNewer || t.loading && len(t.rows) == 0 {
+		return false // outside the window: it is fetched when scrolled to
+	}
+	keep := t.selectedNumber()
+	t.rows = slices.Insert(t.rows, 0, *d)
+	if over := len(t.rows) - windowPages*t.pageSize(); over > 0 {
+		clear(t.rows[len(t.rows)-over:])
+		t.rows = t.rows[:len(t.rows)-over]
+		t.hasOlder = true
+	}
+	t.refilter()
+	if keep > 0 {
+		t.cursor = t.indexOf(keep)
+		if t.top > 0 {
+			t.top++
+		}
+	}
+	t.clamp()
+	return true
+}
+
+// maxPending bounds the changes remembered while a page loads.
+const maxPending = 1024
+
+func (t *deploymentsTable) remember(d *api.Deployment) {
+	if t.pending == nil {
+		t.pending = make(map[int]api.Deployment)
+	}
+	if _, ok := t.pending[d.Number]; ok || len(t.pending) < maxPending {
+		t.pending[d.Number] = *d
+	}
+}
+
+// search finds a deployment number in the window (rows are numbered
+// descending); if absent, i is where it would go.
+func (t *deploymentsTable) search(number int) (i int, found bool) {
+	i = sort.Search(len(t.rows), func(k int) bool { return t.rows[k].Number <= number })
+	return i, i < len(t.rows) && t.rows[i].Number == number
+}
+
+// len is the number of rows in the view.
+func (t *deploymentsTable) len() int {
+	if t.match != nil {
+		return len(t.match)
+	}
+	return len(t.rows)
+}
+
+// at is the view's i-th row.
+func (t *deploymentsTable) at(i int) *api.Deployment {
+	if t.match != nil {
+		return &t.rows[t.match[i]]
+	}
+	return &t.rows[i]
+}
+
+// indexOf is the view position of a deployment number, or the position of
+// the nearest older one.
+func (t *deploymentsTable) indexOf(number int) int {
+	return sort.Search(t.len(), func(k int) bool { return t.at(k).Number <= number })
+}
+
+func (t *deploymentsTable) selected() *api.Deployment {
+	if t.cursor < 0 || t.cursor >= t.len() {
+		return nil
+	}
+	return t.at(t.cursor)
+}
+
+func (t *deploymentsTable) selectedNumber() int {
+	if d := t.selected(); d != nil {
+		return d.Number
+	}
+	return 0
+}
+
+// setFilter keeps only the rows whose number, status, kind, image or author
+// contain s (case-insensitive), among the rows of the window.
+func (t *deploymentsTable) setFilter(s string) {
+	keep := t.selectedNumber()
+	t.filter = strings.ToLower(strings.TrimSpace(s))
+	t.refilter()
+	t.cursor = t.indexOf(keep)
+	t.clamp()
+}
+
+func (t *deploymentsTable) refilter() {
+	if t.filter == "" {
+		t.match = nil
+		return
+	}
+	t.match = t.match[:0]
+	if t.match == nil {
+		t.match = make([]int, 0, len(t.rows))
+	}
+	for i := range t.rows {
+		if deploymentMatches(&t.rows[i], t.filter) {
+			t.match = append(t.match, i)
+		}
+	}
+}
+
+func deploymentMatches(d *api.Deployment, f string) bool {
+	return strings.Contains("#"+strconv.Itoa(d.Number), f) ||
+		strings.Contains(strings.ToLower(d.Status), f) ||
+		strings.Contains(strings.ToLower(kindText(d)), f) ||
+		strings.Contains(strings.ToLower(d.Image), f) ||
+		strings.Contains(strings.ToLower(d.TriggeredBy), f)
+}
+
+// move moves the cursor by delta rows and fetches a page if it nears an edge.
+func (t *deploymentsTable) move(delta int) tea.Cmd {
+	t.cursor += delta
+	t.clamp()
+	return t.maybeFetch()
+}
+
+// toNewest and toOldest jump to an end of the whole history.
+func (t *deploymentsTable) toNewest() tea.Cmd {
+	if t.hasNewer {
+		return t.restart(pageNewest)
+	}
+	t.cursor = 0
+	t.clamp()
+	return nil
+}
+
+func (t *deploymentsTable) toOldest() tea.Cmd {
+	if t.hasOlder {
+		return t.restart(pageOldest)
+	}
+	t.cursor = t.len() - 1
+	t.clamp()
+	return nil
+}
+
+func (t *deploymentsTable) visibleRows() int { return max(t.height-2, 1) }
+
+// clamp keeps the cursor on a row and the cursor's row on screen.
+func (t *deploymentsTable) clamp() {
+	n := t.len()
+	t.cursor = min(max(t.cursor, 0), max(n-1, 0))
+	vis := t.visibleRows()
+	if t.cursor < t.top {
+		t.top = t.cursor
+	}
+	if t.cursor >= t.top+vis {
+		t.top = t.cursor - vis + 1
+	}
+	t.top = min(max(t.top, 0), max(n-vis, 0))
+}
+
+func (t *deploymentsTable) setSize(w, h int) {
+	t.width, t.height = w, h
+	t.cols = layoutDeployments(w)
+	t.clamp()
+}
+
+// depColumns are the widths of the table's columns; 0 hides a column.
+type depColumns struct {
+	num, status, kind, image, age, by, badge int
+	// tight says even the fixed columns overflow the width: rows get cut.
+	tight bool
+}
+
+const (
+	colNumWidth    = 7  // "#123456"
+	colStatusWidth = 17 // "⠋ HEALTH_CHECKING"
+	colKindWidth   = 16 // "redeploy of #123"
+	colAgeWidth    = 4
+	colBadgeWidth  = 16 // "Rollback capable"
+	colMinImage    = 12
+	colMinBy       = 12
+	colMaxBy       = 36
+	rowMarkWidth   = 2
+)
+
+// layoutDeployments fits the columns to a width: number, status and image
+// always; kind, badge and author as room allows; spare room to image and
+// author.
+func layoutDeployments(w int) depColumns {
+	c := depColumns{num: colNumWidth, status: colStatusWidth, age: colAgeWidth, image: colMinImage}
+	room := w - rowMarkWidth - (c.num + 1) - (c.status + 1) - (c.image + 1) - c.age
+	if room >= colKindWidth+1 {
+		c.kind = colKindWidth
+		room -= colKindWidth + 1
+	}
+	if room >= colBadgeWidth+1 {
+		c.badge = colBadgeWidth
+		room -= colBadgeWidth + 1
+	}
+	if room >= colMinBy+1 {
+		c.by = colMinBy
+		room -= colMinBy + 1
+	}
+	if room > 0 && c.by > 0 {
+		grow := min(room/2, colMaxBy-c.by)
+		c.by += grow
+		room -= grow
+	}
+	c.image += room
+	if c.image < 1 {
+		c.image, c.tight = 1, true
+	}
+	return c
+}
+
+// view draws the table: a title, the column header and the visible rows,
+// exactly height lines of width cells.
+func (t *deploymentsTable) view(focused bool) []string {
+	lines := make([]string, 0, t.height)
+	lines = append(lines, t.title(focused))
+	if t.height > 1 {
+		lines = append(lines, t.header())
+	}
+	vis := t.visibleRows()
+	n := t.len()
+	switch {
+	case t.err != nil:
+		lines = append(lines, fit(t.c.styles.Error.Render("  "+t.err.Error()), t.width))
+	case n == 0 && t.loading:
+		lines = append(lines, fit(t.c.styles.Dim.Render("  loading…"), t.width))
+	case n == 0 && t.filter != "":
+		lines = append(lines, fit(t.c.styles.Dim.Render("  no deployment matches "+strconv.Quote(t.filter)), t.width))
+	case n == 0 && t.service != "":
+		lines = append(lines, fit(t.c.styles.Dim.Render("  no deployments yet: d deploys the service"), t.width))
+	}
+	var b strings.Builder
+	for i := t.top; i < n && len(lines) < t.height && i < t.top+vis; i++ {
+		b.Reset()
+		t.row(&b, t.at(i), i == t.cursor, focused)
+		line := b.String()
+		if t.cols.tight {
+			line = fit(line, t.width)
+		}
+		lines = append(lines, line)
+	}
+	for len(lines) < t.height {
+		lines = append(lines, spaces(t.width))
+	}
+	return lines
+}
+
+func (t *deploymentsTable) title(focused bool) string {
+	st := t.c.styles
+	left := st.paneTitle(t.service+" deployments", focused)
+	right := "newest first"
+	if t.filter != "" {
+		right = "filter " + strconv.Quote(t.filter) + " · " + right
+	}
+	if t.loading {
+		right = "loading… · " + right
+	}
+	return joinEnds(left, st.Dim.Render(right+" "), t.width)
+}
+
+func (t *deploymentsTable) header() string {
+	var b strings.Builder
+	p := t.c.styles.paints.header.plain
+	b.WriteString(spaces(rowMarkWidth))
+	first := true
+	for _, col := range []struct {
+		title string
+		width int
+	}{
+		{"#", t.cols.num}, {"STATUS", t.cols.status}, {"KIND", t.cols.kind}, {"IMAGE", t.cols.image},
+		{"AGE", t.cols.age}, {"BY", t.cols.by}, {"", t.cols.badge},
+	} {
+		if col.width == 0 {
+			continue
+		}
+		if !first {
+			b.WriteByte(' ')
+		}
+		first = false
+		p.put(&b, fit(col.title, col.width))
+	}
+	return fit(b.String(), t.width)
+}
+
+// row draws one deployment. It runs for every visible row of every frame, so
+// it writes precomputed SGR sequences instead of rendering lipgloss styles.
+func (t *deploymentsTable) row(b *strings.Builder, d *api.Deployment, selected, focused bool) {
+	p := &t.c.styles.paints
+	c := t.cols
+	hl := selected && focused
+	text, dim := p.text.pick(hl), p.dim.pick(hl)
+	b.Grow(t.width + 96)
+	mark := "  "
+	if selected {
+		mark = "▌ "
+	}
+	text.put(b, mark)
+	used := 0 // cells written after the mark
+	cell := func(pt paint, s string, w int) {
+		if w == 0 {
+			return
+		}
+		if used > 0 {
+			text.put(b, " ")
+			used++
+		}
+		pt.put(b, fit(s, w))
+		used += w
+	}
+	cell(text, "#"+strconv.Itoa(d.Number), c.num)
+	cell(p.statusOf(d.Status).pick(hl), glyph(d.Status, t.c.spin)+" "+d.Status, c.status)
+	cell(dim, kindText(d), c.kind)
+	cell(text, d.Image, c.image)
+	cell(dim, age(t.c.now(), d.CreatedAt), c.age)
+	cell(dim, d.TriggeredBy, c.by)
+	switch {
+	case c.badge == 0:
+	case d.RollbackCapable:
+		cell(p.badge.pick(hl), "Rollback capable", c.badge)
+	case d.ImageAvailability == "missing":
+		cell(dim, "image gone", c.badge)
+	default:
+		cell(dim, "", c.badge)
+	}
+	if rest := t.width - rowMarkWidth - used; rest > 0 {
+		text.put(b, spaces(rest))
+	}
+}
+
+// joinEnds puts left and right at the two ends of a line of width cells.
+func joinEnds(left, right string, width int) string {
+	lw, rw := cellWidth(left), cellWidth(right)
+	if lw+rw+1 > width {
+		return fit(left, width)
+	}
+	return left + spaces(width-lw-rw) + right
+}

@@ -1,0 +1,217 @@
+package ui
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/clank-dev/clank/api"
+)
+
+// detailMsg answers the request for one deployment and its events.
+type detailMsg struct {
+	id     string
+	dep    api.Deployment
+	events []api.Event
+	err    error
+}
+
+// detailView is one deployment: its snapshot (env values masked) and its
+// lifecycle events, kept live from the event stream.
+type detailView struct {
+	c       *common
+	id      string
+	dep     *api.Deployment
+	events  []api.Event
+	loading bool
+	err     error
+
+	vp            viewport.Model
+	width, height int
+}
+
+func newDetailView(c *common) detailView {
+	return detailView{c: c, vp: viewport.New()}
+}
+
+// open shows a deployment; the row's copy is drawn until the full one comes.
+func (v *detailView) open(d *api.Deployment) tea.Cmd {
+	cp := *d
+	v.id, v.dep, v.events, v.err, v.loading = d.ID, &cp, nil, nil, true
+	v.vp.GotoTop()
+	v.refresh()
+	ctx, b, id := v.c.ctx, v.c.backend, d.ID
+	return func() tea.Msg {
+		dep, events, err := b.Deployment(ctx, id)
+		return detailMsg{id: id, dep: dep, events: events, err: err}
+	}
+}
+
+func (v *detailView) apply(msg detailMsg) {
+	if msg.id != v.id {
+		return
+	}
+	v.loading = false
+	if msg.err != nil {
+		v.err = msg.err
+	} else {
+		v.dep = &msg.dep
+		// Events that arrived while loading are already in msg.events or
+		// newer than them: keep the newer ones.
+		var last int64
+		if n := len(msg.events); n > 0 {
+			last = msg.events[n-1].Seq
+		}
+		live := slices.DeleteFunc(v.events, func(e api.Event) bool { return e.Seq <= last })
+		v.events = append(msg.events, live...)
+	}
+	v.refresh()
+}
+
+// applyEvent adds a live event of this deployment. It reports whether the
+// view changed.
+func (v *detailView) applyEvent(ev api.Event) bool {
+	if v.id == "" || ev.DeploymentID != v.id {
+		if ev.Deployment == nil || ev.Deployment.ID != v.id || v.id == "" {
+			return false
+		}
+	}
+	if ev.Deployment != nil {
+		d := *ev.Deployment
+		v.dep = &d
+	}
+	v.events = append(v.events, ev)
+	atBottom := v.vp.AtBottom()
+	v.refresh()
+	if atBottom {
+		v.vp.GotoBottom()
+	}
+	return true
+}
+
+func (v *detailView) inProgress() bool {
+	return v.dep != nil && inProgress(v.dep.Status)
+}
+
+func (v *detailView) setSize(w, h int) {
+	v.width, v.height = w, h
+	v.vp.SetWidth(w)
+	v.vp.SetHeight(max(h-1, 1))
+	v.refresh()
+}
+
+func (v *detailView) scroll(k *KeyMap, msg tea.KeyPressMsg) {
+	switch {
+	case key.Matches(msg, k.Up):
+		v.vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		v.vp.ScrollDown(1)
+	case key.Matches(msg, k.PageUp):
+		v.vp.PageUp()
+	case key.Matches(msg, k.PageDown):
+		v.vp.PageDown()
+	case key.Matches(msg, k.Top):
+		v.vp.GotoTop()
+	case key.Matches(msg, k.Bottom):
+		v.vp.GotoBottom()
+	}
+}
+
+// refresh rebuilds the viewport's content from the deployment.
+func (v *detailView) refresh() {
+	if v.dep == nil {
+		v.vp.SetContent("")
+		return
+	}
+	st := v.c.styles
+	d := v.dep
+	var lines []string
+	add := func(label, value string) {
+		lines = append(lines, " "+st.Label.Render(fit(label, 15))+value)
+	}
+	status := st.StatusStyle(d.Status).Render(glyph(d.Status, v.c.spin) + " " + d.Status)
+	head := " " + st.PaneTitleFocused.Render("#"+strconv.Itoa(d.Number)) + "  " + kindText(d) + "  " + status
+	if d.RollbackCapable {
+		head += "  " + st.Badge.Render("Rollback capable")
+	}
+	lines = append(lines, head, "")
+	add("id", d.ID)
+	image := d.Image
+	if d.ImageDigest != "" {
+		image += st.Dim.Render("  @" + shortDigest(d.ImageDigest))
+	}
+	add("image", image)
+	add("image source", orDash(d.ImageSource)+st.Dim.Render(" · "+orDash(d.ImageAvailability)))
+	add("port", strconv.Itoa(d.Port))
+	add("health check", healthText(d.HealthCheck))
+	add("deploy timeout", orDash(d.DeployTimeout))
+	add("limits", "cpus "+cpusText(d.CPUs)+" · memory "+memoryText(d.Memory))
+	add("domains", listText(d.Domains))
+	if len(d.EnvKeys) == 0 {
+		add("env", "-")
+	}
+	for i, k := range d.EnvKeys {
+		label := ""
+		if i == 0 {
+			label = "env"
+		}
+		add(label, k+"="+st.Masked.Render(masked))
+	}
+	add("triggered by", orDash(d.TriggeredBy))
+	add("created", stamp(&d.CreatedAt))
+	add("activated", stamp(d.ActivatedAt))
+	add("ended", stamp(d.EndedAt))
+	if d.ContainerID != "" {
+		add("container", shortID(d.ContainerID)+st.Dim.Render(" on 127.0.0.1:"+strconv.Itoa(d.HostPort)))
+	}
+	if d.FailureReason != "" {
+		add("failure", st.Error.Render(d.FailureReason))
+	}
+	lines = append(lines, "", " "+st.PaneTitle.Render("Lifecycle"))
+	if len(v.events) == 0 {
+		lines = append(lines, " "+st.Dim.Render("no events"))
+	}
+	for _, e := range v.events {
+		lines = append(lines, eventLine(st, e))
+	}
+	v.vp.SetContent(strings.Join(lines, "\n"))
+}
+
+// eventLine is one lifecycle event: time, status, message.
+func eventLine(st *Styles, e api.Event) string {
+	status := e.Status
+	if status == "" && e.Deployment != nil {
+		status = e.Deployment.Status
+	}
+	return " " + st.Dim.Render(e.At.Format("15:04:05")) + "  " +
+		st.StatusStyle(status).Render(fit(status, 15)) + "  " + e.Message
+}
+
+func shortDigest(d string) string {
+	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
+	}
+	return d
+}
+
+func (v *detailView) view(focused bool) []string {
+	st := v.c.styles
+	name := "deployment"
+	if v.dep != nil {
+		name = v.dep.Service + " #" + strconv.Itoa(v.dep.Number)
+	}
+	right := "esc back · l logs"
+	if v.loading {
+		right = "loading… · " + right
+	}
+	lines := []string{joinEnds(st.paneTitle(name, focused), st.Dim.Render(right+" "), v.width)}
+	if v.err != nil {
+		lines = append(lines, fit(st.Error.Render("  "+v.err.Error()), v.width))
+	}
+	body := padLines(v.vp.View(), v.width, v.height-len(lines))
+	return append(lines, body...)
+}

@@ -1,0 +1,203 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/clank-dev/clank/api"
+)
+
+// masked stands for an environment value: values are secrets and never shown.
+const masked = "••••"
+
+// inProgress reports whether a deployment status is still moving.
+func inProgress(status string) bool {
+	return status == "DEPLOYING" || status == "HEALTH_CHECKING"
+}
+
+// glyph is the one-cell mark before a status; spin is the spinner's frame,
+// used while the status is in progress.
+func glyph(status, spin string) string {
+	switch status {
+	case "ACTIVE":
+		return "●"
+	case "DRAINING":
+		return "◐"
+	case "INACTIVE":
+		return "○"
+	case "FAILED":
+		return "✗"
+	case "CANCELLED":
+		return "⊘"
+	case "NONE", "":
+		return "·"
+	}
+	if inProgress(status) {
+		return spin
+	}
+	return "•"
+}
+
+// kindText says what a deployment is: "deploy", "rollback of #3", ...
+func kindText(d *api.Deployment) string {
+	if d.SourceNumber > 0 && d.Kind != "deploy" {
+		return d.Kind + " of #" + strconv.Itoa(d.SourceNumber)
+	}
+	return d.Kind
+}
+
+// age is a compact duration since t: 45s, 12m, 3h, 5d, 7w, 2y.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(max(int(d/time.Second), 0)) + "s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	case d < 14*24*time.Hour:
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	case d < 365*24*time.Hour:
+		return strconv.Itoa(int(d/(7*24*time.Hour))) + "w"
+	}
+	return strconv.Itoa(int(d/(365*24*time.Hour))) + "y"
+}
+
+// stamp is a timestamp for detail views.
+func stamp(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func cpusText(c float64) string {
+	if c <= 0 {
+		return "no limit"
+	}
+	return strconv.FormatFloat(c, 'f', -1, 64)
+}
+
+func memoryText(b int64) string {
+	switch {
+	case b <= 0:
+		return "no limit"
+	case b%(1<<30) == 0:
+		return fmt.Sprintf("%dg", b>>30)
+	case b%(1<<20) == 0:
+		return fmt.Sprintf("%dm", b>>20)
+	case b%(1<<10) == 0:
+		return fmt.Sprintf("%dk", b>>10)
+	}
+	return strconv.FormatInt(b, 10)
+}
+
+func healthText(h api.HealthCheck) string {
+	if h.Path == "" {
+		return "none"
+	}
+	return fmt.Sprintf("%s every %s, timeout %s", h.Path, orDash(h.Interval), orDash(h.Timeout))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func listText(xs []string) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return strings.Join(xs, ", ")
+}
+
+// shortID keeps the first 12 characters of an id, as docker does.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// fit truncates s (with an ellipsis) or pads it with spaces to exactly w cells.
+// Plain ASCII, the common case on the hot path, skips the grapheme scan.
+func fit(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if isPlainASCII(s) {
+		switch {
+		case len(s) == w:
+			return s
+		case len(s) < w:
+			return s + spaces(w-len(s))
+		}
+		return s[:w-1] + "…"
+	}
+	n := ansi.StringWidth(s)
+	if n > w {
+		s = ansi.Truncate(s, w, "…")
+		n = ansi.StringWidth(s)
+	}
+	if n < w {
+		s += spaces(w - n)
+	}
+	return s
+}
+
+// cellWidth is how many cells s takes on screen, escape sequences aside.
+func cellWidth(s string) int {
+	if isPlainASCII(s) {
+		return len(s)
+	}
+	return ansi.StringWidth(s)
+}
+
+func isPlainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+var blank = strings.Repeat(" ", 512)
+
+// spaces returns n spaces, without allocating for common widths.
+func spaces(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if n <= len(blank) {
+		return blank[:n]
+	}
+	return strings.Repeat(" ", n)
+}
+
+// padLines makes exactly h lines of exactly w cells from s.
+func padLines(s string, w, h int) []string {
+	var lines []string
+	if s != "" {
+		lines = strings.Split(s, "\n")
+	}
+	out := make([]string, h)
+	for i := range out {
+		if i < len(lines) {
+			out[i] = fit(lines[i], w)
+		} else {
+			out[i] = spaces(w)
+		}
+	}
+	return out
+}

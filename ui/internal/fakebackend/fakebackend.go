@@ -1,0 +1,504 @@
+// Package fakebackend is an in-memory ui.Backend for the dashboard's tests
+// and benchmarks: services, a deployment history of any length (generated on
+// demand, so 100,000 deployments cost no memory), plans, actions and a live
+// event stream that tests drive by hand.
+package fakebackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/clank-dev/clank/api"
+)
+
+// Epoch is the fake's clock: deployment n of a generated history was created
+// n minutes after it. Tests pin the dashboard's Now to a time after it.
+var Epoch = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// ErrNotFound is returned for unknown services and deployments.
+var ErrNotFound = errors.New("not found")
+
+// Backend is the fake. The zero value is not usable: call New.
+type Backend struct {
+	mu       sync.Mutex
+	status   api.Status
+	services []api.Service
+	hist     map[string]*history
+	byID     map[string]ref
+	refusals map[string]string // "service#number" or "service" → reason
+	logs     map[string]string
+	events   map[string][]api.Event
+	subs     map[int]chan api.Event
+	nextSub  int
+	seq      int64
+	now      func() time.Time
+
+	plans, acts []api.ActionRequest
+
+	// DeploymentsCalls counts Deployments calls: a live update must not add any.
+	DeploymentsCalls atomic.Int64
+	// Dropped counts events a slow subscriber missed.
+	Dropped atomic.Int64
+}
+
+// history is a service's deployments 1..n: generated unless stored.
+type history struct {
+	n         int
+	activeGen int // the generated deployment that is ACTIVE
+	stored    map[int]*api.Deployment
+}
+
+type ref struct {
+	service string
+	number  int
+}
+
+// New returns an empty fake whose Status reports a healthy daemon.
+func New() *Backend {
+	return &Backend{
+		status: api.Status{Host: "demo-host", Docker: "ok", Registry: "127.0.0.1:5000",
+			Router: "127.0.0.1:8080", SSH: "127.0.0.1:2222", Version: "test"},
+		hist:     map[string]*history{},
+		byID:     map[string]ref{},
+		refusals: map[string]string{},
+		logs:     map[string]string{},
+		events:   map[string][]api.Event{},
+		subs:     map[int]chan api.Event{},
+		now:      time.Now,
+	}
+}
+
+// SetClock sets the clock that stamps the deployments Act creates.
+func (b *Backend) SetClock(now func() time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.now = now
+}
+
+// AddEvent records a past lifecycle event of a deployment, without
+// publishing it.
+func (b *Backend) AddEvent(ev api.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	ev.Seq = b.seq
+	b.events[ev.DeploymentID] = append(b.events[ev.DeploymentID], ev)
+}
+
+// AddService adds a service with no deployments.
+func (b *Backend) AddService(s api.Service) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.Status == "" {
+		s.Status = "NONE"
+	}
+	b.services = append(b.services, s)
+	b.hist[s.Name] = &history{stored: map[int]*api.Deployment{}}
+}
+
+// AddHistory appends n generated deployments to a service: all INACTIVE and
+// rollback capable, the newest one ACTIVE.
+func (b *Backend) AddHistory(service string, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.hist[service]
+	h.n += n
+	h.activeGen = h.n
+	b.setActiveLocked(service, h.n)
+}
+
+// AddDeployment stores a deployment as the service's next one and returns it
+// with its number, id and defaults filled in.
+func (b *Backend) AddDeployment(d api.Deployment) api.Deployment {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.addLocked(d)
+}
+
+func (b *Backend) addLocked(d api.Deployment) api.Deployment {
+	h := b.hist[d.Service]
+	h.n++
+	d.Number = h.n
+	if d.ID == "" {
+		d.ID = idOf(d.Service, d.Number)
+	}
+	if d.Kind == "" {
+		d.Kind = "deploy"
+	}
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = Epoch.Add(time.Duration(d.Number) * time.Minute)
+	}
+	cp := d
+	h.stored[d.Number] = &cp
+	b.byID[d.ID] = ref{d.Service, d.Number}
+	if d.Status == "ACTIVE" {
+		b.setActiveLocked(d.Service, d.Number)
+	}
+	return d
+}
+
+func (b *Backend) setActiveLocked(service string, number int) {
+	for i := range b.services {
+		if b.services[i].Name == service {
+			id := idOf(service, number)
+			b.services[i].ActiveDeploymentID = &id
+			b.services[i].Status = "ACTIVE"
+		}
+	}
+}
+
+func idOf(service string, number int) string { return service + "-" + strconv.Itoa(number) }
+
+// get returns deployment n of a service (generated or stored).
+func (b *Backend) getLocked(service string, n int) api.Deployment {
+	h := b.hist[service]
+	if d, ok := h.stored[n]; ok {
+		return *d
+	}
+	status := "INACTIVE"
+	if n == h.activeGen {
+		status = "ACTIVE"
+	}
+	created := Epoch.Add(time.Duration(n) * time.Minute)
+	activated := created.Add(20 * time.Second)
+	return api.Deployment{
+		ID: idOf(service, n), Number: n, Service: service, Kind: "deploy", Status: status,
+		Image: fmt.Sprintf("registry.local/%s:v1.%d", service, n), ImageDigest: "sha256:" + strings.Repeat("ab", 32),
+		Port: 8080, HealthCheck: api.HealthCheck{Path: "/healthz", Interval: "1s", Timeout: "5s"},
+		DeployTimeout: "60s", Domains: []string{service + ".localhost"}, EnvKeys: []string{"API_KEY", "DB_URL"},
+		CreatedAt: created, ActivatedAt: &activated, RollbackCapable: true,
+		ImageAvailability: "available", ImageSource: "registry", TriggeredBy: "alice (SHA256:Zm9vYmFy)",
+	}
+}
+
+// Refuse makes plans and actions on a deployment (or, with number 0, on the
+// whole service) refused with a reason.
+func (b *Backend) Refuse(service string, number int, reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refusals[refusalKey(service, number)] = reason
+}
+
+func refusalKey(service string, number int) string {
+	if number == 0 {
+		return service
+	}
+	return service + "#" + strconv.Itoa(number)
+}
+
+// SetLogs sets what Logs writes for a service.
+func (b *Backend) SetLogs(service, text string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.logs[service] = text
+}
+
+// Plans and Acts return the requests received so far.
+func (b *Backend) Plans() []api.ActionRequest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.plans)
+}
+
+// Acts returns the Act requests received so far.
+func (b *Backend) Acts() []api.ActionRequest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.acts)
+}
+
+// Subscribers is how many event subscriptions are open.
+func (b *Backend) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
+
+// SetStatus moves a deployment to a status (with a message and, for FAILED,
+// a reason), as the engine would, and publishes the change.
+func (b *Backend) SetStatus(service string, number int, status, message string) api.Deployment {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := b.getLocked(service, number)
+	d.Status = status
+	if status == "FAILED" {
+		d.FailureReason = message
+	}
+	var demoted *api.Deployment
+	if status == "ACTIVE" {
+		now := b.now()
+		d.ActivatedAt = &now
+		d.RollbackCapable = d.ImageAvailability == "available"
+		if prev := b.activeLocked(service); prev > 0 && prev != number {
+			old := b.getLocked(service, prev)
+			old.Status = "INACTIVE"
+			old.EndedAt = &now
+			b.hist[service].stored[prev] = &old
+			demoted = &old
+		}
+		b.setActiveLocked(service, number)
+	}
+	cp := d
+	b.hist[service].stored[number] = &cp
+	b.byID[d.ID] = ref{service, number}
+	b.publishLocked(api.Event{Type: "deployment", Service: service, DeploymentID: d.ID, Status: status,
+		Message: message, Deployment: &cp})
+	if demoted != nil {
+		b.publishLocked(api.Event{Type: "deployment", Service: service, DeploymentID: demoted.ID,
+			Status: "INACTIVE", Message: "replaced by #" + strconv.Itoa(number), Deployment: demoted})
+	}
+	return d
+}
+
+// activeLocked is the number of the service's ACTIVE deployment, or 0.
+func (b *Backend) activeLocked(service string) int {
+	for n := b.hist[service].n; n >= 1; n-- {
+		if b.getLocked(service, n).Status == "ACTIVE" {
+			return n
+		}
+	}
+	return 0
+}
+
+// Publish sends an event to every subscriber.
+func (b *Backend) Publish(ev api.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.publishLocked(ev)
+}
+
+func (b *Backend) publishLocked(ev api.Event) {
+	b.seq++
+	ev.Seq = b.seq
+	if ev.At.IsZero() {
+		ev.At = Epoch.Add(time.Duration(b.seq) * time.Second)
+	}
+	if ev.DeploymentID != "" {
+		b.events[ev.DeploymentID] = append(b.events[ev.DeploymentID], ev)
+	}
+	for _, ch := range b.subs {
+		select {
+		case ch <- ev:
+		default:
+			b.Dropped.Add(1)
+		}
+	}
+}
+
+// Status implements ui.Backend.
+func (b *Backend) Status(context.Context) (api.Status, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.status, nil
+}
+
+// Services implements ui.Backend.
+func (b *Backend) Services(context.Context) ([]api.Service, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.services), nil
+}
+
+// Deployments implements ui.Backend.
+func (b *Backend) Deployments(_ context.Context, service string, limit, before int) ([]api.Deployment, error) {
+	b.DeploymentsCalls.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.hist[service]
+	if !ok {
+		return nil, fmt.Errorf("service %s: %w", service, ErrNotFound)
+	}
+	from := h.n
+	if before > 0 {
+		from = min(before-1, h.n)
+	}
+	out := make([]api.Deployment, 0, min(limit, max(from, 0)))
+	for n := from; n >= 1 && len(out) < limit; n-- {
+		out = append(out, b.getLocked(service, n))
+	}
+	return out, nil
+}
+
+// Deployment implements ui.Backend.
+func (b *Backend) Deployment(_ context.Context, id string) (api.Deployment, []api.Event, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.refLocked(id)
+	if !ok {
+		return api.Deployment{}, nil, fmt.Errorf("deployment %s: %w", id, ErrNotFound)
+	}
+	return b.getLocked(r.service, r.number), slices.Clone(b.events[id]), nil
+}
+
+// refLocked finds a deployment by id: stored ones by map, generated ones by
+// their "<service>-<number>" form.
+func (b *Backend) refLocked(id string) (ref, bool) {
+	if r, ok := b.byID[id]; ok {
+		return r, true
+	}
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 {
+		return ref{}, false
+	}
+	n, err := strconv.Atoi(id[i+1:])
+	h := b.hist[id[:i]]
+	if err != nil || h == nil || n < 1 || n > h.n {
+		return ref{}, false
+	}
+	return ref{id[:i], n}, true
+}
+
+// Plan implements ui.Backend: the target against the ACTIVE deployment, or
+// the refusal set with Refuse.
+func (b *Backend) Plan(_ context.Context, req api.ActionRequest) (api.Plan, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.plans = append(b.plans, req)
+	return b.planLocked(req)
+}
+
+func (b *Backend) planLocked(req api.ActionRequest) (api.Plan, error) {
+	_, ok := b.hist[req.Service]
+	if !ok {
+		return api.Plan{}, fmt.Errorf("service %s: %w", req.Service, ErrNotFound)
+	}
+	p := api.Plan{Kind: req.Kind, Service: req.Service}
+	active := b.activeLocked(req.Service)
+	if active > 0 {
+		cur := b.getLocked(req.Service, active)
+		p.Current = &cur
+	}
+	target := 0
+	switch {
+	case req.Deployment != "":
+		r, ok := b.refLocked(req.Deployment)
+		if !ok || r.service != req.Service {
+			return api.Plan{}, fmt.Errorf("deployment %s: %w", req.Deployment, ErrNotFound)
+		}
+		target = r.number
+	case req.Kind == "rollback":
+		target = active - 1
+	}
+	if reason, ok := b.refusals[refusalKey(req.Service, target)]; ok {
+		p.Refusal = reason
+		return p, nil
+	}
+	if reason, ok := b.refusals[refusalKey(req.Service, 0)]; ok {
+		p.Refusal = reason
+		return p, nil
+	}
+	if target > 0 {
+		t := b.getLocked(req.Service, target)
+		p.Target = &t
+		if req.Kind == "rollback" && target == active {
+			p.Refusal = fmt.Sprintf("#%d is the ACTIVE deployment", target)
+			return p, nil
+		}
+		if p.Current != nil {
+			p.Changes = diff(p.Current, &t)
+		}
+	}
+	return p, nil
+}
+
+// diff is a stand-in for the engine's plan: what the target changes against
+// the current deployment. Env values are compared but never reported.
+func diff(cur, t *api.Deployment) []api.Change {
+	var out []api.Change
+	field := func(name, from, to string) {
+		if from != to {
+			out = append(out, api.Change{Field: name, From: from, To: to})
+		}
+	}
+	field("image", cur.Image, t.Image)
+	for _, k := range t.EnvKeys {
+		switch {
+		case !slices.Contains(cur.EnvKeys, k):
+			out = append(out, api.Change{Field: "env", Key: k, Op: "added"})
+		case cur.Env[k] != t.Env[k]:
+			out = append(out, api.Change{Field: "env", Key: k, Op: "changed"})
+		}
+	}
+	for _, k := range cur.EnvKeys {
+		if !slices.Contains(t.EnvKeys, k) {
+			out = append(out, api.Change{Field: "env", Key: k, Op: "removed"})
+		}
+	}
+	field("port", strconv.Itoa(cur.Port), strconv.Itoa(t.Port))
+	hc := func(h api.HealthCheck) string { return h.Path + " " + h.Interval + "/" + h.Timeout }
+	field("health_check", hc(cur.HealthCheck), hc(t.HealthCheck))
+	field("cpus", strconv.FormatFloat(cur.CPUs, 'f', -1, 64), strconv.FormatFloat(t.CPUs, 'f', -1, 64))
+	field("memory", strconv.FormatInt(cur.Memory, 10), strconv.FormatInt(t.Memory, 10))
+	field("domains", strings.Join(cur.Domains, ","), strings.Join(t.Domains, ","))
+	return out
+}
+
+// Act implements ui.Backend: a refused plan is an error; otherwise the
+// service's next deployment is created DEPLOYING and published. Tests move it
+// on with SetStatus.
+func (b *Backend) Act(_ context.Context, req api.ActionRequest) (api.Deployment, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.acts = append(b.acts, req)
+	p, err := b.planLocked(req)
+	if err != nil {
+		return api.Deployment{}, err
+	}
+	if p.Refusal != "" {
+		return api.Deployment{}, errors.New(p.Refusal)
+	}
+	d := api.Deployment{Service: req.Service, Kind: req.Kind, Status: "DEPLOYING", TriggeredBy: req.TriggeredBy,
+		Port: 8080, ImageAvailability: "available", ImageSource: "registry", CreatedAt: b.now()}
+	if t := p.Target; t != nil {
+		d.Image, d.SourceNumber, d.EnvKeys = t.Image, t.Number, t.EnvKeys
+		id := t.ID
+		d.SourceDeploymentID = &id
+	} else if p.Current != nil {
+		d.Image, d.EnvKeys = p.Current.Image, p.Current.EnvKeys
+	}
+	d = b.addLocked(d)
+	cp := d
+	b.publishLocked(api.Event{Type: "deployment", Service: d.Service, DeploymentID: d.ID, Status: d.Status,
+		Message: "creating container", Deployment: &cp})
+	return d, nil
+}
+
+// Subscribe implements ui.Backend. The channel closes when ctx ends.
+func (b *Backend) Subscribe(ctx context.Context) (<-chan api.Event, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := make(chan api.Event, 4096)
+	id := b.nextSub
+	b.nextSub++
+	b.subs[id] = ch
+	context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.subs, id)
+		close(ch)
+	})
+	return ch, nil
+}
+
+// Logs implements ui.Backend: it writes the service's text, then with follow
+// waits for ctx.
+func (b *Backend) Logs(ctx context.Context, service, _ string, follow bool, w io.Writer) error {
+	b.mu.Lock()
+	text := b.logs[service]
+	b.mu.Unlock()
+	if _, err := io.WriteString(w, text); err != nil {
+		return err
+	}
+	if follow {
+		<-ctx.Done()
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package ui
+
+import "charm.land/bubbles/v2/key"
+
+// KeyMap holds every key binding of the dashboard, each declared once with its
+// help text so the help views write themselves.
+type KeyMap struct {
+	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
+
+	Open, Switch, Back key.Binding
+
+	Rollback, Redeploy, Deploy, Logs key.Binding
+
+	Filter, Help, Quit key.Binding
+
+	// In the confirmation modal.
+	Confirm, Cancel, NextButton, Press key.Binding
+}
+
+// DefaultKeyMap returns the keys of DESIGN.md ("Dashboard").
+func DefaultKeyMap() *KeyMap {
+	return &KeyMap{
+		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
+		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
+		PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup", "page up")),
+		PageDown: key.NewBinding(key.WithKeys("pgdown", "ctrl+f"), key.WithHelp("pgdn", "page down")),
+		Top:      key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", "newest")),
+		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G", "oldest")),
+
+		Open:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open")),
+		Switch: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "switch pane")),
+		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+
+		Rollback: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rollback")),
+		Redeploy: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "redeploy")),
+		Deploy:   key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "deploy")),
+		Logs:     key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "logs")),
+
+		Filter: key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Quit:   key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+
+		Confirm:    key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "confirm")),
+		Cancel:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "cancel")),
+		NextButton: key.NewBinding(key.WithKeys("tab", "left", "right"), key.WithHelp("←/→", "choose")),
+		Press:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "press")),
+	}
+}
+
+// helpKeys adapts a set of bindings to help.KeyMap.
+type helpKeys struct {
+	short []key.Binding
+	full  [][]key.Binding
+}
+
+func (h helpKeys) ShortHelp() []key.Binding  { return h.short }
+func (h helpKeys) FullHelp() [][]key.Binding { return h.full }
+
+// screenHelp is the help of the main screen: the footer's short line and the
+// columns of the `?` overlay.
+func (k *KeyMap) screenHelp() helpKeys {
+	return helpKeys{
+		short: []key.Binding{k.Open, k.Rollback, k.Redeploy, k.Deploy, k.Logs, k.Filter, k.Help, k.Quit},
+		full: [][]key.Binding{
+			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
+			{k.Open, k.Switch, k.Back, k.Logs, k.Filter},
+			{k.Rollback, k.Redeploy, k.Deploy},
+			{k.Help, k.Quit},
+		},
+	}
+}
+
+// modalHelp is the help line of the confirmation modal.
+func (k *KeyMap) modalHelp() helpKeys {
+	return helpKeys{short: []key.Binding{k.Confirm, k.Cancel, k.NextButton, k.Press}}
+}

@@ -1,0 +1,364 @@
+package ui
+
+import (
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/clank-dev/clank/api"
+)
+
+// readOnlyReason is what a viewer is told when trying to act.
+const readOnlyReason = "read-only: viewer role"
+
+// modalStep is where the confirmation modal is in its life.
+type modalStep int
+
+const (
+	stepPlanning  modalStep = iota // asking the Backend what would change
+	stepConfirm                    // showing the diff; Cancel focused
+	stepRefused                    // saying why nothing happens
+	stepStarting                   // confirmed: Act is on its way
+	stepFollowing                  // the new deployment moves through its lifecycle
+	stepDone                       // it reached ACTIVE, FAILED or CANCELLED
+)
+
+// planMsg and actMsg answer the modal's Backend calls; seq ties them to the
+// modal that asked, so a closed modal's answers are dropped.
+type (
+	planMsg struct {
+		seq  int
+		plan api.Plan
+		err  error
+	}
+	actMsg struct {
+		seq int
+		dep api.Deployment
+		err error
+	}
+)
+
+// actionModal confirms a rollback, redeploy or deploy, then follows it.
+type actionModal struct {
+	c    *common
+	seq  int
+	req  api.ActionRequest
+	what string // "Roll back web to #3"
+
+	step      modalStep
+	plan      api.Plan
+	reason    string
+	onConfirm bool // which button has focus; Cancel (false) by default
+
+	dep    api.Deployment // the deployment the action created
+	events []api.Event    // its lifecycle, as it happens
+	early  []api.Event    // the service's events that came before Act answered
+}
+
+// newModal opens the modal for an action. A viewer gets the refusal at once
+// and the Backend is never asked.
+func newModal(c *common, seq int, req api.ActionRequest, what string) (*actionModal, tea.Cmd) {
+	m := &actionModal{c: c, seq: seq, req: req, what: what}
+	if !c.admin() {
+		m.step, m.reason = stepRefused, readOnlyReason
+		return m, nil
+	}
+	m.step = stepPlanning
+	dry := req
+	dry.DryRun = true
+	dry.TriggeredBy = c.opts.Actor
+	ctx, b := c.ctx, c.backend
+	return m, func() tea.Msg {
+		plan, err := b.Plan(ctx, dry)
+		return planMsg{seq: seq, plan: plan, err: err}
+	}
+}
+
+// busy reports whether the modal shows a spinner.
+func (m *actionModal) busy() bool {
+	return m.step == stepPlanning || m.step == stepStarting || m.step == stepFollowing
+}
+
+func (m *actionModal) applyPlan(msg planMsg) {
+	if msg.seq != m.seq || m.step != stepPlanning {
+		return
+	}
+	switch {
+	case msg.err != nil:
+		m.step, m.reason = stepRefused, msg.err.Error()
+	case msg.plan.Refusal != "":
+		m.plan = msg.plan
+		m.step, m.reason = stepRefused, msg.plan.Refusal
+	default:
+		m.plan = msg.plan
+		m.step = stepConfirm
+	}
+	// "Roll back web to the previous deployment": now it has a number.
+	if t := msg.plan.Target; t != nil && m.req.Kind == "rollback" && m.req.Deployment == "" {
+		m.what = "Roll back " + m.req.Service + " to #" + strconv.Itoa(t.Number)
+	}
+}
+
+// confirm asks the Backend to act. The request names the planned target, so
+// what runs is what the diff showed even if the history moved meanwhile.
+func (m *actionModal) confirm() tea.Cmd {
+	if m.step != stepConfirm || !m.c.admin() {
+		return nil
+	}
+	m.step = stepStarting
+	req := m.req
+	req.DryRun = false
+	req.TriggeredBy = m.c.opts.Actor
+	if m.plan.Target != nil && req.Kind != "deploy" {
+		req.Deployment = m.plan.Target.ID
+	}
+	ctx, b, seq := m.c.ctx, m.c.backend, m.seq
+	return func() tea.Msg {
+		dep, err := b.Act(ctx, req)
+		return actMsg{seq: seq, dep: dep, err: err}
+	}
+}
+
+func (m *actionModal) applyAct(msg actMsg) {
+	if msg.seq != m.seq || m.step != stepStarting {
+		return
+	}
+	if msg.err != nil {
+		m.step, m.reason = stepRefused, msg.err.Error()
+		return
+	}
+	m.dep = msg.dep
+	m.step = stepFollowing
+	early := m.early
+	m.early = nil
+	for _, ev := range early {
+		m.observe(ev)
+	}
+	m.settle()
+}
+
+// observe follows the new deployment through the event stream.
+func (m *actionModal) observe(ev api.Event) {
+	switch m.step {
+	case stepStarting:
+		if ev.Service == m.req.Service {
+			m.early = append(m.early, ev)
+		}
+	case stepFollowing:
+		id := ev.DeploymentID
+		if id == "" && ev.Deployment != nil {
+			id = ev.Deployment.ID
+		}
+		if id != m.dep.ID {
+			return
+		}
+		if ev.Deployment != nil {
+			m.dep = *ev.Deployment
+		} else if ev.Status != "" {
+			m.dep.Status = ev.Status
+		}
+		m.events = append(m.events, ev)
+		m.settle()
+	}
+}
+
+func (m *actionModal) settle() {
+	switch m.dep.Status {
+	case "ACTIVE", "FAILED", "CANCELLED":
+		m.step = stepDone
+	}
+}
+
+// handleKey reacts to a key; closed says the modal is done with.
+func (m *actionModal) handleKey(msg tea.KeyPressMsg) (closed bool, cmd tea.Cmd) {
+	k := m.c.keys
+	switch m.step {
+	case stepConfirm:
+		switch {
+		case key.Matches(msg, k.Confirm):
+			return false, m.confirm()
+		case key.Matches(msg, k.Cancel):
+			return true, nil
+		case key.Matches(msg, k.NextButton):
+			m.onConfirm = !m.onConfirm
+		case key.Matches(msg, k.Press):
+			if m.onConfirm {
+				return false, m.confirm()
+			}
+			return true, nil
+		}
+	default:
+		// Elsewhere there is nothing to choose: the usual keys close (a
+		// started deployment goes on, and the table keeps showing it).
+		if key.Matches(msg, k.Cancel, k.Press) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// verb is the confirm button's label.
+func (m *actionModal) verb() string {
+	switch m.req.Kind {
+	case "rollback":
+		return "Roll back"
+	case "redeploy":
+		return "Redeploy"
+	}
+	return "Deploy"
+}
+
+// view draws the modal's box, at most maxW cells wide and maxH lines high.
+func (m *actionModal) view(maxW, maxH int) string {
+	st := m.c.styles
+	w := min(76, maxW-2)
+	inner := max(w-4, 20) // border and padding
+	var lines []string
+	add := func(s ...string) { lines = append(lines, s...) }
+	wrap := func(s string, style lipgloss.Style) {
+		add(strings.Split(style.Width(inner).Render(s), "\n")...)
+	}
+
+	add(st.ModalTitle.Render(fit(m.what, inner)))
+	if t := m.plan.Target; t != nil {
+		add(st.Dim.Render(fit(targetLine(m.c, t), inner)))
+	}
+	add("")
+	switch m.step {
+	case stepPlanning:
+		add(m.c.spin + " checking what would change…")
+	case stepRefused:
+		if m.reason == readOnlyReason {
+			wrap("✗ "+m.reason+": ask an admin", st.Error)
+		} else {
+			wrap("✗ Refused: "+m.reason, st.Error)
+		}
+		add(st.Dim.Render("Nothing was created."), "")
+		add(centre(st.ButtonFocused.Render("OK"), inner))
+	case stepConfirm:
+		add(m.diffLines(inner, maxH-10)...)
+		add("")
+		cancel, ok := st.ButtonFocused, st.Button
+		if m.onConfirm {
+			cancel, ok = st.Button, st.ButtonFocused
+		}
+		add(centre(cancel.Render("Cancel")+"   "+ok.Render(m.verb()), inner))
+		add(st.Dim.Render(fit("y "+strings.ToLower(m.verb())+" · n/esc cancel · tab choose · enter press", inner)))
+	case stepStarting:
+		add(m.c.spin + " starting…")
+	case stepFollowing, stepDone:
+		add(st.Dim.Render(fit("#"+strconv.Itoa(m.dep.Number)+" "+kindText(&m.dep)+" · "+m.dep.Image, inner)))
+		room := max(maxH-12, 1)
+		evs := m.events
+		if len(evs) > room {
+			evs = evs[len(evs)-room:]
+		}
+		for _, e := range evs {
+			add(fit(strings.TrimPrefix(eventLine(st, e), " "), inner))
+		}
+		add("")
+		add(m.outcome(inner)...)
+	}
+	return st.Modal.Width(w).Render(strings.Join(lines, "\n"))
+}
+
+// outcome is the modal's last word while following and once done.
+func (m *actionModal) outcome(inner int) []string {
+	st := m.c.styles
+	d := &m.dep
+	n := "#" + strconv.Itoa(d.Number)
+	switch d.Status {
+	case "ACTIVE":
+		return []string{st.StatusStyle("ACTIVE").Render("✓ " + n + " is ACTIVE"), "", centre(st.ButtonFocused.Render("Close"), inner)}
+	case "FAILED", "CANCELLED":
+		text := "✗ " + n + " " + d.Status
+		if d.FailureReason != "" {
+			text += ": " + d.FailureReason
+		}
+		out := strings.Split(st.Error.Width(inner).Render(text), "\n")
+		return append(out, "", centre(st.ButtonFocused.Render("Close"), inner))
+	}
+	return []string{
+		st.StatusStyle(d.Status).Render(m.c.spin + " " + d.Status),
+		st.Dim.Render(fit("esc hides this; the deployment goes on", inner)),
+	}
+}
+
+// targetLine sums up the deployment an action goes back to.
+func targetLine(c *common, t *api.Deployment) string {
+	s := "#" + strconv.Itoa(t.Number) + " · " + t.Image
+	if t.TriggeredBy != "" {
+		s += " · by " + t.TriggeredBy
+	}
+	return s + " · " + age(c.now(), t.CreatedAt) + " ago"
+}
+
+// diffLines shows what the action changes against the current ACTIVE
+// deployment. Env values never appear: only which keys are added, removed or
+// changed.
+func (m *actionModal) diffLines(inner, room int) []string {
+	st := m.c.styles
+	var out []string
+	against := "Changes"
+	if c := m.plan.Current; c != nil {
+		against = "Changes against ACTIVE #" + strconv.Itoa(c.Number)
+	} else if m.plan.Kind != "" {
+		against = "Changes (no ACTIVE deployment)"
+	}
+	out = append(out, st.PaneTitle.Render(against+":"))
+	if len(m.plan.Changes) == 0 {
+		return append(out, st.Dim.Render("  none: same image and configuration"))
+	}
+	room = max(room, 3)
+	for i, ch := range m.plan.Changes {
+		if i == room-1 && len(m.plan.Changes) > room {
+			out = append(out, st.Dim.Render("  … and "+strconv.Itoa(len(m.plan.Changes)-i)+" more"))
+			break
+		}
+		out = append(out, fit(changeLine(st, ch), inner))
+	}
+	return out
+}
+
+func changeLine(st *Styles, ch api.Change) string {
+	label := "  " + st.Label.Render(fit(fieldLabel(ch.Field), 8)) + " "
+	if ch.Field == "env" {
+		switch ch.Op {
+		case "added":
+			return label + st.Added.Render("+ "+ch.Key+" = "+masked)
+		case "removed":
+			return label + st.Removed.Render("- "+ch.Key)
+		default:
+			return label + st.Changed.Render("~ "+ch.Key+" "+masked+" → "+masked)
+		}
+	}
+	from, to := ch.From, ch.To
+	if ch.Field == "memory" {
+		from, to = memoryValue(from), memoryValue(to)
+	}
+	return label + st.Removed.Render(orDash(from)) + " → " + st.Added.Render(orDash(to))
+}
+
+// memoryValue shows a byte count the way --memory takes it ("256m").
+func memoryValue(s string) string {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return memoryText(n)
+	}
+	return s
+}
+
+func fieldLabel(f string) string {
+	if f == "health_check" {
+		return "health"
+	}
+	return f
+}
+
+// centre centres a line in width cells.
+func centre(s string, width int) string {
+	pad := (width - lipgloss.Width(s)) / 2
+	return spaces(pad) + s
+}

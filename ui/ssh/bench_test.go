@@ -1,0 +1,60 @@
+package ssh_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clank-dev/clank/api"
+)
+
+// BenchmarkStatusFanout measures how long a status change takes to reach the
+// screens of 50 SSH sessions: from the backend publishing it to the new
+// status drawn by every session's client. Goal: < 50 ms.
+func BenchmarkStatusFanout(b *testing.B) {
+	const sessions = 50
+	dir := b.TempDir()
+	k := newKey(b)
+	writeAuthorizedKeys(b, dir, authLine(k, ""))
+	w := startServer(b, dir, demo())
+	terms := make([]*term, sessions)
+	for i := range terms {
+		terms[i] = w.open(b, "bench", k)
+	}
+	for _, tm := range terms {
+		tm.waitFor("worker")
+	}
+	for w.b.Subscribers() < sessions {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := w.b.Act(context.Background(), api.ActionRequest{Kind: "deploy", Service: "web"}); err != nil {
+		b.Fatal(err)
+	}
+	for _, tm := range terms {
+		tm.waitFor("DEPLOYING")
+	}
+	statuses := []string{"HEALTH_CHECKING", "DEPLOYING"}
+	var worst time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		status := statuses[i%2]
+		offsets := make([]int, sessions)
+		for j, tm := range terms {
+			offsets[j] = tm.size()
+		}
+		start := time.Now()
+		w.b.SetStatus("web", 6, status, "")
+		for j, tm := range terms {
+			for !strings.Contains(tm.since(offsets[j]), status) {
+				select {
+				case <-tm.drawn:
+				case <-time.After(5 * time.Second):
+					b.Fatalf("session %d never showed %s", j, status)
+				}
+			}
+		}
+		worst = max(worst, time.Since(start))
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
