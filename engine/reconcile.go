@@ -135,3 +135,18 @@ func (e *Engine) removeContainers(ctx context.Context, d store.Deployment) {
 		}
 	}
 }
+
+// StopAll stops and removes every container of this instance (the demo does
+// this when it ends; the next Start restores each ACTIVE deployment).
+func (e *Engine) StopAll(ctx context.Context) error {
+	cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := e.rt.Stop(ctx, c.ID, e.opts.StopGrace); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -127,6 +127,14 @@ func demoCmd(s *settings) *cobra.Command {
 				return err
 			}
 			defer r.close()
+			// The demo's containers go when it ends; its data stays, and the
+			// next `clank demo` starts the ACTIVE deployments again.
+			defer func() {
+				fmt.Fprintln(out, "stopping the demo's containers...")
+				if err := r.d.Engine.StopAll(context.Background()); err != nil {
+					fmt.Fprintf(out, "stop the demo's containers: %v\n", err)
+				}
+			}()
 			fmt.Fprintf(out, "clank demo: data in %s, log in %s\n", s.dataDir, logFile.Name())
 			if err := r.d.SetUpDemo(ctx, out); err != nil {
 				return err
