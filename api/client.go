@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"syscall"
 )
 
 // ErrNoDaemon: nothing answers on the socket.
@@ -59,45 +58,17 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return nil
 }
 
-// send makes a request and returns the response of a 2xx answer; the caller
-// closes its body.
+// send makes a request with a JSON body (in, nil for none) and returns the
+// response of a 2xx answer; the caller closes its body.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, err
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.sendBody(ctx, method, path, query, "", nil)
 	}
-	u := "http://clank" + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%w (no answer on %s): start it with `clank serve`", ErrNoDaemon, c.Socket)
-		}
-		return nil, fmt.Errorf("talk to the daemon on %s: %w", c.Socket, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		var e Error
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e = Error{Error: fmt.Sprintf("daemon answered %s", resp.Status), Code: "internal"}
-		}
-		return nil, &RemoteError{Status: resp.StatusCode, Code: e.Code, Msg: e.Error}
-	}
-	return resp, nil
+	return c.sendBody(ctx, method, path, query, "application/json", bytes.NewReader(b))
 }
 
 // Status reports the daemon's parts.

@@ -18,20 +18,34 @@ import (
 // over the unix socket).
 func (d *Daemon) apiHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", d.getStatus)
-	mux.HandleFunc("GET /v1/services", d.listServices)
-	mux.HandleFunc("POST /v1/services", d.createService)
-	mux.HandleFunc("GET /v1/services/{name}", d.getService)
-	mux.HandleFunc("PATCH /v1/services/{name}", d.updateService)
-	mux.HandleFunc("GET /v1/services/{name}/deployments", d.listDeployments)
-	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)
-	mux.HandleFunc("GET /v1/deployments/{ref}", d.getDeployment)
-	mux.HandleFunc("POST /v1/actions", d.act)
+	mux.Handle("GET /v1/status", jsonHandler(d.getStatus))
+	mux.Handle("GET /v1/services", jsonHandler(d.listServices))
+	mux.Handle("POST /v1/services", jsonHandler(d.createService))
+	mux.Handle("GET /v1/services/{name}", jsonHandler(d.getService))
+	mux.Handle("PATCH /v1/services/{name}", jsonHandler(d.updateService))
+	mux.Handle("GET /v1/services/{name}/deployments", jsonHandler(d.listDeployments))
+	mux.Handle("GET /v1/deployments/{ref}", jsonHandler(d.getDeployment))
+	mux.Handle("POST /v1/actions", jsonHandler(d.act))
+	mux.Handle("POST /v1/prune", jsonHandler(d.prune))
+	mux.Handle("POST /v1/registry/gc", jsonHandler(d.registryGC))
+	// Streams.
 	mux.HandleFunc("GET /v1/events", d.events)
+	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)
 	mux.HandleFunc("POST /v1/services/{name}/build", d.buildHandler)
-	mux.HandleFunc("POST /v1/prune", d.prune)
-	mux.HandleFunc("POST /v1/registry/gc", d.registryGC)
 	return mux
+}
+
+// jsonHandler serves a handler that answers one JSON value (with its status)
+// or an error, which apiError maps.
+type jsonHandler func(r *http.Request) (int, any, error)
+
+func (h jsonHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	status, v, err := h(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, status, v)
 }
 
 // apiError maps engine errors to API codes and HTTP statuses, in one place.
@@ -82,17 +96,13 @@ func badRequest(format string, args ...any) error {
 
 func showEnv(r *http.Request) bool { return r.URL.Query().Get("show_env") == "1" }
 
-func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, d.Status(r.Context()))
+func (d *Daemon) getStatus(r *http.Request) (int, any, error) {
+	return http.StatusOK, d.Status(r.Context()), nil
 }
 
-func (d *Daemon) listServices(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) listServices(r *http.Request) (int, any, error) {
 	out, err := d.services(r.Context(), showEnv(r))
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, err
 }
 
 func (d *Daemon) services(ctx context.Context, withEnv bool) ([]api.Service, error) {
@@ -108,14 +118,13 @@ func (d *Daemon) services(ctx context.Context, withEnv bool) ([]api.Service, err
 	return out, nil
 }
 
-func (d *Daemon) getService(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) getService(r *http.Request) (int, any, error) {
 	svc, err := d.Engine.Service(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	v := view{e: d.Engine, showEnv: showEnv(r)}
-	writeJSON(w, http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)))
+	return http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)), nil
 }
 
 // patch turns a ServiceSpec into an engine patch, reading durations and sizes.
@@ -149,58 +158,50 @@ func patch(spec api.ServiceSpec) (engine.ServicePatch, error) {
 	return p, nil
 }
 
-func (d *Daemon) createService(w http.ResponseWriter, r *http.Request) {
+// decodePatch reads a ServiceSpec body and the engine patch it makes.
+func decodePatch(r *http.Request) (api.ServiceSpec, engine.ServicePatch, error) {
 	var spec api.ServiceSpec
 	if err := decode(r, &spec); err != nil {
-		writeErr(w, err)
-		return
+		return spec, engine.ServicePatch{}, err
 	}
 	p, err := patch(spec)
+	return spec, p, err
+}
+
+func (d *Daemon) createService(r *http.Request) (int, any, error) {
+	spec, p, err := decodePatch(r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	if spec.Image == nil || spec.Port == nil {
-		writeErr(w, badRequest("a service needs --image and --port"))
-		return
+		return 0, nil, badRequest("a service needs --image and --port")
 	}
-	var cfg store.Config
 	if len(spec.UnsetEnv) > 0 {
-		writeErr(w, badRequest("unset_env is for updates"))
-		return
+		return 0, nil, badRequest("unset_env is for updates")
 	}
-	cfg, err = p.Apply(cfg)
+	cfg, err := p.Apply(store.Config{})
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	svc, err := d.Engine.CreateService(r.Context(), spec.Name, cfg)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	v := view{e: d.Engine}
-	writeJSON(w, http.StatusCreated, v.service(svc, "NONE"))
+	return http.StatusCreated, v.service(svc, "NONE"), nil
 }
 
-func (d *Daemon) updateService(w http.ResponseWriter, r *http.Request) {
-	var spec api.ServiceSpec
-	if err := decode(r, &spec); err != nil {
-		writeErr(w, err)
-		return
-	}
-	p, err := patch(spec)
+func (d *Daemon) updateService(r *http.Request) (int, any, error) {
+	_, p, err := decodePatch(r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	svc, err := d.Engine.UpdateService(r.Context(), r.PathValue("name"), p)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	v := view{e: d.Engine}
-	writeJSON(w, http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)))
+	return http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)), nil
 }
 
 func intParam(r *http.Request, name string, def int) (int, error) {
@@ -215,23 +216,17 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 	return n, nil
 }
 
-func (d *Daemon) listDeployments(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) listDeployments(r *http.Request) (int, any, error) {
 	limit, err := intParam(r, "limit", 50)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	before, err := intParam(r, "before", 0)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	out, err := d.deployments(r.Context(), r.PathValue("name"), min(limit, 1000), before, showEnv(r))
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, err
 }
 
 func (d *Daemon) deployments(ctx context.Context, service string, limit, before int, withEnv bool) ([]api.Deployment, error) {
@@ -251,13 +246,9 @@ func (d *Daemon) deployments(ctx context.Context, service string, limit, before 
 	return out, nil
 }
 
-func (d *Daemon) getDeployment(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) getDeployment(r *http.Request) (int, any, error) {
 	out, err := d.deployment(r.Context(), r.URL.Query().Get("service"), r.PathValue("ref"), showEnv(r))
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, err
 }
 
 func (d *Daemon) deployment(ctx context.Context, service, ref string, withEnv bool) (api.DeploymentDetail, error) {
@@ -281,30 +272,20 @@ func (d *Daemon) deployment(ctx context.Context, service, ref string, withEnv bo
 	return out, nil
 }
 
-func (d *Daemon) act(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) act(r *http.Request) (int, any, error) {
 	var req api.ActionRequest
 	if err := decode(r, &req); err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	if req.TriggeredBy == "" {
 		req.TriggeredBy = "api"
 	}
 	if req.DryRun {
 		p, err := d.plan(r.Context(), req)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, p)
-		return
+		return http.StatusOK, p, err
 	}
 	dep, err := d.start(r.Context(), req)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, dep)
+	return http.StatusCreated, dep, err
 }
 
 func engineRequest(req api.ActionRequest) engine.Request {

@@ -9,16 +9,14 @@ import (
 )
 
 // POST /v1/prune?service=S&keep=N
-func (d *Daemon) prune(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) prune(r *http.Request) (int, any, error) {
 	keep, err := intParam(r, "keep", engine.DefaultKeepImages)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	pruned, err := d.Engine.Prune(r.Context(), r.URL.Query().Get("service"), keep)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	out := make([]api.PrunedImage, 0, len(pruned))
 	for _, p := range pruned {
@@ -28,21 +26,19 @@ func (d *Daemon) prune(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, pi)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, nil
 }
 
 // POST /v1/registry/gc: garbage collection of the Clank registry that keeps
 // every manifest a deployment recorded (any deployment may be rolled back or
 // redeployed to while it exists).
-func (d *Daemon) registryGC(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) registryGC(r *http.Request) (int, any, error) {
 	if d.registry == nil {
-		writeErr(w, badRequest("the Clank registry is off (--registry-addr \"\")"))
-		return
+		return 0, nil, badRequest("the Clank registry is off (--registry-addr \"\")")
 	}
 	images, err := d.Store.Images(r.Context(), false)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	needed := map[string]bool{}
 	for _, im := range images {
@@ -52,12 +48,11 @@ func (d *Daemon) registryGC(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := d.registry.GC(r.Context(), func(_, digest string) bool { return needed[digest] })
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	out := api.GCResult{ManifestsKept: res.ManifestsKept, BlobsRemoved: res.BlobsRemoved, Seconds: res.Duration.Seconds()}
 	for _, m := range res.ManifestsRemoved {
 		out.ManifestsRemoved = append(out.ManifestsRemoved, m.Repo+"@"+m.Digest)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, nil
 }

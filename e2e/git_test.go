@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/engine/docker"
 	"github.com/clank-dev/clank/internal/testdocker"
-	"github.com/clank-dev/clank/store"
 )
 
 // gitRepo makes a git repository holding files in one commit and returns its
@@ -274,48 +272,10 @@ func freeAddr(t *testing.T) string {
 }
 
 // startDaemonWithRegistry is startDaemon with the Clank registry on
-// registryAddr. TODO(lead): fold into startDaemon as an option.
+// registryAddr.
 func startDaemonWithRegistry(t *testing.T, registryAddr string) *daemon {
 	t.Helper()
-	rt := testdocker.Require(t)
-	d := &daemon{t: t, dataDir: t.TempDir(), log: &syncBuffer{}}
-	d.cmd = exec.Command(clankBin, "serve", "--http-addr", "127.0.0.1:0", "--ssh-addr", "", "--registry-addr", registryAddr)
-	d.cmd.Env = append(os.Environ(), "CLANK_DATA_DIR="+d.dataDir)
-	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.cmd.Stderr = d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	found := make(chan string, 1)
-	go func() {
-		lines := bufio.NewScanner(stdout)
-		for lines.Scan() {
-			d.log.Write(append(lines.Bytes(), '\n'))
-			if m := routerRe.FindStringSubmatch(lines.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	select {
-	case d.router = <-found:
-	case <-time.After(30 * time.Second):
-		d.cmd.Process.Kill()
-		t.Fatalf("clank serve did not start:\n%s", d.log)
-	}
-	t.Cleanup(d.stop)
-	st, err := store.Open(filepath.Join(d.dataDir, "clank.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.owner, err = st.GetMeta(context.Background(), "owner")
-	st.Close()
-	if err != nil || d.owner == "" {
-		t.Fatalf("daemon owner: %q %v", d.owner, err)
-	}
-	testdocker.Cleanup(t, rt, map[string]string{engine.LabelOwner: d.owner})
+	d := startDaemonWith(t, "", "127.0.0.1:0", nil, "--registry-addr", registryAddr)
 	resp, err := http.Get("http://" + registryAddr + "/v2/")
 	if err != nil {
 		t.Fatalf("the daemon does not serve the Clank registry on %s: %v", registryAddr, err)

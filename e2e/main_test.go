@@ -78,15 +78,16 @@ func startDaemon(t *testing.T, dataDir, routerAddr string) *daemon {
 	return startDaemonWith(t, dataDir, routerAddr, nil)
 }
 
-// startDaemonWith is startDaemon with extra environment for the daemon.
-func startDaemonWith(t *testing.T, dataDir, routerAddr string, env []string) *daemon {
+// startDaemonWith is startDaemon with extra environment and `clank serve`
+// arguments (a repeated flag's last value wins).
+func startDaemonWith(t *testing.T, dataDir, routerAddr string, env []string, args ...string) *daemon {
 	t.Helper()
 	rt := testdocker.Require(t)
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	d := &daemon{t: t, dataDir: dataDir, log: &syncBuffer{}}
-	d.cmd = exec.Command(clankBin, "serve", "--http-addr", routerAddr, "--ssh-addr", "", "--registry-addr", "")
+	d.cmd = exec.Command(clankBin, append([]string{"serve", "--http-addr", routerAddr, "--ssh-addr", "", "--registry-addr", ""}, args...)...)
 	d.cmd.Env = append(append(os.Environ(), "CLANK_DATA_DIR="+dataDir), env...)
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
