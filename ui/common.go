@@ -3,6 +3,10 @@ package ui
 import (
 	"context"
 	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
 )
 
 // common is what every component of the dashboard shares: where to ask, who
@@ -20,3 +24,22 @@ type common struct {
 func (c *common) now() time.Time { return c.opts.Now() }
 
 func (c *common) admin() bool { return c.opts.Role == RoleAdmin }
+
+// scrollViewport moves a viewport by the navigation keys (the detail and log
+// views share them).
+func scrollViewport(vp *viewport.Model, k *KeyMap, msg tea.KeyPressMsg) {
+	switch {
+	case key.Matches(msg, k.Up):
+		vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		vp.ScrollDown(1)
+	case key.Matches(msg, k.PageUp):
+		vp.PageUp()
+	case key.Matches(msg, k.PageDown):
+		vp.PageDown()
+	case key.Matches(msg, k.Top):
+		vp.GotoTop()
+	case key.Matches(msg, k.Bottom):
+		vp.GotoBottom()
+	}
+}

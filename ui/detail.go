@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 
@@ -105,20 +104,7 @@ func (v *detailView) setSize(w, h int) {
 }
 
 func (v *detailView) scroll(k *KeyMap, msg tea.KeyPressMsg) {
-	switch {
-	case key.Matches(msg, k.Up):
-		v.vp.ScrollUp(1)
-	case key.Matches(msg, k.Down):
-		v.vp.ScrollDown(1)
-	case key.Matches(msg, k.PageUp):
-		v.vp.PageUp()
-	case key.Matches(msg, k.PageDown):
-		v.vp.PageDown()
-	case key.Matches(msg, k.Top):
-		v.vp.GotoTop()
-	case key.Matches(msg, k.Bottom):
-		v.vp.GotoBottom()
-	}
+	scrollViewport(&v.vp, k, msg)
 }
 
 // refresh rebuilds the viewport's content from the deployment.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -172,20 +171,7 @@ func (v *logView) setSize(w, h int) {
 }
 
 func (v *logView) scroll(k *KeyMap, msg tea.KeyPressMsg) {
-	switch {
-	case key.Matches(msg, k.Up):
-		v.vp.ScrollUp(1)
-	case key.Matches(msg, k.Down):
-		v.vp.ScrollDown(1)
-	case key.Matches(msg, k.PageUp):
-		v.vp.PageUp()
-	case key.Matches(msg, k.PageDown):
-		v.vp.PageDown()
-	case key.Matches(msg, k.Top):
-		v.vp.GotoTop()
-	case key.Matches(msg, k.Bottom):
-		v.vp.GotoBottom()
-	}
+	scrollViewport(&v.vp, k, msg)
 }
 
 func (v *logView) view(focused bool) []string {
