@@ -295,40 +295,23 @@ func TestFailingHealthCheckKeepsTheOldDeploymentServing(t *testing.T) {
 	h.service("web", v1, nil)
 	d1 := h.act(deploy("web"))
 
-	stop := make(chan struct{})
 	var bad atomic.Int64
-	var total atomic.Int64
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code, body, err := h.get("web", "/")
-				total.Add(1)
-				if err != nil || code != 200 || body != "hello from v1" {
-					bad.Add(1)
-				}
-			}
-		}()
-	}
+	stop := h.load("web", 4, func(code int, body string, err error) {
+		if err != nil || code != 200 || body != "hello from v1" {
+			bad.Add(1)
+		}
+	})
 	short := 2 * time.Second
 	if _, err := h.eng.UpdateService(ctx, "web", engine.ServicePatch{SetEnv: map[string]string{"HEALTH": "fail"}, DeployTimeout: &short}); err != nil {
 		t.Fatal(err)
 	}
 	d2 := h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: v2})
-	close(stop)
-	wg.Wait()
+	total := stop()
 	if d2.Status != store.StatusFailed || !strings.Contains(d2.FailureReason, "HTTP 500") {
 		t.Fatalf("#2: %s %q", d2.Status, d2.FailureReason)
 	}
-	if bad.Load() != 0 || total.Load() == 0 {
-		t.Fatalf("%d of %d requests failed or missed v1 during the failed deployment", bad.Load(), total.Load())
+	if bad.Load() != 0 || total == 0 {
+		t.Fatalf("%d of %d requests failed or missed v1 during the failed deployment", bad.Load(), total)
 	}
 	svc, _ := h.eng.Service(ctx, "web")
 	if svc.ActiveDeploymentID != d1.ID {
@@ -408,37 +391,20 @@ func TestZeroFailedRequestsAcrossCutovers(t *testing.T) {
 	h.service("web", v1, nil)
 	h.act(deploy("web"))
 
-	const clients = 32
-	stop := make(chan struct{})
-	var total, non2xx, transport atomic.Int64
+	var non2xx, transport atomic.Int64
 	var seen sync.Map
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(5 * time.Minute) // bounded even if the test hangs
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code, body, err := h.get("web", "/")
-				total.Add(1)
-				switch {
-				case err != nil:
-					transport.Add(1)
-					t.Logf("transport error: %v", err)
-				case code/100 != 2:
-					non2xx.Add(1)
-					t.Logf("HTTP %d: %s", code, body)
-				default:
-					seen.Store(body, true)
-				}
-			}
-		}()
-	}
+	stop := h.load("web", 32, func(code int, body string, err error) {
+		switch {
+		case err != nil:
+			transport.Add(1)
+			t.Logf("transport error: %v", err)
+		case code/100 != 2:
+			non2xx.Add(1)
+			t.Logf("HTTP %d: %s", code, body)
+		default:
+			seen.Store(body, true)
+		}
+	})
 	images := []string{v2, v1}
 	for i := range 20 {
 		d := h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: images[i%2]})
@@ -447,18 +413,17 @@ func TestZeroFailedRequestsAcrossCutovers(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("%d requests, %d non-2xx, %d transport errors", total.Load(), non2xx.Load(), transport.Load())
+	total := stop()
+	t.Logf("%d requests, %d non-2xx, %d transport errors", total, non2xx.Load(), transport.Load())
 	if non2xx.Load() != 0 || transport.Load() != 0 {
-		t.Fatalf("%d non-2xx and %d transport errors in %d requests", non2xx.Load(), transport.Load(), total.Load())
+		t.Fatalf("%d non-2xx and %d transport errors in %d requests", non2xx.Load(), transport.Load(), total)
 	}
 	for _, v := range []string{"hello from v1", "hello from v2"} {
 		if _, ok := seen.Load(v); !ok {
 			t.Errorf("never saw %q", v)
 		}
 	}
-	if total.Load() < 1000 {
-		t.Errorf("only %d requests: the load was not sustained", total.Load())
+	if total < 1000 {
+		t.Errorf("only %d requests: the load was not sustained", total)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,4 +196,37 @@ func names(ds []store.Deployment) string {
 		fmt.Fprintf(&b, "#%d %s; ", d.Number, d.Status)
 	}
 	return b.String()
+}
+
+// load runs clients in a closed loop, each sending GET / for service through
+// the edge router and passing every answer to seen (which must be safe for
+// concurrent use), until the returned stop is called (or 5 minutes pass, so
+// that a hung test still ends). stop waits for the clients and returns how
+// many requests they sent.
+func (h *harness) load(service string, clients int, seen func(code int, body string, err error)) (stop func() int64) {
+	done := make(chan struct{})
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(5 * time.Minute)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				code, body, err := h.get(service, "/")
+				total.Add(1)
+				seen(code, body, err)
+			}
+		}()
+	}
+	return func() int64 {
+		close(done)
+		wg.Wait()
+		return total.Load()
+	}
 }
