@@ -100,6 +100,40 @@ func (t *deploymentsTable) fetch(dir pageDir, before, anchor int) tea.Cmd {
 	}
 }
 
+// refreshMsg answers a re-read of the window's rows.
+type refreshMsg struct {
+	gen  int
+	rows []api.Deployment
+	err  error
+}
+
+// refresh reads the window's rows again, for what no deployment event
+// carries: an image's availability changed, and with it the badges of every
+// deployment that ran it.
+func (t *deploymentsTable) refresh() tea.Cmd {
+	if t.service == "" || len(t.rows) == 0 {
+		return nil
+	}
+	ctx, b, service, gen := t.c.ctx, t.c.backend, t.service, t.gen
+	before, limit := t.rows[0].Number+1, len(t.rows)
+	return func() tea.Msg {
+		rows, err := b.Deployments(ctx, service, limit, before)
+		return refreshMsg{gen: gen, rows: rows, err: err}
+	}
+}
+
+// applyRefresh updates the rows still in the window in place.
+func (t *deploymentsTable) applyRefresh(msg refreshMsg) {
+	if msg.gen != t.gen || msg.err != nil {
+		return
+	}
+	for _, d := range msg.rows {
+		if i, ok := t.search(d.Number); ok {
+			t.rows[i] = d
+		}
+	}
+}
+
 // applyPage merges an answered page into the window.
 func (t *deploymentsTable) applyPage(msg pageMsg) tea.Cmd {
 	if msg.gen != t.gen {

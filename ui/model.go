@@ -152,6 +152,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 	case pageMsg:
 		return m.deps.applyPage(msg)
+	case refreshMsg:
+		m.deps.applyRefresh(msg)
+		return nil
 	case subscribedMsg:
 		return m.live.subscribed(msg)
 	case eventsMsg:
@@ -227,7 +230,7 @@ func (m *Model) anyInProgress() bool {
 // applyEvents folds a batch of live events into what is on screen: rows
 // change in place, nothing is re-read.
 func (m *Model) applyEvents(events []api.Event) tea.Cmd {
-	var reload bool
+	var reload, refresh bool
 	for i := range events {
 		ev := events[i]
 		if d := ev.Deployment; d != nil {
@@ -239,17 +242,25 @@ func (m *Model) applyEvents(events []api.Event) tea.Cmd {
 		if ev.Type == "service" {
 			reload = true
 		}
+		if ev.Type == "availability" {
+			refresh = true
+		}
 		m.detail.applyEvent(ev)
 		if m.modal != nil {
 			m.modal.observe(ev)
 		}
 	}
+	var cmds []tea.Cmd
 	if reload {
 		// A service was created or changed: its configuration is not in the
 		// event, so the list is fetched again (statuses never are).
-		return m.loadServices()
+		cmds = append(cmds, m.loadServices())
 	}
-	return nil
+	if refresh {
+		// An image's availability changed: the badges on screen are read again.
+		cmds = append(cmds, m.deps.refresh())
+	}
+	return tea.Batch(cmds...)
 }
 
 // reloadDeployments fetches the shown service's deployments again, from the

@@ -502,3 +502,16 @@ func (b *Backend) Logs(ctx context.Context, service, _ string, follow bool, w io
 	}
 	return nil
 }
+
+// LoseImage marks a deployment's image missing (no badge any more) and
+// publishes what the daemon does then: an availability event that names no
+// deployment.
+func (b *Backend) LoseImage(service string, number int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := b.getLocked(service, number)
+	d.ImageAvailability, d.RollbackCapable = "missing", false
+	cp := d
+	b.hist[service].stored[number] = &cp
+	b.publishLocked(api.Event{Type: "availability", Message: d.Image + ": missing (removed from the local Docker engine)"})
+}
