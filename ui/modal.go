@@ -214,7 +214,9 @@ func (m *actionModal) verb() string {
 // view draws the modal's box, at most maxW cells wide and maxH lines high.
 func (m *actionModal) view(maxW, maxH int) string {
 	st := m.c.styles
-	w := min(76, maxW-2)
+	// 76 columns on a small terminal, up to 120 on a wide one: image
+	// references are long.
+	w := min(max(76, maxW*3/4), 120, maxW-2)
 	inner := max(w-4, 20) // border and padding
 	var lines []string
 	add := func(s ...string) { lines = append(lines, s...) }
@@ -318,28 +320,37 @@ func (m *actionModal) diffLines(inner, room int) []string {
 			out = append(out, st.Dim.Render("  … and "+strconv.Itoa(len(m.plan.Changes)-i)+" more"))
 			break
 		}
-		out = append(out, fit(changeLine(st, ch), inner))
+		for _, line := range changeLines(st, ch, inner) {
+			out = append(out, fit(line, inner))
+		}
 	}
 	return out
 }
 
-func changeLine(st *Styles, ch api.Change) string {
+// changeLines draws one change: on one line when it fits, else the new value
+// on a line of its own, so that a long image reference is not cut.
+func changeLines(st *Styles, ch api.Change, inner int) []string {
 	label := "  " + st.Label.Render(fit(fieldLabel(ch.Field), 8)) + " "
 	if ch.Field == "env" {
 		switch ch.Op {
 		case "added":
-			return label + st.Added.Render("+ "+ch.Key+" = "+masked)
+			return []string{label + st.Added.Render("+ "+ch.Key+" = "+masked)}
 		case "removed":
-			return label + st.Removed.Render("- "+ch.Key)
+			return []string{label + st.Removed.Render("- "+ch.Key)}
 		default:
-			return label + st.Changed.Render("~ "+ch.Key+" "+masked+" → "+masked)
+			return []string{label + st.Changed.Render("~ "+ch.Key+" "+masked+" → "+masked)}
 		}
 	}
 	from, to := ch.From, ch.To
 	if ch.Field == "memory" {
 		from, to = memoryValue(from), memoryValue(to)
 	}
-	return label + st.Removed.Render(orDash(from)) + " → " + st.Added.Render(orDash(to))
+	one := label + st.Removed.Render(orDash(from)) + " → " + st.Added.Render(orDash(to))
+	if lipgloss.Width(one) <= inner {
+		return []string{one}
+	}
+	indent := strings.Repeat(" ", lipgloss.Width(label))
+	return []string{label + st.Removed.Render(orDash(from)), indent + "→ " + st.Added.Render(orDash(to))}
 }
 
 // memoryValue shows a byte count the way --memory takes it ("256m").

@@ -20,6 +20,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/ui"
 	"github.com/clank-dev/clank/ui/internal/fakebackend"
 	clankssh "github.com/clank-dev/clank/ui/ssh"
 )
@@ -64,6 +65,14 @@ type world struct {
 
 func startServer(t testing.TB, dir string, b *fakebackend.Backend) *world {
 	t.Helper()
+	w := serveOn(t, dir, b)
+	w.b = b
+	return w
+}
+
+// serveOn runs the SSH dashboard on 127.0.0.1 over any Backend.
+func serveOn(t testing.TB, dir string, b ui.Backend) *world {
+	t.Helper()
 	srv, err := clankssh.NewServer(clankssh.ServerOptions{DataDir: dir, Backend: b, Host: "testhost",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -86,7 +95,7 @@ func startServer(t testing.TB, dir string, b *fakebackend.Backend) *world {
 	for srv.Addr() != l.Addr().String() {
 		time.Sleep(time.Millisecond) // Serve has not started yet
 	}
-	return &world{dir: dir, addr: srv.Addr(), b: b, srv: srv}
+	return &world{dir: dir, addr: srv.Addr(), srv: srv}
 }
 
 func demo() *fakebackend.Backend {
