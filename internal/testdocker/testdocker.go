@@ -24,6 +24,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/engine/docker"
 )
 
@@ -151,13 +152,34 @@ func releaseSampleBase(tb testing.TB, rt *docker.Runtime) {
 	}
 }
 
-// RemoveImage removes an image the test made, by force and with its untagged
-// parents; an image already gone is fine.
+// RemoveImage removes an image the test made, whole: first the test
+// containers still made from it (they carry the image's TestLabel; an engine
+// under test may not have stopped them yet when clean-up runs), then the
+// image by its ID, by force and with its untagged parents, so that no
+// dangling image is left. An image already gone is fine.
 func RemoveImage(tb testing.TB, rt *docker.Runtime, ref string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := rt.Client().ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	info, err := rt.InspectImage(ctx, ref)
+	if errors.Is(err, engine.ErrImageNotFound) {
+		return
+	}
+	if err != nil {
+		tb.Errorf("remove test image %s: %v", ref, err)
+		return
+	}
+	cs, err := rt.Client().ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("ancestor", info.ID).Add("label", TestLabel+"=1")})
+	if err != nil {
+		tb.Errorf("remove test image %s: list its containers: %v", ref, err)
+	}
+	for _, c := range cs.Items {
+		if err := rt.Stop(ctx, c.ID, 0); err != nil {
+			tb.Errorf("remove test image %s: remove container %s: %v", ref, c.ID, err)
+		}
+	}
+	_, err = rt.Client().ImageRemove(ctx, info.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		tb.Errorf("remove test image %s: %v", ref, err)
 	}
