@@ -21,7 +21,7 @@ var errRefused = errors.New("backend closed by a drain that timed out")
 type target struct {
 	addr      string
 	proxy     *httputil.ReverseProxy
-	transport *http.Transport
+	transport *plainTransport
 	logger    *slog.Logger
 
 	inflight atomic.Int64  // requests being served, upgraded connections included
@@ -46,19 +46,27 @@ func newTarget(addr string, opts Options) *target {
 	// One transport per backend rather than one shared: a backend's pool only ever
 	// holds connections to its own address anyway, and this way closing a drained
 	// backend's idle connections leaves every other backend's pool warm.
-	b.transport = &http.Transport{
-		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, address)
-			if err != nil {
-				return nil, err
-			}
-			return b.track(c)
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return b.track(c)
+	}
+	b.transport = &plainTransport{
+		addr:          addr,
+		dial:          dial,
+		maxIdle:       opts.MaxIdleConnsPerHost,
+		idleTimeout:   opts.IdleConnTimeout,
+		headerTimeout: opts.ResponseHeaderTimeout,
+		fallback: &http.Transport{
+			DialContext:           dial,
+			MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
+			IdleConnTimeout:       opts.IdleConnTimeout,
+			ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
+			ExpectContinueTimeout: time.Second,
+			DisableCompression:    true, // pass the client's Accept-Encoding and the body through untouched
 		},
-		MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
-		IdleConnTimeout:       opts.IdleConnTimeout,
-		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true, // pass the client's Accept-Encoding and the body through untouched
 	}
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite:      b.rewrite,

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/internal/testdocker"
+	"github.com/clank-dev/clank/store"
+)
+
+var curlRe = regexp.MustCompile(`curl -H 'Host: (\w+)\.localhost' http://(127\.0\.0\.1:\d+)/`)
+
+// TestDemo runs the README's command, `clank demo`, without a terminal: it
+// builds its images from this binary, sets up three services (one with a
+// failed deployment), serves them through the edge router, and stops its
+// containers when interrupted.
+func TestDemo(t *testing.T) {
+	rt := testdocker.Require(t)
+	dataDir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, clankBin, "demo", "--http-addr", "127.0.0.1:0", "--ssh-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "CLANK_DATA_DIR="+dataDir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		// The demo's images carry no test label: remove what this run built.
+		for _, ref := range []string{"clank-demo/web:v1", "clank-demo/web:v2", "clank-demo/web:v3", "clank-demo/api:v1", "clank-demo/api:v2", "clank-demo/api:v3", "clank-demo/docs:v1", "clank-demo/app:base"} {
+			rt.RemoveImage(context.Background(), ref)
+		}
+	})
+	routes := map[string]string{}
+	var out strings.Builder
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if m := curlRe.FindStringSubmatch(lines.Text()); m != nil {
+			routes[m[1]] = m[2]
+		}
+		if strings.Contains(lines.Text(), "serving until interrupted") {
+			break
+		}
+	}
+	if len(routes) != 3 || !strings.Contains(out.String(), "FAILED") {
+		t.Fatalf("demo output:\n%s", out.String())
+	}
+	d := &daemon{t: t, dataDir: dataDir, router: routes["web"]}
+	for _, svc := range []string{"web", "api", "docs"} {
+		if body := d.mustGet(svc+".localhost", "/"); !strings.HasPrefix(body, "hello from "+svc+"-") {
+			t.Errorf("%s answers %q", svc, body)
+		}
+	}
+	if body := d.mustGet("web.localhost", "/"); body != "hello from web-v3" {
+		t.Errorf("web answers %q, want its newest deployment", body)
+	}
+	deps := deploymentsJSON(t, d)
+	if len(deps) != 3 || deps[1]["rollback_capable"] != true && deps[2]["rollback_capable"] != true {
+		t.Errorf("web's deployments: %v", deps)
+	}
+	// A rollback works against the demo.
+	d.ok("rollback", "--service", "web")
+	if body := d.mustGet("web.localhost", "/"); body != "hello from web-v2" {
+		t.Errorf("after rollback web answers %q", body)
+	}
+
+	st, err := store.Open(filepath.Join(dataDir, "clank.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := st.GetMeta(context.Background(), "owner")
+	st.Close()
+	testdocker.Cleanup(t, rt, map[string]string{engine.LabelOwner: owner})
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo exit: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the demo did not stop on interrupt")
+	}
+	cs, err := rt.List(context.Background(), map[string]string{engine.LabelOwner: owner})
+	if err != nil || len(cs) != 0 {
+		t.Fatalf("after the demo: %d containers left (%v)", len(cs), err)
+	}
+}

@@ -1,0 +1,332 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"time"
+)
+
+// maxResponseHeaderBytes bounds what a backend may send before its response body, as
+// http.Transport's default does.
+const maxResponseHeaderBytes = 10 << 20
+
+var (
+	// errUnaskedSwitch answers (502) a backend that switches protocols on a request that
+	// did not ask to: the connection is then no HTTP connection any more.
+	errUnaskedSwitch = errors.New("backend switched protocols on a request without Upgrade")
+	errBodyClosed    = errors.New("read on a closed response body")
+	aLongTimeAgo     = time.Unix(1, 0) // a deadline that fails blocked I/O at once
+)
+
+// plainTransport is the RoundTripper ReverseProxy uses for one backend. A plain request
+// (GET or HEAD, no body, no upgrade: nearly all the traffic) runs start to finish on
+// the caller's goroutine over a pooled keep-alive connection: one write, one read.
+// http.Transport hands each request to two goroutines per connection and through its
+// connection queue, which costs the router a sizeable share of its CPU per request on
+// small responses. Everything else (request bodies, upgrades, other methods) goes to
+// http.Transport, which handles 100-continue, replays and hijacked connections.
+//
+// ReverseProxy still does all the proxying around it: hop-by-hop headers, forwarding
+// headers, trailers, 1xx forwarding, flushing of streams and error answers.
+type plainTransport struct {
+	addr          string
+	dial          func(ctx context.Context, network, address string) (net.Conn, error)
+	fallback      *http.Transport
+	maxIdle       int
+	idleTimeout   time.Duration
+	headerTimeout time.Duration
+
+	mu      sync.Mutex
+	idle    []*backendConn // oldest first; the newest is reused first (warmest)
+	reaper  *time.Timer    // closes connections idle longer than idleTimeout
+	reaping bool           // reaper is armed
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *plainTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !isPlain(req) {
+		return t.fallback.RoundTrip(req)
+	}
+	for {
+		c, reused, err := t.conn(req.Context())
+		if err != nil {
+			return nil, err
+		}
+		res, err := c.roundTrip(t, req)
+		if err == nil {
+			return res, nil
+		}
+		c.close()
+		// A kept-alive connection the backend closed while it sat idle fails before
+		// the first response byte. GET and HEAD may be sent again, as http.Transport
+		// does; a fresh connection's failure is the answer.
+		var stale staleError
+		if !reused || !errors.As(err, &stale) || req.Context().Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+// isPlain reports whether req may take the fast path: replayable (see RoundTrip), no
+// body to stream alongside the response, and no protocol switch.
+func isPlain(req *http.Request) bool {
+	return (req.Method == http.MethodGet || req.Method == http.MethodHead) &&
+		(req.Body == nil || req.Body == http.NoBody) &&
+		len(req.Header["Upgrade"]) == 0 && !req.Close && req.URL.Scheme == "http"
+}
+
+// CloseIdleConnections closes every keep-alive connection not serving a request.
+func (t *plainTransport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	if t.reaping {
+		t.reaper.Stop()
+		t.reaping = false
+	}
+	t.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+	t.fallback.CloseIdleConnections()
+}
+
+// conn takes the most recently used idle connection, or dials one.
+func (t *plainTransport) conn(ctx context.Context) (c *backendConn, reused bool, err error) {
+	t.mu.Lock()
+	if n := len(t.idle); n > 0 {
+		c = t.idle[n-1]
+		t.idle[n-1] = nil
+		t.idle = t.idle[:n-1]
+		t.mu.Unlock()
+		return c, true, nil
+	}
+	t.mu.Unlock()
+	nc, err := t.dial(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	c = &backendConn{conn: nc}
+	c.limit.r = nc
+	c.br = bufio.NewReader(&c.limit)
+	c.bw = bufio.NewWriter(nc)
+	return c, false, nil
+}
+
+// put keeps c for the next request, unless the pool is full.
+func (t *plainTransport) put(c *backendConn) {
+	c.idleSince = time.Now()
+	t.mu.Lock()
+	if len(t.idle) >= t.maxIdle {
+		t.mu.Unlock()
+		c.close()
+		return
+	}
+	t.idle = append(t.idle, c)
+	if !t.reaping {
+		t.reaping = true
+		if t.reaper == nil {
+			t.reaper = time.AfterFunc(t.idleTimeout, t.reap)
+		} else {
+			t.reaper.Reset(t.idleTimeout)
+		}
+	}
+	t.mu.Unlock()
+}
+
+// reap closes the connections idle for idleTimeout and re-arms itself for the next
+// one to expire. One timer per backend rather than one per connection: the common
+// case, a busy backend, never sees it fire with anything to do.
+func (t *plainTransport) reap() {
+	t.mu.Lock()
+	cutoff := time.Now().Add(-t.idleTimeout)
+	expired := 0
+	for expired < len(t.idle) && !t.idle[expired].idleSince.After(cutoff) {
+		expired++
+	}
+	old := make([]*backendConn, expired)
+	copy(old, t.idle)
+	t.idle = append(t.idle[:0], t.idle[expired:]...)
+	if t.reaping = len(t.idle) > 0; t.reaping {
+		t.reaper.Reset(t.idle[0].idleSince.Sub(cutoff))
+	}
+	t.mu.Unlock()
+	for _, c := range old {
+		c.close()
+	}
+}
+
+// backendConn is one keep-alive HTTP/1.1 connection to a backend, used by one request
+// at a time.
+type backendConn struct {
+	conn      net.Conn
+	limit     limitReader
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+}
+
+func (c *backendConn) close() { c.conn.Close() }
+
+// staleError marks a failure before the backend answered anything (see RoundTrip).
+type staleError struct{ err error }
+
+func (e staleError) Error() string { return e.err.Error() }
+func (e staleError) Unwrap() error { return e.err }
+
+// roundTrip writes req and reads the response head. The body, read by ReverseProxy,
+// gives the connection back to the pool at its end.
+func (c *backendConn) roundTrip(t *plainTransport, req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	// The client going away (or the handler ending) fails whatever I/O is blocked on
+	// the connection, which closes it: the backend's request is cancelled too.
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(aLongTimeAgo) })
+	res, err := c.readResponse(t, req)
+	if err != nil {
+		stop()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	if res.Body == http.NoBody { // HEAD, 204, 304, Content-Length: 0: done already
+		if stop() && !res.Close {
+			t.put(c)
+		} else {
+			c.close()
+		}
+		return res, nil
+	}
+	res.Body = &pooledBody{body: res.Body, c: c, t: t, stop: stop, keep: !res.Close}
+	return res, nil
+}
+
+func (c *backendConn) readResponse(t *plainTransport, req *http.Request) (*http.Response, error) {
+	if err := req.Write(c.bw); err != nil {
+		return nil, staleError{err}
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, staleError{err}
+	}
+	if t.headerTimeout > 0 {
+		c.conn.SetReadDeadline(time.Now().Add(t.headerTimeout))
+		if err := req.Context().Err(); err != nil { // see the deadline clearing below
+			return nil, err
+		}
+	}
+	c.limit.n = maxResponseHeaderBytes
+	if _, err := c.br.Peek(1); err != nil {
+		if isTimeout(err) { // a slow backend, not a stale connection: do not send again
+			return nil, err
+		}
+		return nil, staleError{err}
+	}
+	trace := httptrace.ContextClientTrace(req.Context())
+	for {
+		res, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			if c.limit.n <= 0 {
+				return nil, errors.New("backend response headers exceed 10 MiB")
+			}
+			return nil, err
+		}
+		switch {
+		case res.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errUnaskedSwitch
+		case res.StatusCode >= 100 && res.StatusCode < 200:
+			// Informational answers (103 Early Hints...) go on to the client through
+			// ReverseProxy's trace hook; the final answer follows on the connection.
+			if trace != nil && trace.Got1xxResponse != nil {
+				if err := trace.Got1xxResponse(res.StatusCode, textproto.MIMEHeader(res.Header)); err != nil {
+					return nil, err
+				}
+			}
+			c.limit.n = maxResponseHeaderBytes
+			continue
+		}
+		c.limit.n = math.MaxInt64
+		if t.headerTimeout > 0 {
+			c.conn.SetReadDeadline(time.Time{})
+			// Clearing the deadline may have undone a cancellation that fired just
+			// before; the body read would then wait for a client that is gone.
+			if err := req.Context().Err(); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	}
+}
+
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// pooledBody is a response body that puts its connection back in the pool once read
+// to the end, or closes it when closed before. ReverseProxy reads and closes it from
+// one goroutine.
+type pooledBody struct {
+	body io.ReadCloser
+	c    *backendConn // nil once given back or closed
+	t    *plainTransport
+	stop func() bool // unregisters the cancellation; false if it already fired
+	keep bool        // the backend keeps the connection open after this response
+	err  error       // what Read returns once c is gone
+}
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	if b.c == nil {
+		return 0, b.err
+	}
+	n, err := b.body.Read(p)
+	if err == io.EOF {
+		b.finish(io.EOF, b.keep)
+	}
+	return n, err
+}
+
+func (b *pooledBody) Close() error {
+	if b.c != nil {
+		// Unread bytes of this response are still on the connection: it cannot carry
+		// another request.
+		b.finish(errBodyClosed, false)
+	}
+	return nil
+}
+
+func (b *pooledBody) finish(err error, reuse bool) {
+	c := b.c
+	b.c, b.err = nil, err
+	if b.stop() && reuse {
+		b.t.put(c)
+	} else {
+		c.close()
+	}
+}
+
+// limitReader fails reads once n bytes have gone through, so a backend cannot make
+// the router buffer endless response headers.
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errors.New("read limit exhausted")
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
