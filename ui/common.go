@@ -43,3 +43,16 @@ func scrollViewport(vp *viewport.Model, k *KeyMap, msg tea.KeyPressMsg) {
 		vp.GotoBottom()
 	}
 }
+
+// clampWindow keeps a list's cursor on one of its n rows and the cursor's
+// row among the vis rows shown from top.
+func clampWindow(cursor, top, n, vis int) (int, int) {
+	cursor = min(max(cursor, 0), max(n-1, 0))
+	if cursor < top {
+		top = cursor
+	}
+	if cursor >= top+vis {
+		top = cursor - vis + 1
+	}
+	return cursor, min(max(top, 0), max(n-vis, 0))
+}

@@ -384,16 +384,7 @@ func (t *deploymentsTable) visibleRows() int { return max(t.height-2, 1) }
 
 // clamp keeps the cursor on a row and the cursor's row on screen.
 func (t *deploymentsTable) clamp() {
-	n := t.len()
-	t.cursor = min(max(t.cursor, 0), max(n-1, 0))
-	vis := t.visibleRows()
-	if t.cursor < t.top {
-		t.top = t.cursor
-	}
-	if t.cursor >= t.top+vis {
-		t.top = t.cursor - vis + 1
-	}
-	t.top = min(max(t.top, 0), max(n-vis, 0))
+	t.cursor, t.top = clampWindow(t.cursor, t.top, t.len(), t.visibleRows())
 }
 
 func (t *deploymentsTable) setSize(w, h int) {

@@ -152,16 +152,7 @@ func (l *servicesList) move(delta int) {
 func (l *servicesList) visibleRows() int { return max(l.height-2, 1) }
 
 func (l *servicesList) clamp() {
-	n := len(l.shown)
-	l.cursor = min(max(l.cursor, 0), max(n-1, 0))
-	vis := l.visibleRows()
-	if l.cursor < l.top {
-		l.top = l.cursor
-	}
-	if l.cursor >= l.top+vis {
-		l.top = l.cursor - vis + 1
-	}
-	l.top = min(max(l.top, 0), max(n-vis, 0))
+	l.cursor, l.top = clampWindow(l.cursor, l.top, len(l.shown), l.visibleRows())
 }
 
 func (l *servicesList) setSize(w, h int) {
