@@ -195,8 +195,16 @@ func (c *Client) Logs(ctx context.Context, service, deploymentID string, follow 
 	if ctx.Err() != nil {
 		return nil
 	}
+	if err == nil {
+		if msg := resp.Trailer.Get(ErrorTrailer); msg != "" {
+			err = &RemoteError{Status: resp.StatusCode, Code: "internal", Msg: msg}
+		}
+	}
 	return err
 }
+
+// ErrorTrailer carries an error that happened after a stream's answer began.
+const ErrorTrailer = "Clank-Error"
 
 func envQuery(show bool) url.Values {
 	q := url.Values{}

@@ -379,15 +379,18 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if dep.ContainerID == "" {
-		writeErr(w, &requestError{fmt.Sprintf("deployment #%d never had a container", dep.Number)})
+	// Refusals are answered before the stream starts, so that the CLI exits 1
+	// with them; an error after that comes in the Clank-Error trailer.
+	if err := d.Engine.HasContainer(ctx, dep); err != nil {
+		writeErr(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Trailer", api.ErrorTrailer)
 	w.WriteHeader(http.StatusOK)
 	fw := flushWriter{w: w, f: w.(http.Flusher)}
 	fw.f.Flush()
 	if err := d.Engine.Logs(ctx, dep.ContainerID, r.URL.Query().Get("follow") == "1", fw); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(w, "clank: logs of deployment #%d: %v\n", dep.Number, err)
+		w.Header().Set(api.ErrorTrailer, fmt.Sprintf("logs of deployment #%d: %v", dep.Number, err))
 	}
 }

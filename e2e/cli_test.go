@@ -97,6 +97,12 @@ func TestCLIDeployRollbackAndJSON(t *testing.T) {
 	if logs := d.ok("logs", "--service", "web"); !strings.Contains(logs, "listening") {
 		t.Errorf("logs:\n%s", logs)
 	}
+	// #2 was replaced: its container, and its logs, are gone; say so, exit 1.
+	waitFor(t, 15*time.Second, func() bool { return deploymentsJSON(t, d)[1]["status"] == "INACTIVE" })
+	out, errOut, code := d.run("logs", "--service", "web", "--deployment", "2")
+	if code != 1 || out != "" || !strings.Contains(errOut, "was removed when it became INACTIVE") {
+		t.Errorf("logs of a replaced deployment: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 	if strings.Contains(d.log.String(), "hunter2") {
 		t.Fatalf("an env value reached the daemon's log:\n%s", d.log)
 	}
@@ -135,6 +141,8 @@ func TestCLIBadInputAndExitCodes(t *testing.T) {
 	}{
 		{[]string{"rollback"}, 2, "needs --service"},
 		{[]string{"bogus"}, 2, "unknown command"},
+		{[]string{"service"}, 2, "needs a subcommand: create, update"},
+		{[]string{"service", "delete", "web"}, 2, "unknown command"},
 		{[]string{"deploy", "--service", "web", "--nope"}, 2, "unknown flag"},
 		{[]string{"service", "create", "Bad_Name", "--image", v1, "--port", "80"}, 2, "invalid service name"},
 		{[]string{"service", "create", "x", "--image", v1, "--port", "99999"}, 2, "invalid port"},

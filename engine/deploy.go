@@ -147,6 +147,9 @@ func (e *Engine) planFromTarget(ctx context.Context, req Request, p *Plan) error
 func (e *Engine) inProgress(ctx context.Context, req Request, busyID string) error {
 	what := "another deployment"
 	if d, err := e.store.GetDeployment(ctx, busyID); err == nil {
+		if d.Status == store.StatusActive {
+			return refuse(ErrInProgress, fmt.Sprintf("service %s: its ACTIVE deployment #%d is being started again after a restart; wait for it", req.Service, d.Number))
+		}
 		what = fmt.Sprintf("deployment #%d (%s)", d.Number, d.Status)
 	}
 	return refuse(ErrInProgress, fmt.Sprintf("service %s: %s is in progress; wait for it to end", req.Service, what))

@@ -169,6 +169,22 @@ func backendAddr(hostPort int) string {
 	return fmt.Sprintf("127.0.0.1:%d", hostPort)
 }
 
+// HasContainer says whether deployment d still has its container (its logs
+// live there); the error says why not.
+func (e *Engine) HasContainer(ctx context.Context, d store.Deployment) error {
+	if d.ContainerID == "" {
+		return &notFound{fmt.Sprintf("deployment #%d of %s never had a container (%s)", d.Number, d.Service, d.Status)}
+	}
+	cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner, LabelDeployment: d.ID})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if len(cs) == 0 {
+		return &notFound{fmt.Sprintf("the container of deployment #%d of %s was removed when it became %s: its logs went with it", d.Number, d.Service, d.Status)}
+	}
+	return nil
+}
+
 // Logs copies a container's logs to w (the last 500 lines, then more with follow).
 func (e *Engine) Logs(ctx context.Context, containerID string, follow bool, w io.Writer) error {
 	return e.rt.Logs(ctx, containerID, follow, 500, w)

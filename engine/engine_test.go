@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -425,5 +426,78 @@ func TestZeroFailedRequestsAcrossCutovers(t *testing.T) {
 	}
 	if total < 1000 {
 		t.Errorf("only %d requests: the load was not sustained", total)
+	}
+}
+
+// A restart that finds the ACTIVE container gone starts it again; until it
+// is healthy the service is held like a deployment in progress, so a deploy
+// cannot race the restore and be undone by it.
+func TestRestoreAfterRestartHoldsTheService(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	v1 := testdocker.SampleImage(t, h.rt, "v1")
+	h.service("web", v1, map[string]string{"READY_AFTER": "1500ms"})
+	d1 := h.act(deploy("web"))
+	h.eng.Close()
+	for _, c := range h.containers() {
+		h.rt.Stop(ctx, c.ID, 0) // the host rebooted
+	}
+	h.start()
+	if _, err := h.eng.Act(ctx, deploy("web")); !errors.Is(err, engine.ErrInProgress) || !strings.Contains(err.Error(), "started again after a restart") {
+		t.Fatalf("deploy during the restore: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, body, _ := h.get("web", "/"); code == 200 && body == "hello from v1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ACTIVE deployment was not restored")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d2 := h.act(deploy("web")) // free again once restored
+	if d2.Status != store.StatusActive {
+		t.Fatalf("deploy after the restore: %s %s", d2.Status, d2.FailureReason)
+	}
+	h.waitStatus(d1.ID, store.StatusInactive, 15*time.Second)
+	if cs := h.containers(); len(cs) != 1 || cs[0].Labels[engine.LabelDeployment] != d2.ID {
+		t.Fatalf("containers: %+v", cs)
+	}
+}
+
+// Changing a service's settings while its first deployment cuts over must not
+// take the new route away.
+func TestConfigChangeDuringFirstCutoverKeepsTheRoute(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.service("web", testdocker.SampleImage(t, h.rt, "v1"), map[string]string{"READY_AFTER": "1s"})
+	events := h.eng.Subscribe(ctx)
+	d, err := h.eng.Act(ctx, deploy("web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-events:
+			default:
+			}
+			cur, _ := h.store.GetDeployment(ctx, d.ID)
+			if cur.Status == store.StatusActive || cur.Status == store.StatusFailed {
+				return
+			}
+			if _, err := h.eng.UpdateService(ctx, "web", engine.ServicePatch{SetEnv: map[string]string{"N": fmt.Sprint(i)}}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	<-done
+	h.waitStatus(d.ID, store.StatusActive, 30*time.Second)
+	if body := h.mustGet("web", "/"); body != "hello from v1" {
+		t.Fatalf("web answers %q", body)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/clank-dev/clank/store"
@@ -20,6 +22,12 @@ const (
 	probeFastFor = 5 * time.Second
 	// aliveEvery is how often a failing probe checks that the container still runs.
 	aliveEvery = 500 * time.Millisecond
+	// PullTimeout bounds pulling a deployment's image in DEPLOYING; a
+	// registry that never answers fails the deployment instead of holding
+	// the service forever.
+	PullTimeout = 10 * time.Minute
+	// maxReason bounds a failure reason (it is one line: logs go to `clank logs`).
+	maxReason = 400
 )
 
 // run takes a created deployment through DEPLOYING -> HEALTH_CHECKING ->
@@ -31,6 +39,7 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	bg := context.WithoutCancel(ctx)
 	var containerID string
 	fail := func(reason string) {
+		reason = oneLine(reason)
 		if ctx.Err() != nil {
 			reason = "the daemon stopped during the deployment (" + reason + ")"
 		}
@@ -49,20 +58,18 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	}
 
 	if d.ImageDigest == "" || !e.haveImage(ctx, d) {
-		if err := e.pull(ctx, &d); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, PullTimeout)
+		err := e.pull(pctx, &d)
+		cancel()
+		if err != nil {
+			if pctx.Err() == context.DeadlineExceeded {
+				err = fmt.Errorf("pull of %s did not finish within %s", cfg.Image, PullTimeout)
+			}
 			fail(err.Error())
 			return
 		}
 	}
-	c, err := e.rt.Start(ctx, ContainerSpec{
-		Name:        fmt.Sprintf("clank-%s-%d-%s", d.Service, d.Number, d.ID[len(d.ID)-6:]),
-		Image:       PinnedRef(d.ImageSource, cfg.Image, d.ImageDigest),
-		Env:         cfg.Env,
-		Port:        cfg.Port,
-		CPUs:        cfg.CPUs,
-		MemoryBytes: cfg.MemoryBytes,
-		Labels:      e.labels(d),
-	})
+	c, err := e.rt.Start(ctx, e.containerSpec(d, d.ID[len(d.ID)-6:]))
 	if err != nil {
 		fail(fmt.Sprintf("start container: %v", err))
 		return
@@ -97,6 +104,8 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	if err != nil {
 		if previousBackend != "" {
 			e.router.SetRoute(d.Service, prevDomains, previousBackend)
+		} else {
+			e.router.SetRoute(d.Service, cfg.Domains, "") // 503, not a dead port
 		}
 		fail(fmt.Sprintf("record activation: %v", err))
 		return
@@ -138,6 +147,20 @@ func (e *Engine) drain(ctx context.Context, old store.Deployment) {
 		return
 	}
 	e.publishDeployment(done, fmt.Sprintf("#%d is INACTIVE", done.Number))
+}
+
+// containerSpec is the container that runs deployment d's snapshot; suffix
+// makes its name unique.
+func (e *Engine) containerSpec(d store.Deployment, suffix string) ContainerSpec {
+	return ContainerSpec{
+		Name:        fmt.Sprintf("clank-%s-%d-%s", d.Service, d.Number, suffix),
+		Image:       PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest),
+		Env:         d.Config.Env,
+		Port:        d.Config.Port,
+		CPUs:        d.Config.CPUs,
+		MemoryBytes: d.Config.MemoryBytes,
+		Labels:      e.labels(d),
+	}
 }
 
 func (e *Engine) labels(d store.Deployment) map[string]string {
@@ -243,4 +266,18 @@ func (e *Engine) probeOnce(ctx context.Context, url string, timeout time.Duratio
 		return fmt.Errorf("%w: HTTP %d", errUnhealthy, resp.StatusCode)
 	}
 	return nil
+}
+
+// oneLine folds a failure reason onto one line ("a | b") and bounds it: the
+// CLI prints it as its one-line error, and a container's log is for `clank logs`.
+func oneLine(s string) string {
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	s = strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), " | ")
+	if r := []rune(s); len(r) > maxReason {
+		s = string(r[:maxReason-1]) + "…"
+	}
+	return s
 }

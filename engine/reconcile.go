@@ -74,9 +74,17 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			continue
 		}
 		// The container is gone (the host rebooted, someone removed it): the
-		// service answers 503 until the same snapshot runs again.
+		// service answers 503 until the same snapshot runs again. The restore
+		// holds the service like a deployment in progress, so that no deploy
+		// or rollback can race it.
 		e.router.SetRoute(d.Service, d.Config.Domains, "")
-		e.go_(func(ctx context.Context) { e.restore(ctx, d) })
+		e.mu.Lock()
+		e.inflight[d.Service] = d.ID
+		e.mu.Unlock()
+		e.go_(func(ctx context.Context) {
+			defer e.release(d.Service, d.ID)
+			e.restore(ctx, d)
+		})
 	}
 
 	if dockerOK {
@@ -96,27 +104,29 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	return pingErr
 }
 
-// restore starts the ACTIVE deployment d again from its snapshot and routes it.
+// restore starts the ACTIVE deployment d again from its snapshot and routes
+// it once healthy. The caller holds the service (e.inflight).
 func (e *Engine) restore(ctx context.Context, d store.Deployment) {
 	e.removeContainers(ctx, d)
-	c, err := e.rt.Start(ctx, ContainerSpec{
-		Name:        fmt.Sprintf("clank-%s-%d-%s", d.Service, d.Number, newID("")[:6]),
-		Image:       PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest),
-		Env:         d.Config.Env,
-		Port:        d.Config.Port,
-		CPUs:        d.Config.CPUs,
-		MemoryBytes: d.Config.MemoryBytes,
-		Labels:      e.labels(d),
-	})
+	c, err := e.rt.Start(ctx, e.containerSpec(d, newID("")[:6]))
 	if err != nil {
 		e.log.Error("restore active deployment", "service", d.Service, "deployment", d.ID, "err", err)
 		return
 	}
+	bg := context.WithoutCancel(ctx)
 	if err := e.waitHealthy(ctx, d, c.HostPort); err != nil {
-		e.log.Error("restored deployment is not healthy", "service", d.Service, "deployment", d.ID, "err", err)
+		e.log.Error("restored deployment is not healthy: the service answers 503", "service", d.Service, "deployment", d.ID, "err", err)
+		e.rt.Stop(bg, c.ID, 0)
+		return
 	}
-	if err := e.store.SetContainer(context.WithoutCancel(ctx), d.ID, c.ID, c.HostPort); err != nil {
+	if svc, err := e.store.GetService(bg, d.Service); err != nil || svc.ActiveDeploymentID != d.ID {
+		e.rt.Stop(bg, c.ID, 0) // replaced meanwhile (cannot happen while we hold the service, but be sure)
+		return
+	}
+	if err := e.store.SetContainer(bg, d.ID, c.ID, c.HostPort); err != nil {
 		e.log.Error("record restored container", "deployment", d.ID, "err", err)
+		e.rt.Stop(bg, c.ID, 0)
+		return
 	}
 	e.router.SetRoute(d.Service, d.Config.Domains, backendAddr(c.HostPort))
 	e.log.Info("active deployment restored", "service", d.Service, "deployment", d.ID)

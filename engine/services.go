@@ -103,7 +103,7 @@ func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Confi
 	if err != nil {
 		return store.Service{}, err
 	}
-	e.router.SetRoute(name, cfg.Domains, "") // 503 until a deployment is ACTIVE
+	e.routeUndeployed(ctx, name)
 	e.publish(Event{Type: EventService, Service: name, Message: "created"})
 	return svc, nil
 }
@@ -131,17 +131,38 @@ func (e *Engine) UpdateService(ctx context.Context, name string, p ServicePatch)
 	if err := e.store.UpdateService(ctx, svc); err != nil {
 		return svc, e.storeErr(err, "service "+name)
 	}
-	if svc.ActiveDeploymentID == "" { // else the ACTIVE snapshot's domains route until the next deploy
-		e.router.SetRoute(name, cfg.Domains, "")
-	}
+	e.routeUndeployed(ctx, name)
 	e.publish(Event{Type: EventService, Service: name, Message: "config changed"})
 	return e.store.GetService(ctx, name)
 }
 
-// checkDomains refuses domains that another service claims in its config or
-// serves with its ACTIVE deployment (a rollback may have restored old domains).
+// routeUndeployed points a service that has nothing deployed yet at no
+// backend (503) for its configured domains. Once a deployment is ACTIVE its
+// snapshot's domains route until the next cutover, so a service that has one,
+// or one on its way (which holds e.inflight), is left alone; e.mu keeps a
+// deployment from starting between the check and the switch.
+func (e *Engine) routeUndeployed(ctx context.Context, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, busy := e.inflight[name]; busy {
+		return
+	}
+	svc, err := e.store.GetService(ctx, name)
+	if err != nil || svc.ActiveDeploymentID != "" {
+		return
+	}
+	e.router.SetRoute(name, svc.Config.Domains, "")
+}
+
+// checkDomains refuses domains that another service claims in its config,
+// serves with its ACTIVE deployment (a rollback may have restored old
+// domains), or is about to serve with a deployment in progress.
 func (e *Engine) checkDomains(ctx context.Context, service string, domains []string) error {
 	services, err := e.store.ListServices(ctx)
+	if err != nil {
+		return err
+	}
+	inProgress, err := e.store.ListDeploymentsByStatus(ctx, store.StatusDeploying, store.StatusHealthChecking)
 	if err != nil {
 		return err
 	}
@@ -152,6 +173,11 @@ func (e *Engine) checkDomains(ctx context.Context, service string, domains []str
 		claimed := slices.Clone(other.Config.Domains)
 		if other.ActiveDeploymentID != "" {
 			if d, err := e.store.GetDeployment(ctx, other.ActiveDeploymentID); err == nil {
+				claimed = append(claimed, d.Config.Domains...)
+			}
+		}
+		for _, d := range inProgress {
+			if d.Service == other.Name {
 				claimed = append(claimed, d.Config.Domains...)
 			}
 		}

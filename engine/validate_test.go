@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/clank-dev/clank/store"
@@ -69,5 +70,15 @@ func TestParseHelpers(t *testing.T) {
 		if err := ValidateServiceName(s); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+func TestOneLineReason(t *testing.T) {
+	got := oneLine("container exited with code 2 right after start:\npanic: boom\n\n  goroutine 1 [running]:\r\n")
+	if want := "container exited with code 2 right after start: | panic: boom | goroutine 1 [running]:"; got != want {
+		t.Fatalf("oneLine = %q, want %q", got, want)
+	}
+	if long := oneLine(strings.Repeat("x", 1000)); len([]rune(long)) != maxReason {
+		t.Fatalf("a long reason is %d runes, want %d", len([]rune(long)), maxReason)
 	}
 }

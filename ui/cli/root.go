@@ -148,8 +148,20 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-// wrapArgs makes argument-count errors usage errors (exit 2) everywhere.
+// wrapArgs makes argument-count errors usage errors (exit 2) everywhere, and
+// a group (service, env, registry) called without a subcommand bad usage too.
 func wrapArgs(c *cobra.Command) {
+	if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+		c.RunE = func(cmd *cobra.Command, _ []string) error {
+			names := []string{}
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			return usagef("%s needs a subcommand: %s", cmd.CommandPath(), strings.Join(names, ", "))
+		}
+	}
 	if c.Args != nil {
 		check := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
