@@ -186,7 +186,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if srv != nil {
 		err = srv.Shutdown(ctx)
 		if err != nil {
+			// Past the grace period: close what is left. A client's connection
+			// that never sent a request (net/http waits 5 s for those) is no
+			// failure of ours, so a timed-out grace period is not an error.
 			_ = srv.Close()
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				err = nil
+			}
 		}
 	}
 	if aerr := s.app.Shutdown(); aerr != nil && err == nil {
