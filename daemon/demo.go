@@ -57,7 +57,8 @@ func (d *Daemon) SetUpDemo(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	labels := map[string]string{DemoLabel: "true"}
-	base := "clank-demo/app:base"
+	repo := DemoRepo()
+	base := repo + "/app:base"
 	tar, err := docker.TarContext([]docker.TarFile{
 		{Name: "Dockerfile", Mode: 0o644, Body: []byte("FROM scratch\nCOPY clank /clank\nENTRYPOINT [\"/clank\", \"sampleapp\"]\n")},
 		{Name: "clank", Mode: 0o755, Body: body},
@@ -71,7 +72,7 @@ func (d *Daemon) SetUpDemo(ctx context.Context, out io.Writer) error {
 	images := map[string]bool{}
 	for _, s := range demoServices {
 		for _, v := range append(append([]string{}, s.versions...), s.failing) {
-			ref := fmt.Sprintf("clank-demo/%s:%s", s.name, v)
+			ref := fmt.Sprintf("%s/%s:%s", repo, s.name, v)
 			if v == "" || images[ref] {
 				continue
 			}
@@ -88,7 +89,7 @@ func (d *Daemon) SetUpDemo(ctx context.Context, out io.Writer) error {
 	}
 	for _, s := range demoServices {
 		cfg := store.Config{
-			Image: fmt.Sprintf("clank-demo/%s:%s", s.name, s.versions[0]), Port: 8080,
+			Image: fmt.Sprintf("%s/%s:%s", repo, s.name, s.versions[0]), Port: 8080,
 			Env:    map[string]string{"GREETING": "hello", "API_TOKEN": "demo-secret-" + s.name},
 			Health: store.HealthCheck{Path: "/healthz"}, DeployTimeout: 10 * time.Second,
 			MemoryBytes: 64 << 20, CPUs: 0.5,
@@ -104,7 +105,7 @@ func (d *Daemon) SetUpDemo(ctx context.Context, out io.Writer) error {
 					return err
 				}
 			}
-			if err := d.demoDeploy(ctx, out, s.name, fmt.Sprintf("clank-demo/%s:%s", s.name, v)); err != nil {
+			if err := d.demoDeploy(ctx, out, s.name, fmt.Sprintf("%s/%s:%s", repo, s.name, v)); err != nil {
 				return err
 			}
 		}
@@ -117,7 +118,7 @@ func (d *Daemon) SetUpDemo(ctx context.Context, out io.Writer) error {
 			if _, err := d.Engine.UpdateService(ctx, s.name, engine.ServicePatch{DeployTimeout: &timeout}); err != nil {
 				return err
 			}
-			if err := d.demoDeploy(ctx, out, s.name, fmt.Sprintf("clank-demo/%s:%s", s.name, s.failing)); err == nil {
+			if err := d.demoDeploy(ctx, out, s.name, fmt.Sprintf("%s/%s:%s", repo, s.name, s.failing)); err == nil {
 				return errors.New("the demo's failing deployment did not fail")
 			}
 			ten := 10 * time.Second
@@ -152,6 +153,28 @@ func (d *Daemon) demoDeploy(ctx context.Context, out io.Writer, service, image s
 		}
 	}
 	return ctx.Err()
+}
+
+// DemoRepo is where the demo's images are tagged: clank-demo, or
+// CLANK_DEMO_REPO (tests use their own, so that they never touch a user's).
+func DemoRepo() string {
+	if r := os.Getenv("CLANK_DEMO_REPO"); r != "" {
+		return r
+	}
+	return "clank-demo"
+}
+
+// DemoImages lists the image references the demo tags under repo.
+func DemoImages(repo string) []string {
+	refs := []string{repo + "/app:base"}
+	for _, s := range demoServices {
+		for _, v := range append(append([]string{}, s.versions...), s.failing) {
+			if v != "" {
+				refs = append(refs, fmt.Sprintf("%s/%s:%s", repo, s.name, v))
+			}
+		}
+	}
+	return refs
 }
 
 // DemoServices names the services the demo sets up.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	clankdaemon "github.com/clank-dev/clank/daemon"
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/internal/testdocker"
 	"github.com/clank-dev/clank/store"
@@ -28,7 +29,9 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, clankBin, "demo", "--http-addr", "127.0.0.1:0", "--ssh-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "CLANK_DATA_DIR="+dataDir)
+	// Its own image names: the test never touches a user's clank-demo images.
+	repo := "clank-test-demo-" + testdocker.RandomSuffix()
+	cmd.Env = append(os.Environ(), "CLANK_DATA_DIR="+dataDir, "CLANK_DEMO_REPO="+repo)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +43,7 @@ func TestDemo(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		// The demo's images carry no test label: remove what this run built.
-		for _, ref := range []string{"clank-demo/web:v1", "clank-demo/web:v2", "clank-demo/web:v3", "clank-demo/api:v1", "clank-demo/api:v2", "clank-demo/api:v3", "clank-demo/docs:v1", "clank-demo/app:base"} {
+		for _, ref := range clankdaemon.DemoImages(repo) {
 			rt.RemoveImage(context.Background(), ref)
 		}
 	})
