@@ -47,19 +47,26 @@ func push(t *testing.T, h *harness, src, ref string) {
 	}
 }
 
-func TestRegistryImageRollsBackAfterLocalRemoval(t *testing.T) {
+// registryHistory starts an engine with a Clank registry holding web:v1 and
+// web:v2, and deploys v1 (#1, returned) then v2 (#2) from it.
+func registryHistory(t *testing.T) (*harness, string, store.Deployment) {
+	t.Helper()
 	addr, opt := withRegistry(t)
 	h := newHarness(t, opt)
-	ctx := context.Background()
 	push(t, h, testdocker.SampleImage(t, h.rt, "v1"), addr+"/web:v1")
 	push(t, h, testdocker.SampleImage(t, h.rt, "v2"), addr+"/web:v2")
-
 	h.service("web", addr+"/web:v1", nil)
 	d1 := h.act(deploy("web"))
 	if d1.ImageSource != store.SourceRegistry || !strings.HasPrefix(d1.ImageDigest, "sha256:") {
 		t.Fatalf("#1 source %q digest %q", d1.ImageSource, d1.ImageDigest)
 	}
 	h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: addr + "/web:v2"})
+	return h, addr, d1
+}
+
+func TestRegistryImageRollsBackAfterLocalRemoval(t *testing.T) {
+	h, addr, d1 := registryHistory(t)
+	ctx := context.Background()
 
 	// Remove every local copy of v1: the registry still has it.
 	pinned := engine.PinnedRef(d1.ImageSource, d1.Config.Image, d1.ImageDigest)
@@ -119,14 +126,8 @@ func TestMovedTagIsDetectedAndRollbackKeepsTheDigest(t *testing.T) {
 }
 
 func TestDeletedRegistryImageIsRefusedBeforeAnythingIsCreated(t *testing.T) {
-	addr, opt := withRegistry(t)
-	h := newHarness(t, opt)
+	h, addr, d1 := registryHistory(t)
 	ctx := context.Background()
-	push(t, h, testdocker.SampleImage(t, h.rt, "v1"), addr+"/web:v1")
-	push(t, h, testdocker.SampleImage(t, h.rt, "v2"), addr+"/web:v2")
-	h.service("web", addr+"/web:v1", nil)
-	d1 := h.act(deploy("web"))
-	h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: addr + "/web:v2"})
 	h.eng.RefreshAvailability(ctx)
 	if !h.eng.RollbackCapable(d1, "") {
 		t.Fatalf("#1 not rollback capable before the delete: %+v", h.eng.ImageAvailability(d1))
