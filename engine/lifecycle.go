@@ -214,13 +214,16 @@ func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, hostPort i
 	start := time.Now()
 	lastAlive := start
 	wait := probeMin
-	var last error
+	var last, answered error // answered: the last probe the app answered (with a bad status)
 	for {
 		err := e.probeOnce(ctx, url, cfg.Health.Timeout)
 		if err == nil {
 			return nil
 		}
 		last = err
+		if errors.Is(err, errUnhealthy) {
+			answered = err
+		}
 		if time.Since(lastAlive) >= aliveEvery {
 			lastAlive = time.Now()
 			if cs, lerr := e.rt.List(ctx, map[string]string{LabelDeployment: d.ID}); lerr == nil && (len(cs) == 0 || !cs[0].Running) {
@@ -234,6 +237,9 @@ func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, hostPort i
 		wait = min(wait*2, limit)
 		select {
 		case <-ctx.Done():
+			if answered != nil && answered != last {
+				return fmt.Errorf("health check GET %s did not pass within %s: %v (last probe: %v)", cfg.Health.Path, cfg.DeployTimeout, answered, last)
+			}
 			return fmt.Errorf("health check GET %s did not pass within %s: %v", cfg.Health.Path, cfg.DeployTimeout, last)
 		case <-time.After(wait):
 		}
