@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,8 +35,10 @@ var (
 // small responses. Everything else (request bodies, upgrades, other methods) goes to
 // http.Transport, which handles 100-continue, replays and hijacked connections.
 //
-// ReverseProxy still does all the proxying around it: hop-by-hop headers, forwarding
-// headers, trailers, 1xx forwarding, flushing of streams and error answers.
+// ReverseProxy does the proxying around it (hop-by-hop headers, forwarding headers,
+// trailers, 1xx forwarding, flushing of streams, error answers) for the requests that
+// need ReverseProxy; target.servePlain does the same for plain requests and calls
+// send directly.
 type plainTransport struct {
 	addr          string
 	dial          func(ctx context.Context, network, address string) (net.Conn, error)
@@ -55,12 +58,26 @@ func (t *plainTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !isPlain(req) {
 		return t.fallback.RoundTrip(req)
 	}
+	ctx := req.Context()
+	var hints gotHints
+	if trace := httptrace.ContextClientTrace(ctx); trace != nil {
+		hints = trace.Got1xxResponse // ReverseProxy forwards 1xx answers through it
+	}
+	return t.send(ctx, req, hints)
+}
+
+// gotHints receives each informational (1xx, not 101) answer before the final one.
+type gotHints func(code int, header textproto.MIMEHeader) error
+
+// send runs a plain request (see isPlain) over a pooled connection. ctx, not req's
+// own context, governs it: target.servePlain reuses requests that carry no context.
+func (t *plainTransport) send(ctx context.Context, req *http.Request, hints gotHints) (*http.Response, error) {
 	for {
-		c, reused, err := t.conn(req.Context())
+		c, reused, err := t.conn(ctx)
 		if err != nil {
 			return nil, err
 		}
-		res, err := c.roundTrip(t, req)
+		res, err := c.roundTrip(ctx, t, req, hints)
 		if err == nil {
 			return res, nil
 		}
@@ -69,7 +86,7 @@ func (t *plainTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// the first response byte. GET and HEAD may be sent again, as http.Transport
 		// does; a fresh connection's failure is the answer.
 		var stale staleError
-		if !reused || !errors.As(err, &stale) || req.Context().Err() != nil {
+		if !reused || !errors.As(err, &stale) || ctx.Err() != nil {
 			return nil, err
 		}
 	}
@@ -115,6 +132,7 @@ func (t *plainTransport) conn(ctx context.Context) (c *backendConn, reused bool,
 		return nil, false, err
 	}
 	c = &backendConn{conn: nc}
+	c.abort = func() { nc.SetDeadline(aLongTimeAgo) } // made once, not per request
 	c.limit.r = nc
 	c.br = bufio.NewReader(&c.limit)
 	c.bw = bufio.NewWriter(nc)
@@ -172,6 +190,7 @@ type backendConn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+	abort     func() // fails the connection's blocked I/O at once
 }
 
 func (c *backendConn) close() { c.conn.Close() }
@@ -184,12 +203,11 @@ func (e staleError) Unwrap() error { return e.err }
 
 // roundTrip writes req and reads the response head. The body, read by ReverseProxy,
 // gives the connection back to the pool at its end.
-func (c *backendConn) roundTrip(t *plainTransport, req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
+func (c *backendConn) roundTrip(ctx context.Context, t *plainTransport, req *http.Request, hints gotHints) (*http.Response, error) {
 	// The client going away (or the handler ending) fails whatever I/O is blocked on
 	// the connection, which closes it: the backend's request is cancelled too.
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(aLongTimeAgo) })
-	res, err := c.readResponse(t, req)
+	stop := context.AfterFunc(ctx, c.abort)
+	res, err := c.readResponse(ctx, t, req, hints)
 	if err != nil {
 		stop()
 		if ctx.Err() != nil {
@@ -209,8 +227,8 @@ func (c *backendConn) roundTrip(t *plainTransport, req *http.Request) (*http.Res
 	return res, nil
 }
 
-func (c *backendConn) readResponse(t *plainTransport, req *http.Request) (*http.Response, error) {
-	if err := req.Write(c.bw); err != nil {
+func (c *backendConn) readResponse(ctx context.Context, t *plainTransport, req *http.Request, hints gotHints) (*http.Response, error) {
+	if err := writeHead(ctx, c.bw, req); err != nil {
 		return nil, staleError{err}
 	}
 	if err := c.bw.Flush(); err != nil {
@@ -218,7 +236,7 @@ func (c *backendConn) readResponse(t *plainTransport, req *http.Request) (*http.
 	}
 	if t.headerTimeout > 0 {
 		c.conn.SetReadDeadline(time.Now().Add(t.headerTimeout))
-		if err := req.Context().Err(); err != nil { // see the deadline clearing below
+		if err := ctx.Err(); err != nil { // see the deadline clearing below
 			return nil, err
 		}
 	}
@@ -229,7 +247,6 @@ func (c *backendConn) readResponse(t *plainTransport, req *http.Request) (*http.
 		}
 		return nil, staleError{err}
 	}
-	trace := httptrace.ContextClientTrace(req.Context())
 	for {
 		res, err := http.ReadResponse(c.br, req)
 		if err != nil {
@@ -243,9 +260,9 @@ func (c *backendConn) readResponse(t *plainTransport, req *http.Request) (*http.
 			return nil, errUnaskedSwitch
 		case res.StatusCode >= 100 && res.StatusCode < 200:
 			// Informational answers (103 Early Hints...) go on to the client through
-			// ReverseProxy's trace hook; the final answer follows on the connection.
-			if trace != nil && trace.Got1xxResponse != nil {
-				if err := trace.Got1xxResponse(res.StatusCode, textproto.MIMEHeader(res.Header)); err != nil {
+			// hints; the final answer follows on the connection.
+			if hints != nil {
+				if err := hints(res.StatusCode, textproto.MIMEHeader(res.Header)); err != nil {
 					return nil, err
 				}
 			}
@@ -257,12 +274,113 @@ func (c *backendConn) readResponse(t *plainTransport, req *http.Request) (*http.
 			c.conn.SetReadDeadline(time.Time{})
 			// Clearing the deadline may have undone a cancellation that fired just
 			// before; the body read would then wait for a client that is gone.
-			if err := req.Context().Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
 		return res, nil
 	}
+}
+
+// writeHead writes a plain request (no body) as req.Write does, without its fmt calls
+// and header sorting: a good share of the router's allocations per request. Anything
+// req.Write would rewrite or check (a Host that is not plain ASCII, control bytes in
+// the target, a client trace that wants to see the header fields) goes to req.Write.
+func writeHead(ctx context.Context, w *bufio.Writer, req *http.Request) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	target := req.URL.RequestURI()
+	if !plainHost(host) || hasCTL(target) || req.Close || req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return req.Write(w)
+	}
+	if trace := httptrace.ContextClientTrace(ctx); trace != nil && (trace.WroteHeaderField != nil || trace.WroteRequest != nil) {
+		return req.Write(w)
+	}
+	w.WriteString(req.Method)
+	w.WriteByte(' ')
+	w.WriteString(target)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	userAgent := "Go-http-client/1.1" // req.Write's default; an empty value sends none
+	if vv, ok := req.Header["User-Agent"]; ok {
+		userAgent = ""
+		if len(vv) > 0 {
+			userAgent = vv[0]
+		}
+	}
+	if userAgent != "" {
+		writeField(w, "User-Agent", userAgent)
+	}
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue // req.Write's own or not for a request without a body
+		}
+		if !validFieldName(k) {
+			continue // as req.Write: drop rather than fail
+		}
+		for _, v := range vv {
+			writeField(w, k, v)
+		}
+	}
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ") // as net/http's
+
+// writeField writes one header line, its value cleaned as req.Write cleans it.
+func writeField(w *bufio.Writer, name, value string) {
+	if strings.ContainsAny(value, "\r\n") {
+		value = newlineToSpace.Replace(value)
+	}
+	w.WriteString(name)
+	w.WriteString(": ")
+	w.WriteString(textproto.TrimString(value))
+	w.WriteString("\r\n")
+}
+
+// plainHost reports whether req.Write would send host unchanged: letters, digits and
+// the punctuation of names, ports and IPv6 literals, without a zone.
+func plainHost(host string) bool {
+	for i := 0; i < len(host); i++ {
+		switch b := host[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case b == '.' || b == '-' || b == ':' || b == '[' || b == ']' || b == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < ' ' || b == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// validFieldName reports whether name is an HTTP token (RFC 9110, section 5.1).
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(b)) {
+			return false
+		}
+	}
+	return true
 }
 
 func isTimeout(err error) bool {
@@ -271,8 +389,8 @@ func isTimeout(err error) bool {
 }
 
 // pooledBody is a response body that puts its connection back in the pool once read
-// to the end, or closes it when closed before. ReverseProxy reads and closes it from
-// one goroutine.
+// to the end, or closes it when closed before. One goroutine (ReverseProxy's or
+// servePlain's) reads and closes it.
 type pooledBody struct {
 	body io.ReadCloser
 	c    *backendConn // nil once given back or closed

@@ -117,10 +117,15 @@ func (b *target) release() {
 	}
 }
 
-// serve proxies req; ReverseProxy returns only when the response (or the upgraded
-// connection) is over, and panics with http.ErrAbortHandler when a body copy fails.
+// serve proxies req: plain requests itself (see plain.go), the rest through
+// ReverseProxy. Both return only when the response (or the upgraded connection) is
+// over, and panic with http.ErrAbortHandler when a body copy fails.
 func (b *target) serve(w http.ResponseWriter, req *http.Request) {
 	defer b.release()
+	if isPlainRequest(req) {
+		b.servePlain(w, req)
+		return
+	}
 	b.proxy.ServeHTTP(w, req)
 }
 
