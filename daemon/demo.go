@@ -69,27 +69,20 @@ func (d *Daemon) SetUpDemo(ctx context.Context, out io.Writer) error {
 	if _, err := d.Runtime.BuildImage(ctx, tar, base, labels, nil); err != nil {
 		return fmt.Errorf("build %s: %w", base, err)
 	}
-	images := map[string]bool{}
-	for _, s := range demoServices {
-		for _, v := range append(append([]string{}, s.versions...), s.failing) {
-			ref := fmt.Sprintf("%s/%s:%s", repo, s.name, v)
-			if v == "" || images[ref] {
-				continue
-			}
-			images[ref] = true
-			tar, err := docker.TarContext([]docker.TarFile{{Name: "Dockerfile", Mode: 0o644,
-				Body: fmt.Appendf(nil, "FROM %s\nENV VERSION=%s-%s\n", base, s.name, v)}})
-			if err != nil {
-				return err
-			}
-			if _, err := d.Runtime.BuildImage(ctx, tar, ref, labels, nil); err != nil {
-				return fmt.Errorf("build %s: %w", ref, err)
-			}
+	for _, im := range demoImages() {
+		ref := im.ref(repo)
+		tar, err := docker.TarContext([]docker.TarFile{{Name: "Dockerfile", Mode: 0o644,
+			Body: fmt.Appendf(nil, "FROM %s\nENV VERSION=%s-%s\n", base, im.service, im.version)}})
+		if err != nil {
+			return err
+		}
+		if _, err := d.Runtime.BuildImage(ctx, tar, ref, labels, nil); err != nil {
+			return fmt.Errorf("build %s: %w", ref, err)
 		}
 	}
 	for _, s := range demoServices {
 		cfg := store.Config{
-			Image: fmt.Sprintf("%s/%s:%s", repo, s.name, s.versions[0]), Port: 8080,
+			Image: demoImage{s.name, s.versions[0]}.ref(repo), Port: 8080,
 			Env:    map[string]string{"GREETING": "hello", "API_TOKEN": "demo-secret-" + s.name},
 			Health: store.HealthCheck{Path: "/healthz"}, DeployTimeout: 10 * time.Second,
 			MemoryBytes: 64 << 20, CPUs: 0.5,
@@ -105,7 +98,7 @@ func (d *Daemon) SetUpDemo(ctx context.Context, out io.Writer) error {
 					return err
 				}
 			}
-			if err := d.demoDeploy(ctx, out, s.name, fmt.Sprintf("%s/%s:%s", repo, s.name, v)); err != nil {
+			if err := d.demoDeploy(ctx, out, s.name, demoImage{s.name, v}.ref(repo)); err != nil {
 				return err
 			}
 		}
@@ -118,7 +111,7 @@ func (d *Daemon) SetUpDemo(ctx context.Context, out io.Writer) error {
 			if _, err := d.Engine.UpdateService(ctx, s.name, engine.ServicePatch{DeployTimeout: &timeout}); err != nil {
 				return err
 			}
-			if err := d.demoDeploy(ctx, out, s.name, fmt.Sprintf("%s/%s:%s", repo, s.name, s.failing)); err == nil {
+			if err := d.demoDeploy(ctx, out, s.name, demoImage{s.name, s.failing}.ref(repo)); err == nil {
 				return errors.New("the demo's failing deployment did not fail")
 			}
 			ten := 10 * time.Second
@@ -164,15 +157,32 @@ func DemoRepo() string {
 	return "clank-demo"
 }
 
+// demoImage is one version of a demo service's image.
+type demoImage struct{ service, version string }
+
+func (im demoImage) ref(repo string) string {
+	return fmt.Sprintf("%s/%s:%s", repo, im.service, im.version)
+}
+
+// demoImages lists every version the demo builds, the failing ones too.
+func demoImages() []demoImage {
+	var out []demoImage
+	for _, s := range demoServices {
+		for _, v := range s.versions {
+			out = append(out, demoImage{s.name, v})
+		}
+		if s.failing != "" {
+			out = append(out, demoImage{s.name, s.failing})
+		}
+	}
+	return out
+}
+
 // DemoImages lists the image references the demo tags under repo.
 func DemoImages(repo string) []string {
 	refs := []string{repo + "/app:base"}
-	for _, s := range demoServices {
-		for _, v := range append(append([]string{}, s.versions...), s.failing) {
-			if v != "" {
-				refs = append(refs, fmt.Sprintf("%s/%s:%s", repo, s.name, v))
-			}
-		}
+	for _, im := range demoImages() {
+		refs = append(refs, im.ref(repo))
 	}
 	return refs
 }
