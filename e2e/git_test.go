@@ -9,12 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/moby/moby/client"
 
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/engine"
@@ -77,20 +73,7 @@ func gitDockerfile(base, nonce, version string) string {
 func removeGitBuilds(t *testing.T, rt *docker.Runtime) string {
 	t.Helper()
 	nonce := testdocker.RandomSuffix()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		res, err := rt.Client().ImageList(ctx, client.ImageListOptions{All: true, Filters: make(client.Filters).Add("label", gitBuildLabel+"="+nonce)})
-		if err != nil {
-			t.Errorf("list the test's images: %v", err)
-			return
-		}
-		// Children first: an image with children cannot go.
-		sort.Slice(res.Items, func(i, j int) bool { return res.Items[i].Created > res.Items[j].Created })
-		for _, img := range res.Items {
-			testdocker.RemoveImage(t, rt, img.ID)
-		}
-	})
+	t.Cleanup(func() { testdocker.RemoveImagesLabelled(t, rt, gitBuildLabel, nonce) })
 	return nonce
 }
 

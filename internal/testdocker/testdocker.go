@@ -185,6 +185,59 @@ func RemoveImage(tb testing.TB, rt *docker.Runtime, ref string) {
 	}
 }
 
+// RemoveImagesLabelled removes every image (intermediate ones too) that
+// carries label=value, children before their parents. The order comes from
+// the parent chain: ImageList's Created has one-second resolution, so two
+// layers of one build often tie, and an image with a child cannot go.
+func RemoveImagesLabelled(tb testing.TB, rt *docker.Runtime, label, value string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := rt.Client().ImageList(ctx, client.ImageListOptions{All: true, Filters: make(client.Filters).Add("label", label+"="+value)})
+	if err != nil {
+		tb.Errorf("list images labelled %s=%s: %v", label, value, err)
+		return
+	}
+	parent := make(map[string]string, len(res.Items))
+	for _, img := range res.Items {
+		parent[img.ID] = img.ParentID
+	}
+	for _, id := range leavesFirst(parent) {
+		RemoveImage(tb, rt, id)
+	}
+}
+
+// leavesFirst orders the images of parent (ID -> parent ID) so that every
+// image comes before its parent.
+func leavesFirst(parent map[string]string) []string {
+	children := make(map[string]int, len(parent))
+	for _, p := range parent {
+		if _, ours := parent[p]; ours {
+			children[p]++
+		}
+	}
+	var order, leaves []string
+	for id := range parent {
+		if children[id] == 0 {
+			leaves = append(leaves, id)
+		}
+	}
+	for len(leaves) > 0 {
+		id := leaves[len(leaves)-1]
+		leaves = leaves[:len(leaves)-1]
+		order = append(order, id)
+		if p, ours := parent[id]; ours && p != "" {
+			if _, known := parent[p]; known {
+				children[p]--
+				if children[p] == 0 {
+					leaves = append(leaves, p)
+				}
+			}
+		}
+	}
+	return order
+}
+
 // sampleAppBinary compiles cmd/sampleapp as a static Linux binary, once per
 // process, and returns its bytes.
 func sampleAppBinary() ([]byte, error) {
