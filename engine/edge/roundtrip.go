@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -41,11 +44,18 @@ var (
 // send directly.
 type plainTransport struct {
 	addr          string
+	logger        *slog.Logger
 	dial          func(ctx context.Context, network, address string) (net.Conn, error)
 	fallback      *http.Transport
 	maxIdle       int
 	idleTimeout   time.Duration
 	headerTimeout time.Duration
+
+	// desync is set once the backend sent bytes that belong to no request (more than
+	// a response declared, a body on a HEAD answer, an answer while idle). From then
+	// on no connection to it is reused: each request gets its own, so whatever else
+	// the backend sends can only ever reach the request it was sent on.
+	desync atomic.Bool
 
 	mu      sync.Mutex
 	idle    []*backendConn // oldest first; the newest is reused first (warmest)
@@ -116,22 +126,27 @@ func (t *plainTransport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-// conn takes the most recently used idle connection, or dials one.
+// conn takes the most recently used idle connection that is still quiet, or dials
+// one.
 func (t *plainTransport) conn(ctx context.Context) (c *backendConn, reused bool, err error) {
-	t.mu.Lock()
-	if n := len(t.idle); n > 0 {
-		c = t.idle[n-1]
-		t.idle[n-1] = nil
-		t.idle = t.idle[:n-1]
-		t.mu.Unlock()
-		return c, true, nil
+	for c := t.takeIdle(); c != nil; c = t.takeIdle() {
+		switch c.peek() {
+		case connQuiet:
+			return c, true, nil
+		case connBytes:
+			t.desynced(c, "the backend sent bytes on an idle connection, with no request outstanding")
+		default: // closed by the backend while idle, or not checkable: not reused
+			c.close()
+		}
 	}
-	t.mu.Unlock()
 	nc, err := t.dial(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, false, err
 	}
 	c = &backendConn{conn: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	c.abort = func() { nc.SetDeadline(aLongTimeAgo) } // made once, not per request
 	c.limit.r = nc
 	c.br = bufio.NewReader(&c.limit)
@@ -139,8 +154,32 @@ func (t *plainTransport) conn(ctx context.Context) (c *backendConn, reused bool,
 	return c, false, nil
 }
 
-// put keeps c for the next request, unless the pool is full.
+func (t *plainTransport) takeIdle() *backendConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.idle)
+	if n == 0 {
+		return nil
+	}
+	c := t.idle[n-1]
+	t.idle[n-1] = nil
+	t.idle = t.idle[:n-1]
+	return c
+}
+
+// put keeps c, whose response was read exactly to its end, for the next request,
+// unless the pool is full or the backend cannot be trusted with reuse. Bytes already
+// buffered past the response belong to no request: c is closed. Bytes still on their
+// way are caught when c is taken again (conn), before a request is written on it.
 func (t *plainTransport) put(c *backendConn) {
+	if c.br.Buffered() > 0 {
+		t.desynced(c, "the backend sent more than its response declared")
+		return
+	}
+	if t.desync.Load() {
+		c.close()
+		return
+	}
 	c.idleSince = time.Now()
 	t.mu.Lock()
 	if len(t.idle) >= t.maxIdle {
@@ -158,6 +197,17 @@ func (t *plainTransport) put(c *backendConn) {
 		}
 	}
 	t.mu.Unlock()
+}
+
+// desynced closes c, on which the backend sent bytes that answer no request, and
+// stops reusing connections to the backend for good (see plainTransport.desync).
+func (t *plainTransport) desynced(c *backendConn, why string) {
+	c.close()
+	if t.desync.Swap(true) {
+		return
+	}
+	t.logger.Warn("backend broke HTTP framing; its connections are no longer reused", "reason", why)
+	t.CloseIdleConnections()
 }
 
 // reap closes the connections idle for idleTimeout and re-arms itself for the next
@@ -186,6 +236,7 @@ func (t *plainTransport) reap() {
 // at a time.
 type backendConn struct {
 	conn      net.Conn
+	raw       syscall.RawConn // conn's socket, for peek; nil if it has none
 	limit     limitReader
 	br        *bufio.Reader
 	bw        *bufio.Writer
@@ -194,6 +245,16 @@ type backendConn struct {
 }
 
 func (c *backendConn) close() { c.conn.Close() }
+
+// connState is what peek finds on an idle connection.
+type connState int
+
+const (
+	connQuiet     connState = iota // nothing to read: safe to send the next request on
+	connBytes                      // bytes that answer no request
+	connClosed                     // the backend closed it, or it failed
+	connUncertain                  // no socket to look at
+)
 
 // staleError marks a failure before the backend answered anything (see RoundTrip).
 type staleError struct{ err error }

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -55,6 +56,7 @@ func newTarget(addr string, opts Options) *target {
 	}
 	b.transport = &plainTransport{
 		addr:          addr,
+		logger:        b.logger,
 		dial:          dial,
 		maxIdle:       opts.MaxIdleConnsPerHost,
 		idleTimeout:   opts.IdleConnTimeout,
@@ -201,6 +203,15 @@ func (c *trackedConn) Close() error {
 		c.b.connMu.Unlock()
 	})
 	return err
+}
+
+// SyscallConn gives the router's keep-alive pool the socket to peek at (see
+// backendConn.peek).
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 // CloseWrite half-closes an upgraded connection when the client stops sending, as
