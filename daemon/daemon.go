@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d.apiSrv = &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
 	d.serve(d.apiSrv, d.apiLn)
 	if d.edgeLn != nil {
-		d.edgeSrv = &http.Server{Handler: d.Router, ReadHeaderTimeout: 30 * time.Second}
+		d.edgeSrv = edge.NewServer(d.Router, edge.ServerOptions{Logger: d.log.With("part", "edge")})
 		d.serve(d.edgeSrv, d.edgeLn)
 	}
 	ok = true
