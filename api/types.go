@@ -58,6 +58,7 @@ type Deployment struct {
 	ImageSource        string            `json:"image_source"`       // registry | external | local
 	TriggeredBy        string            `json:"triggered_by"`
 	FailureReason      string            `json:"failure_reason"`
+	Schema             string            `json:"schema"` // the image's dev.clank.schema label, "" if none
 	ContainerID        string            `json:"container_id,omitempty"`
 	HostPort           int               `json:"host_port,omitempty"`
 }
@@ -92,8 +93,18 @@ type Plan struct {
 	Target  *Deployment `json:"target,omitempty"` // the deployment rolled back to / redeployed
 	Current *Deployment `json:"current,omitempty"`
 	Changes []Change    `json:"changes"`
+	// SchemaChange is set when the target's schema label differs from the
+	// ACTIVE deployment's: the action needs AllowSchemaChange.
+	SchemaChange *SchemaChange `json:"schema_change,omitempty"`
 	// Refusal is set when the action would be refused; nothing would be created.
 	Refusal string `json:"refusal,omitempty"`
+}
+
+// SchemaChange is the schema the ACTIVE deployment runs (From) and the one
+// a rollback or redeploy would run (To).
+type SchemaChange struct {
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // Status is the daemon's health for the dashboard header.
@@ -113,6 +124,8 @@ type ActionRequest struct {
 	Deployment string `json:"deployment,omitempty"` // id or number, for redeploy/rollback
 	Image      string `json:"image,omitempty"`      // for deploy: set the service's image first
 	DryRun     bool   `json:"dry_run,omitempty"`
+	// AllowSchemaChange lets a rollback or redeploy cross a schema change.
+	AllowSchemaChange bool `json:"allow_schema_change,omitempty"`
 	// TriggeredBy is who asks: the SSH user and key fingerprint, or the local
 	// user of the CLI. The daemon records it on the deployment.
 	TriggeredBy string `json:"triggered_by,omitempty"`

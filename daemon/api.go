@@ -289,7 +289,8 @@ func (d *Daemon) act(r *http.Request) (int, any, error) {
 }
 
 func engineRequest(req api.ActionRequest) engine.Request {
-	return engine.Request{Kind: store.Kind(req.Kind), Service: req.Service, Deployment: req.Deployment, Image: req.Image, TriggeredBy: req.TriggeredBy}
+	return engine.Request{Kind: store.Kind(req.Kind), Service: req.Service, Deployment: req.Deployment, Image: req.Image,
+		TriggeredBy: req.TriggeredBy, AllowSchemaChange: req.AllowSchemaChange}
 }
 
 func (d *Daemon) plan(ctx context.Context, req api.ActionRequest) (api.Plan, error) {

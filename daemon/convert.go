@@ -81,6 +81,7 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 		ImageSource:       d.ImageSource,
 		TriggeredBy:       d.TriggeredBy,
 		FailureReason:     d.FailureReason,
+		Schema:            d.Schema,
 		ContainerID:       d.ContainerID,
 		HostPort:          d.HostPort,
 	}
@@ -127,6 +128,9 @@ func (v *view) plan(ctx context.Context, p engine.Plan) api.Plan {
 	}
 	for _, c := range p.Changes {
 		out.Changes = append(out.Changes, api.Change{Field: c.Field, Key: c.Key, Op: c.Op, From: c.From, To: c.To})
+	}
+	if sc := p.SchemaChange; sc != nil {
+		out.SchemaChange = &api.SchemaChange{From: sc.From, To: sc.To}
 	}
 	if p.Refusal != nil {
 		out.Refusal = p.Refusal.Error()

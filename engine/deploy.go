@@ -18,6 +18,9 @@ type Request struct {
 	Deployment  string // id or number of the target, for redeploy and rollback
 	Image       string // deploy only: set the service's image first
 	TriggeredBy string
+	// AllowSchemaChange lets a rollback or redeploy run an image whose
+	// schema label differs from the ACTIVE deployment's (never automatic).
+	AllowSchemaChange bool
 }
 
 // Plan says what req would do without doing anything: the snapshot the new
@@ -84,6 +87,9 @@ func (e *Engine) plan(ctx context.Context, req Request) (Plan, error) {
 	}
 	if p.Current != nil {
 		p.Changes = Diff(p.Current.Config, p.Config, p.Current.ImageDigest, p.ImageDigest)
+	}
+	if p.SchemaChange = schemaChange(p.Current, p.Target); p.SchemaChange != nil && p.Refusal == nil && !req.AllowSchemaChange {
+		p.Refusal = schemaRefusal(req.Kind, p.Current, p.Target)
 	}
 	return p, nil
 }
@@ -201,6 +207,7 @@ func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error)
 	}
 	if p.Target != nil {
 		d.SourceDeploymentID = p.Target.ID
+		d.Schema = p.Target.Schema // the same image
 	}
 	if err := e.store.CreateDeployment(ctx, &d); err != nil {
 		return store.Deployment{}, fmt.Errorf("%s %s: %w", req.Kind, req.Service, err)

@@ -69,6 +69,9 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 			return
 		}
 	}
+	if d.Schema == "" {
+		e.recordSchema(bg, &d)
+	}
 	c, err := e.rt.Start(ctx, e.containerSpec(d, d.ID[len(d.ID)-6:]))
 	if err != nil {
 		fail(fmt.Sprintf("start container: %v", err))

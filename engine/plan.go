@@ -37,7 +37,11 @@ type Plan struct {
 	ImageDigest string            // pinned digest, "" if the image must be pulled first
 	ImageSource string
 	Changes     []Change
-	Refusal     error // non-nil: the action would be refused, nothing would be created
+	// SchemaChange is set when a rollback or redeploy runs an image whose
+	// schema label differs from the ACTIVE one's; unless the request allows
+	// it, Refusal says so.
+	SchemaChange *SchemaChange
+	Refusal      error // non-nil: the action would be refused, nothing would be created
 }
 
 // Diff lists what changes from one snapshot to another. Env values never

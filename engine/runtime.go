@@ -15,6 +15,11 @@ const (
 	LabelDeployment = "dev.clank.deployment" // deployment id
 )
 
+// LabelSchema is the image label that names the data schema an image's code
+// expects (a migration id, typically): a rollback or redeploy to a deployment
+// whose schema differs from the ACTIVE one's needs an explicit allow.
+const LabelSchema = "dev.clank.schema"
+
 // ErrImageNotFound is returned by Runtime.InspectImage when the engine does not
 // have the image.
 var ErrImageNotFound = errors.New("image not found in the local engine")
@@ -23,6 +28,7 @@ var ErrImageNotFound = errors.New("image not found in the local engine")
 type ImageInfo struct {
 	ID          string   // "sha256:..." (the config digest)
 	RepoDigests []string // "repo@sha256:..." for images pushed or pulled
+	Labels      map[string]string
 }
 
 // ContainerSpec is one container to create and start.

@@ -11,7 +11,7 @@ import (
 
 const deploymentColumns = `id, number, service, kind, source_deployment_id, config, image_digest,
 	image_source, triggered_by, status, failure_reason, container_id, host_port,
-	created_at, activated_at, ended_at`
+	created_at, activated_at, ended_at, schema`
 
 // CreateDeployment stores d, a new deployment whose ID the caller chose. In
 // one transaction it numbers d (the service's highest number plus one), and
@@ -89,10 +89,10 @@ func (s *Store) createDeployment(ctx context.Context, d *Deployment) error {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO deployments (id, number, service, kind, source_deployment_id,
-			config, image_digest, image_source, triggered_by, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			config, image_digest, image_source, triggered_by, status, created_at, schema)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, number, d.Service, string(d.Kind), nullString(d.SourceDeploymentID),
-			cfg, d.ImageDigest, d.ImageSource, d.TriggeredBy, string(status), unixNano(created))
+			cfg, d.ImageDigest, d.ImageSource, d.TriggeredBy, string(status), unixNano(created), d.Schema)
 		if err != nil {
 			return err
 		}
@@ -381,7 +381,7 @@ func scanDeployment(sc scanner) (Deployment, error) {
 	)
 	err := sc.Scan(&d.ID, &d.Number, &d.Service, &kind, &source, &cfg, &d.ImageDigest,
 		&d.ImageSource, &d.TriggeredBy, &status, &d.FailureReason, &d.ContainerID, &d.HostPort,
-		&created, &activated, &endedAt)
+		&created, &activated, &endedAt, &d.Schema)
 	if err != nil {
 		return Deployment{}, err
 	}

@@ -23,6 +23,15 @@ func (s *Store) SetImage(ctx context.Context, id, digest, source string) error {
 	return nil
 }
 
+// SetSchema records the dev.clank.schema label of a deployment's image. Like
+// the digest it is recorded once: a schema already recorded stays.
+func (s *Store) SetSchema(ctx context.Context, id, schema string) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE deployments SET schema = ? WHERE id = ? AND schema = ''`, schema, id); err != nil {
+		return fmt.Errorf("set schema of deployment %s: %w", id, err)
+	}
+	return nil
+}
+
 // ImageRef is one pinned image that deployments ran.
 type ImageRef struct {
 	Source string // SourceRegistry, SourceExternal or SourceLocal

@@ -85,6 +85,9 @@ type Deployment struct {
 	ImageDigest        string // the digest pinned at deploy time
 	ImageSource        string // SourceRegistry, SourceExternal or SourceLocal
 	TriggeredBy        string
+	// Schema is the image's dev.clank.schema label, recorded once the image
+	// is in the local engine; "" when it has none (or is not known yet).
+	Schema string
 
 	Status        Status
 	FailureReason string

@@ -52,6 +52,9 @@ type actionModal struct {
 	plan      api.Plan
 	reason    string
 	onConfirm bool // which button has focus; Cancel (false) by default
+	// typed is what the user typed of the service's name: a plan that
+	// crosses a schema change confirms only once it is the whole name.
+	typed string
 
 	dep    api.Deployment // the deployment the action created
 	events []api.Event    // its lifecycle, as it happens
@@ -70,6 +73,9 @@ func newModal(c *common, seq int, req api.ActionRequest, what string) (*actionMo
 	dry := req
 	dry.DryRun = true
 	dry.TriggeredBy = c.opts.Actor
+	// A schema change is shown and gated here (the name must be typed), not
+	// refused: ask for the plan as if it were allowed.
+	dry.AllowSchemaChange = true
 	ctx, b := c.ctx, c.backend
 	return m, func() tea.Msg {
 		plan, err := b.Plan(ctx, dry)
@@ -105,13 +111,14 @@ func (m *actionModal) applyPlan(msg planMsg) {
 // confirm asks the Backend to act. The request names the planned target, so
 // what runs is what the diff showed even if the history moved meanwhile.
 func (m *actionModal) confirm() tea.Cmd {
-	if m.step != stepConfirm || !m.c.admin() {
+	if m.step != stepConfirm || !m.c.admin() || !m.nameTyped() {
 		return nil
 	}
 	m.step = stepStarting
 	req := m.req
 	req.DryRun = false
 	req.TriggeredBy = m.c.opts.Actor
+	req.AllowSchemaChange = m.gated()
 	if m.plan.Target != nil && req.Kind != "deploy" {
 		req.Deployment = m.plan.Target.ID
 	}
@@ -172,15 +179,37 @@ func (m *actionModal) settle() {
 	}
 }
 
-// handleKey reacts to a key; closed says the modal is done with.
+// gated reports whether the plan crosses a schema change, so that the
+// service's name must be typed before the action can be confirmed.
+func (m *actionModal) gated() bool { return m.plan.SchemaChange != nil }
+
+// nameTyped reports whether the gate, if any, is open.
+func (m *actionModal) nameTyped() bool { return !m.gated() || m.typed == m.req.Service }
+
+// typeName reads a key of a gated confirmation as part of the service's name.
+func (m *actionModal) typeName(msg tea.KeyPressMsg) {
+	switch {
+	case msg.String() == "backspace":
+		if r := []rune(m.typed); len(r) > 0 {
+			m.typed = string(r[:len(r)-1])
+		}
+	case len(msg.Text) > 0 && len(m.typed) < 64:
+		m.typed += msg.Text
+	}
+}
+
+// handleKey reacts to a key; closed says the modal is done with. When the
+// confirmation is gated, letters type the service's name (so n and y are
+// letters too), y confirms once the name is whole, and only esc cancels.
 func (m *actionModal) handleKey(msg tea.KeyPressMsg) (closed bool, cmd tea.Cmd) {
 	k := m.c.keys
+	gated := m.gated()
 	switch m.step {
 	case stepConfirm:
 		switch {
-		case key.Matches(msg, k.Confirm):
+		case key.Matches(msg, k.Confirm) && m.nameTyped():
 			return false, m.confirm()
-		case key.Matches(msg, k.Cancel):
+		case gated && msg.String() == "esc", !gated && key.Matches(msg, k.Cancel):
 			return true, nil
 		case key.Matches(msg, k.NextButton):
 			m.onConfirm = !m.onConfirm
@@ -189,6 +218,8 @@ func (m *actionModal) handleKey(msg tea.KeyPressMsg) (closed bool, cmd tea.Cmd) 
 				return false, m.confirm()
 			}
 			return true, nil
+		case gated:
+			m.typeName(msg)
 		}
 	default:
 		// Elsewhere there is nothing to choose: the usual keys close (a
@@ -241,14 +272,20 @@ func (m *actionModal) view(maxW, maxH int) string {
 		add(st.Dim.Render("Nothing was created."), "")
 		add(centre(st.ButtonFocused.Render("OK"), inner))
 	case stepConfirm:
-		add(m.diffLines(inner, maxH-10)...)
+		gate := m.gateLines(inner)
+		add(m.diffLines(inner, maxH-10-len(gate))...)
+		add(gate...)
 		add("")
 		cancel, ok := st.ButtonFocused, st.Button
 		if m.onConfirm {
 			cancel, ok = st.Button, st.ButtonFocused
 		}
 		add(centre(cancel.Render("Cancel")+"   "+ok.Render(m.verb()), inner))
-		add(st.Dim.Render(fit("y "+strings.ToLower(m.verb())+" · n/esc cancel · tab choose · enter press", inner)))
+		if m.gated() {
+			add(st.Dim.Render(fit("type "+m.req.Service+", then y "+strings.ToLower(m.verb())+" · esc cancel · tab choose · enter press", inner)))
+		} else {
+			add(st.Dim.Render(fit("y "+strings.ToLower(m.verb())+" · n/esc cancel · tab choose · enter press", inner)))
+		}
 	case stepStarting:
 		add(m.c.spin + " starting…")
 	case stepFollowing, stepDone:
@@ -265,6 +302,24 @@ func (m *actionModal) view(maxW, maxH int) string {
 		add(m.outcome(inner)...)
 	}
 	return st.Modal.Width(w).Render(strings.Join(lines, "\n"))
+}
+
+// gateLines warn, in red, of a schema change and ask for the service's name.
+func (m *actionModal) gateLines(inner int) []string {
+	sc := m.plan.SchemaChange
+	if sc == nil {
+		return nil
+	}
+	st := m.c.styles
+	out := []string{""}
+	out = append(out, strings.Split(st.Error.Width(inner).Render(
+		"⚠ The schema changes: "+strconv.Quote(sc.From)+" (ACTIVE) → "+strconv.Quote(sc.To)+
+			". The code may not fit the data."), "\n")...)
+	field := m.typed + "▏"
+	if m.nameTyped() {
+		field = st.Added.Render(m.typed + " ✓")
+	}
+	return append(out, fit("Type "+st.Label.Render(m.req.Service)+" to confirm: "+field, inner))
 }
 
 // outcome is the modal's last word while following and once done.

@@ -28,7 +28,11 @@ func (r *Runtime) InspectImage(ctx context.Context, ref string) (engine.ImageInf
 	if err != nil {
 		return engine.ImageInfo{}, r.fail(err, "inspect image %s", ref)
 	}
-	return engine.ImageInfo{ID: res.ID, RepoDigests: res.RepoDigests}, nil
+	info := engine.ImageInfo{ID: res.ID, RepoDigests: res.RepoDigests}
+	if res.Config != nil {
+		info.Labels = res.Config.Labels
+	}
+	return info, nil
 }
 
 // PullImage pulls ref and waits until the engine has it; an error reported in

@@ -10,12 +10,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -82,6 +85,13 @@ var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$`)
 // the base takes about three steps more.
 func SampleImage(tb testing.TB, rt *docker.Runtime, version string) string {
 	tb.Helper()
+	return SampleImageLabelled(tb, rt, version, nil)
+}
+
+// SampleImageLabelled is SampleImage with image labels (dev.clank.schema, for
+// one): a label makes a different image of the same version.
+func SampleImageLabelled(tb testing.TB, rt *docker.Runtime, version string, labels map[string]string) string {
+	tb.Helper()
 	if !versionPattern.MatchString(version) {
 		tb.Fatalf("SampleImage: version %q: want letters, digits, '.', '_' or '-'", version)
 	}
@@ -91,8 +101,12 @@ func SampleImage(tb testing.TB, rt *docker.Runtime, version string) string {
 	}
 	tb.Cleanup(func() { releaseSampleBase(tb, rt) })
 
+	dockerfile := "FROM " + base + "\nENV VERSION=" + version + "\n"
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		dockerfile += "LABEL " + strconv.Quote(k) + "=" + strconv.Quote(labels[k]) + "\n"
+	}
 	buildContext, err := docker.TarContext([]docker.TarFile{
-		{Name: "Dockerfile", Body: []byte("FROM " + base + "\nENV VERSION=" + version + "\n")},
+		{Name: "Dockerfile", Body: []byte(dockerfile)},
 	})
 	if err != nil {
 		tb.Fatalf("SampleImage: %v", err)

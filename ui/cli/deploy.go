@@ -19,7 +19,7 @@ type actionFlags struct {
 	service, deployment, image, output string
 	detach, dryRun                     bool
 	git                                string
-	push                               bool
+	push, allowSchemaChange            bool
 }
 
 func actionCmd(s *settings, kind, use, short string) (*cobra.Command, *actionFlags) {
@@ -58,7 +58,8 @@ func actionCmd(s *settings, kind, use, short string) (*cobra.Command, *actionFla
 				}
 				f.image = img
 			}
-			req := api.ActionRequest{Kind: kind, Service: f.service, Deployment: f.deployment, Image: f.image, TriggeredBy: actor()}
+			req := api.ActionRequest{Kind: kind, Service: f.service, Deployment: f.deployment, Image: f.image, TriggeredBy: actor(),
+				AllowSchemaChange: f.allowSchemaChange}
 			return runAction(cmd.Context(), s.client(), req, f, cmd.OutOrStdout())
 		},
 	}
@@ -80,13 +81,21 @@ func deployCmd(s *settings) *cobra.Command {
 func redeployCmd(s *settings) *cobra.Command {
 	cmd, f := actionCmd(s, "redeploy", "redeploy --service NAME --deployment ID", "Deploy an earlier deployment's image with the service's current settings")
 	cmd.Flags().StringVar(&f.deployment, "deployment", "", "the deployment whose image to use (id or number)")
+	allowSchemaChangeFlag(cmd, f)
 	return cmd
 }
 
 func rollbackCmd(s *settings) *cobra.Command {
 	cmd, f := actionCmd(s, "rollback", "rollback --service NAME [--deployment ID] [--dry-run]", "Start a new deployment from an earlier one: its image, env, port, health check, limits and domains")
 	cmd.Flags().StringVar(&f.deployment, "deployment", "", "the deployment to roll back to (id or number; default: the one ACTIVE before the current)")
+	allowSchemaChangeFlag(cmd, f)
 	return cmd
+}
+
+// allowSchemaChangeFlag is --allow-schema-change of rollback and redeploy.
+func allowSchemaChangeFlag(cmd *cobra.Command, f *actionFlags) {
+	cmd.Flags().BoolVar(&f.allowSchemaChange, "allow-schema-change", false,
+		"go ahead although the target's dev.clank.schema label differs from the ACTIVE deployment's")
 }
 
 func runAction(ctx context.Context, c *api.Client, req api.ActionRequest, f *actionFlags, out io.Writer) error {
@@ -198,6 +207,9 @@ func printPlan(out io.Writer, p api.Plan) {
 		target = fmt.Sprintf(" to #%d (%s, %s)", p.Target.Number, p.Target.Image, p.Target.Status)
 	}
 	fmt.Fprintf(out, "%s of %s%s\n", p.Kind, p.Service, target)
+	if sc := p.SchemaChange; sc != nil {
+		fmt.Fprintf(out, "  schema changes: %q (ACTIVE) -> %q\n", sc.From, sc.To)
+	}
 	if p.Refusal != "" {
 		fmt.Fprintf(out, "  refused: %s\n", p.Refusal)
 		return

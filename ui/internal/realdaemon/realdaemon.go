@@ -43,8 +43,22 @@ type World struct {
 // The daemon, its containers and the images go when the test ends.
 func Start(t testing.TB) *World {
 	t.Helper()
+	return StartWith(t, Setup{})
+}
+
+// Setup varies the world Start makes.
+type Setup struct {
+	// OldLabels and NewLabels are image labels of the v1 and v2 images
+	// (dev.clank.schema, for one).
+	OldLabels, NewLabels map[string]string
+}
+
+// StartWith is Start with the images set up as told.
+func StartWith(t testing.TB, setup Setup) *World {
+	t.Helper()
 	rt := testdocker.Require(t)
-	w := &World{t: t, OldImage: testdocker.SampleImage(t, rt, "v1"), NewImage: testdocker.SampleImage(t, rt, "v2")}
+	w := &World{t: t, OldImage: testdocker.SampleImageLabelled(t, rt, "v1", setup.OldLabels),
+		NewImage: testdocker.SampleImageLabelled(t, rt, "v2", setup.NewLabels)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
