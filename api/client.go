@@ -230,3 +230,9 @@ func (c *Client) RegistryGC(ctx context.Context) (GCResult, error) {
 	var out GCResult
 	return out, c.do(ctx, http.MethodPost, "/v1/registry/gc", nil, nil, &out)
 }
+
+// RegistryCredential returns the Clank registry's credential.
+func (c *Client) RegistryCredential(ctx context.Context) (RegistryCredential, error) {
+	var out RegistryCredential
+	return out, c.do(ctx, http.MethodGet, "/v1/registry/credential", nil, nil, &out)
+}

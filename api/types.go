@@ -178,3 +178,12 @@ type GCResult struct {
 	BlobsRemoved     int      `json:"blobs_removed"`
 	Seconds          float64  `json:"seconds"`
 }
+
+// RegistryCredential is what pushes to and deletes from the Clank registry
+// need (`clank registry login` hands it to the Docker CLI). Registry is the
+// host:port under which this machine reaches the registry.
+type RegistryCredential struct {
+	Registry string `json:"registry"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+}

@@ -28,6 +28,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.Handle("POST /v1/actions", jsonHandler(d.act))
 	mux.Handle("POST /v1/prune", jsonHandler(d.prune))
 	mux.Handle("POST /v1/registry/gc", jsonHandler(d.registryGC))
+	mux.Handle("GET /v1/registry/credential", jsonHandler(d.registryCredential))
 	// Streams.
 	mux.HandleFunc("GET /v1/events", d.events)
 	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"regexp"
 
+	dockerregistry "github.com/moby/moby/api/types/registry"
+
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/engine"
 )
@@ -24,12 +26,12 @@ var commitRe = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 // shortCommit is how many hex digits of the commit tag a built image.
 const shortCommit = 12
 
-// buildRefusal is a build the daemon cannot do as configured; it matches
-// engine.ErrRefused.
-type buildRefusal struct{ msg string }
+// refusal is something the daemon cannot do as configured (a push without
+// the Clank registry); it matches engine.ErrRefused.
+type refusal struct{ msg string }
 
-func (e *buildRefusal) Error() string        { return e.msg }
-func (e *buildRefusal) Is(target error) bool { return target == engine.ErrRefused }
+func (e *refusal) Error() string        { return e.msg }
+func (e *refusal) Is(target error) bool { return target == engine.ErrRefused }
 
 // buildHandler serves POST /v1/services/{name}/build?commit=SHA[&push=1]: the
 // body is a tar build context (at most MaxBuildContext bytes) with a Dockerfile
@@ -62,7 +64,7 @@ func (d *Daemon) buildHandler(w http.ResponseWriter, r *http.Request) {
 	if push {
 		reg := d.registryHost()
 		if reg == "" {
-			writeErr(w, &buildRefusal{"cannot push: this daemon runs without the Clank registry (--registry-addr \"\"); deploy without --push to keep the image local"})
+			writeErr(w, &refusal{"cannot push: this daemon runs without the Clank registry (--registry-addr \"\"); deploy without --push to keep the image local"})
 			return
 		}
 		tag = reg + "/" + name + ":" + commit[:min(len(commit), shortCommit)]
@@ -91,7 +93,7 @@ func (d *Daemon) buildHandler(w http.ResponseWriter, r *http.Request) {
 	labels := map[string]string{engine.LabelManaged: "true", engine.LabelService: name}
 	_, err := d.Runtime.BuildImage(ctx, body, tag, labels, out)
 	if err == nil && push {
-		err = d.Runtime.PushImage(ctx, tag, out)
+		err = d.Runtime.PushImage(ctx, tag, d.pushAuth(), out)
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(body.err, &tooBig) {
@@ -124,6 +126,12 @@ func (d *Daemon) registryHost() string {
 		return net.JoinHostPort("127.0.0.1", port)
 	}
 	return addr
+}
+
+// pushAuth is what the daemon's own pushes to the Clank registry present.
+func (d *Daemon) pushAuth() dockerregistry.AuthConfig {
+	c := d.registry.Credential()
+	return dockerregistry.AuthConfig{Username: c.Username, Password: c.Password, ServerAddress: d.registryHost()}
 }
 
 // limitedBody remembers the error that ended the request body, so that a

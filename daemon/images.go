@@ -29,6 +29,15 @@ func (d *Daemon) prune(r *http.Request) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
+// GET /v1/registry/credential: what pushes and deletes need.
+func (d *Daemon) registryCredential(*http.Request) (int, any, error) {
+	if d.registry == nil {
+		return 0, nil, &refusal{"the Clank registry is off (--registry-addr \"\")"}
+	}
+	c := d.registry.Credential()
+	return http.StatusOK, api.RegistryCredential{Registry: d.registryHost(), Username: c.Username, Password: c.Password}, nil
+}
+
 // POST /v1/registry/gc: garbage collection of the Clank registry that keeps
 // every manifest a deployment recorded (any deployment may be rolled back or
 // redeployed to while it exists).

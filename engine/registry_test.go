@@ -8,15 +8,23 @@ import (
 	"testing"
 	"time"
 
+	dockerregistry "github.com/moby/moby/api/types/registry"
+
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/internal/testdocker"
 	"github.com/clank-dev/clank/registry"
 	"github.com/clank-dev/clank/store"
 )
 
+// clankRegistry is an embedded Clank registry for one test.
+type clankRegistry struct {
+	addr string
+	auth dockerregistry.AuthConfig // what pushes need
+}
+
 // withRegistry starts an embedded Clank registry on 127.0.0.1 and returns
-// its address and the option that makes the engine use it.
-func withRegistry(t *testing.T) (string, func(*engine.Options)) {
+// it and the option that makes the engine use it.
+func withRegistry(t *testing.T) (clankRegistry, func(*engine.Options)) {
 	t.Helper()
 	srv, err := registry.NewServer(context.Background(), t.TempDir())
 	if err != nil {
@@ -27,45 +35,49 @@ func withRegistry(t *testing.T) (string, func(*engine.Options)) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return addr.String(), func(o *engine.Options) {
+	c := srv.Credential()
+	reg := clankRegistry{addr: addr.String(), auth: dockerregistry.AuthConfig{Username: c.Username, Password: c.Password, ServerAddress: addr.String()}}
+	return reg, func(o *engine.Options) {
 		o.RegistryAddr = addr.String()
 		o.Images = engine.NewRegistryImages(o.Runtime)
 	}
 }
 
-// push tags the local image src as ref and pushes it; the local tag is
-// removed when the test ends.
-func push(t *testing.T, h *harness, src, ref string) {
+// push tags the local image src as ref and pushes it to reg; the local tag
+// is removed when the test ends.
+func push(t *testing.T, h *harness, reg clankRegistry, src, ref string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := h.rt.TagImage(ctx, src, ref); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { testdocker.RemoveImage(t, h.rt, ref) })
-	if err := h.rt.PushImage(ctx, ref, nil); err != nil {
+	if err := h.rt.PushImage(ctx, ref, reg.auth, nil); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 }
 
 // registryHistory starts an engine with a Clank registry holding web:v1 and
 // web:v2, and deploys v1 (#1, returned) then v2 (#2) from it.
-func registryHistory(t *testing.T) (*harness, string, store.Deployment) {
+func registryHistory(t *testing.T) (*harness, clankRegistry, store.Deployment) {
 	t.Helper()
-	addr, opt := withRegistry(t)
+	reg, opt := withRegistry(t)
+	addr := reg.addr
 	h := newHarness(t, opt)
-	push(t, h, testdocker.SampleImage(t, h.rt, "v1"), addr+"/web:v1")
-	push(t, h, testdocker.SampleImage(t, h.rt, "v2"), addr+"/web:v2")
+	push(t, h, reg, testdocker.SampleImage(t, h.rt, "v1"), addr+"/web:v1")
+	push(t, h, reg, testdocker.SampleImage(t, h.rt, "v2"), addr+"/web:v2")
 	h.service("web", addr+"/web:v1", nil)
 	d1 := h.act(deploy("web"))
 	if d1.ImageSource != store.SourceRegistry || !strings.HasPrefix(d1.ImageDigest, "sha256:") {
 		t.Fatalf("#1 source %q digest %q", d1.ImageSource, d1.ImageDigest)
 	}
 	h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: addr + "/web:v2"})
-	return h, addr, d1
+	return h, reg, d1
 }
 
 func TestRegistryImageRollsBackAfterLocalRemoval(t *testing.T) {
-	h, addr, d1 := registryHistory(t)
+	h, reg, d1 := registryHistory(t)
+	addr := reg.addr
 	ctx := context.Background()
 
 	// Remove every local copy of v1: the registry still has it.
@@ -92,18 +104,19 @@ func TestRegistryImageRollsBackAfterLocalRemoval(t *testing.T) {
 }
 
 func TestMovedTagIsDetectedAndRollbackKeepsTheDigest(t *testing.T) {
-	addr, opt := withRegistry(t)
+	reg, opt := withRegistry(t)
+	addr := reg.addr
 	h := newHarness(t, opt)
 	ctx := context.Background()
 	v1 := testdocker.SampleImage(t, h.rt, "v1")
 	v2 := testdocker.SampleImage(t, h.rt, "v2")
 	latest := addr + "/web:latest"
-	push(t, h, v1, latest)
+	push(t, h, reg, v1, latest)
 	h.service("web", latest, nil)
 	d1 := h.act(deploy("web"))
 
 	// CI pushes v2 under the same tag; this machine still has latest -> v1.
-	push(t, h, v2, latest)
+	push(t, h, reg, v2, latest)
 	if err := h.rt.TagImage(ctx, v1, latest); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +139,8 @@ func TestMovedTagIsDetectedAndRollbackKeepsTheDigest(t *testing.T) {
 }
 
 func TestDeletedRegistryImageIsRefusedBeforeAnythingIsCreated(t *testing.T) {
-	h, addr, d1 := registryHistory(t)
+	h, reg, d1 := registryHistory(t)
+	addr := reg.addr
 	ctx := context.Background()
 	h.eng.RefreshAvailability(ctx)
 	if !h.eng.RollbackCapable(d1, "") {
@@ -134,6 +148,7 @@ func TestDeletedRegistryImageIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodDelete, "http://"+addr+"/v2/web/manifests/"+d1.ImageDigest, nil)
+	req.SetBasicAuth(reg.auth.Username, reg.auth.Password)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("delete manifest: %v %v", resp, err)
@@ -187,10 +202,11 @@ func TestRemovedLocalImageLosesTheBadgeWithinSeconds(t *testing.T) {
 }
 
 func TestPruneKeepsWhatItMust(t *testing.T) {
-	addr, opt := withRegistry(t)
+	reg, opt := withRegistry(t)
+	addr := reg.addr
 	h := newHarness(t, opt)
 	ctx := context.Background()
-	push(t, h, testdocker.SampleImage(t, h.rt, "r1"), addr+"/web:r1")
+	push(t, h, reg, testdocker.SampleImage(t, h.rt, "r1"), addr+"/web:r1")
 	images := []string{addr + "/web:r1"}
 	for _, v := range []string{"v2", "v3", "v4"} {
 		images = append(images, testdocker.SampleImage(t, h.rt, v))

@@ -21,7 +21,7 @@ func BenchmarkAvailability1000(b *testing.B) {
 	for i := range digests {
 		repo := fmt.Sprintf("%s/svc%02d", c.addr, i%repos)
 		ref := fmt.Sprintf("%s:build-%d", repo, i)
-		pinned[i] = Item{Source: SourceRegistry, Ref: ref, Digest: pushRandom(b, ref)}
+		pinned[i] = Item{Source: SourceRegistry, Ref: ref, Digest: pushRandom(b, ref, c.auth())}
 	}
 	items := make([]Item, deployments)
 	for i := range items {

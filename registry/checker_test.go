@@ -15,7 +15,7 @@ func TestCheckAvailableForEachSource(t *testing.T) {
 	dockerConfig(t, map[string][2]string{h.addr: {hubUser, hubPassword}})
 
 	regRef := c.addr + "/web:v1"
-	regDigest := pushRandom(t, regRef)
+	regDigest := pushRandom(t, regRef, c.auth())
 	pubRef := h.addr + "/library/nginx:1.27"
 	pubDigest := pushRandom(t, pubRef, hubAuth())
 	privRef := h.addr + "/private/app:v3"
@@ -62,7 +62,7 @@ func TestDeletedManifestFlipsToMissing(t *testing.T) {
 			if tc.opts {
 				d = pushRandom(t, tc.ref, hubAuth())
 			} else {
-				d = pushRandom(t, tc.ref)
+				d = pushRandom(t, tc.ref, c.auth())
 			}
 			if r := chk.Check(context.Background(), tc.source, tc.ref, d); r.State != Available {
 				t.Fatalf("before delete: %+v, want available", r)
@@ -71,7 +71,7 @@ func TestDeletedManifestFlipsToMissing(t *testing.T) {
 			if tc.opts {
 				deleteRef(t, repo+"@"+d, hubAuth())
 			} else {
-				deleteRef(t, repo+"@"+d)
+				deleteRef(t, repo+"@"+d, c.auth())
 			}
 			r := chk.Check(context.Background(), tc.source, tc.ref, d)
 			if r.State != Missing {
@@ -90,7 +90,7 @@ func TestDeletedOrMovedTag(t *testing.T) {
 	chk := NewChecker(CheckerOptions{})
 	ctx := context.Background()
 	ref := c.addr + "/api:stable"
-	d1 := pushRandom(t, ref)
+	d1 := pushRandom(t, ref, c.auth())
 
 	got, err := chk.TagDigest(ctx, ref)
 	if err != nil || got != d1 {
@@ -101,7 +101,7 @@ func TestDeletedOrMovedTag(t *testing.T) {
 	}
 
 	// The tag moves: the pinned digest is still there, the tag names another.
-	d2 := pushRandom(t, ref)
+	d2 := pushRandom(t, ref, c.auth())
 	if moved, err := chk.TagMoved(ctx, ref, d1); err != nil || !moved {
 		t.Fatalf("TagMoved after a new push = %v, %v; want true", moved, err)
 	}
@@ -113,7 +113,7 @@ func TestDeletedOrMovedTag(t *testing.T) {
 	}
 
 	// The tag is deleted: digests stay available, the tag is gone.
-	deleteRef(t, ref)
+	deleteRef(t, ref, c.auth())
 	if _, err := chk.TagDigest(ctx, ref); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("TagDigest of a deleted tag: err = %v, want ErrNotFound", err)
 	}
@@ -203,7 +203,7 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 	for r := range 3 {
 		repo := fmt.Sprintf("%s/svc%d", c.addr, r)
 		for i := range 4 {
-			d := pushRandom(t, fmt.Sprintf("%s:v%d", repo, i))
+			d := pushRandom(t, fmt.Sprintf("%s:v%d", repo, i), c.auth())
 			distinct++
 			for k := range 5 {
 				ref := fmt.Sprintf("%s:deploy-%d", repo, k)
@@ -216,8 +216,8 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 		}
 	}
 	// One deleted digest, deployed twice.
-	gone := pushRandom(t, c.addr+"/svc0:old")
-	deleteRef(t, c.addr+"/svc0@"+gone)
+	gone := pushRandom(t, c.addr+"/svc0:old", c.auth())
+	deleteRef(t, c.addr+"/svc0@"+gone, c.auth())
 	distinct++
 	for range 2 {
 		items = append(items, Item{Source: SourceRegistry, Ref: c.addr + "/svc0:old", Digest: gone})

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -151,14 +153,15 @@ func TestDockerPushToEmbeddedRegistryAndPullByDigest(t *testing.T) {
 		t.Fatalf("local image right after the build: %+v", r)
 	}
 
-	// docker tag + docker push, with an empty auth, as the CLI would.
+	// docker tag + docker push, with the registry's credential, as the CLI
+	// would after `clank registry login`.
 	target := c.addr + "/hello:v1"
 	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: local, Target: target}); err != nil {
 		t.Fatalf("tag: %v", err)
 	}
-	// An empty auth config: Docker 20.10 refuses a push with no auth header.
-	emptyAuth := base64.URLEncoding.EncodeToString([]byte("{}"))
-	push, err := cli.ImagePush(ctx, target, client.ImagePushOptions{RegistryAuth: emptyAuth})
+	cred := c.srv.Credential()
+	pushAuth, _ := json.Marshal(map[string]string{"username": cred.Username, "password": cred.Password, "serveraddress": c.addr})
+	push, err := cli.ImagePush(ctx, target, client.ImagePushOptions{RegistryAuth: base64.URLEncoding.EncodeToString(pushAuth)})
 	if err != nil {
 		t.Fatalf("push: %v", err)
 	}
@@ -202,6 +205,8 @@ func TestDockerPushToEmbeddedRegistryAndPullByDigest(t *testing.T) {
 		t.Fatalf("registry image after the local removal: %+v", r)
 	}
 	pinned := c.addr + "/hello@" + digest
+	// The pull is anonymous: loopback needs no credentials.
+	emptyAuth := base64.URLEncoding.EncodeToString([]byte("{}"))
 	pull, err := cli.ImagePull(ctx, pinned, client.ImagePullOptions{RegistryAuth: emptyAuth})
 	if err != nil {
 		t.Fatalf("pull %s: %v", pinned, err)
@@ -217,5 +222,69 @@ func TestDockerPushToEmbeddedRegistryAndPullByDigest(t *testing.T) {
 	}
 	if back.ID != id {
 		t.Fatalf("pulled image %s, want the pushed %s", back.ID, id)
+	}
+}
+
+// dockerCLI runs the docker command with its config in configDir (never the
+// user's ~/.docker) and returns its output and error.
+func dockerCLI(t *testing.T, configDir, stdin string, args ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath("docker"); err != nil {
+		if os.Getenv("CLANK_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("CLANK_REQUIRE_DOCKER=1: no docker CLI: %v", err)
+		}
+		t.Skipf("no docker CLI: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+configDir)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// The real Docker CLI and engine against the embedded registry: a push with
+// no login is refused at once (no retries), `docker login` checks the
+// password, a logged-in push works, and a pull with no login at all works.
+func TestDockerCLILoginPushAndAnonymousPull(t *testing.T) {
+	cli := requireDocker(t)
+	c := startClank(t)
+	cred := c.srv.Credential()
+	target := c.addr + "/hello:" + hex.EncodeToString([]byte(time.Now().Format("150405.000")))
+	buildHello(t, cli, target)
+	loggedIn, anonymous := t.TempDir(), t.TempDir()
+
+	start := time.Now()
+	out, err := dockerCLI(t, loggedIn, "", "push", target)
+	if err == nil || !strings.Contains(out, "denied") {
+		t.Fatalf("docker push with no login: %v\n%s\nwant a refusal", err, out)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the refused push took %s: the CLI retried it", took)
+	}
+	if resp, _ := c.request(t, http.MethodHead, "/v2/hello/manifests/"+target[strings.LastIndex(target, ":")+1:], ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("after a refused push the manifest answers %s; want 404", resp.Status)
+	}
+
+	if out, err := dockerCLI(t, loggedIn, "not-the-password\n", "login", "--username", cred.Username, "--password-stdin", c.addr); err == nil {
+		t.Fatalf("docker login with a wrong password succeeded:\n%s", out)
+	}
+	if out, err := dockerCLI(t, loggedIn, cred.Password+"\n", "login", "--username", cred.Username, "--password-stdin", c.addr); err != nil || !strings.Contains(out, "Login Succeeded") {
+		t.Fatalf("docker login: %v\n%s", err, out)
+	}
+	if out, err := dockerCLI(t, loggedIn, "", "push", target); err != nil || !strings.Contains(out, "digest: sha256:") {
+		t.Fatalf("docker push after login: %v\n%s", err, out)
+	}
+
+	if out, err := dockerCLI(t, anonymous, "", "rmi", target); err != nil {
+		t.Fatalf("docker rmi: %v\n%s", err, out)
+	}
+	if out, err := dockerCLI(t, anonymous, "", "pull", target); err != nil {
+		t.Fatalf("anonymous docker pull from loopback: %v\n%s", err, out)
+	}
+	// An anonymous push of what is already there is still refused.
+	if out, err := dockerCLI(t, anonymous, "", "push", target); err == nil {
+		t.Fatalf("anonymous docker push succeeded:\n%s", out)
 	}
 }

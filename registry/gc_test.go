@@ -77,14 +77,14 @@ func TestGCKeepsWhatDeploymentsNeed(t *testing.T) {
 	repo := c.addr + "/web"
 
 	// kept: deployed, its tag since pushed again. removed: same, not deployed.
-	kept := pushRandom(t, repo+":v1")
+	kept := pushRandom(t, repo+":v1", c.auth())
 	removedImg, err := random.Image(64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	removed := pushImage(t, repo+":v2", removedImg)
-	tagged := pushRandom(t, repo+":v1") // moves v1 off kept
-	deleteRef(t, repo+":v2")            // removed is now untagged
+	removed := pushImage(t, repo+":v2", removedImg, c.auth())
+	tagged := pushRandom(t, repo+":v1", c.auth()) // moves v1 off kept
+	deleteRef(t, repo+":v2", c.auth())            // removed is now untagged
 	// An index kept by a deployment keeps its platform manifests.
 	idx, err := random.Index(64, 1, 2)
 	if err != nil {
@@ -99,7 +99,7 @@ func TestGCKeepsWhatDeploymentsNeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.WriteIndex(idxRef, idx); err != nil {
+	if err := remote.WriteIndex(idxRef, idx, c.auth()); err != nil {
 		t.Fatal(err)
 	}
 	// A signature of the kept image (an OCI referrer) stays with it.
@@ -116,9 +116,9 @@ func TestGCKeepsWhatDeploymentsNeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	sig := mutate.Subject(ociImage(t), keptDesc).(v1.Image)
-	sigDigest := pushImage(t, repo, sig)
+	sigDigest := pushImage(t, repo, sig, c.auth())
 	// A different repository with only an untagged, unneeded manifest.
-	other := pushRandom(t, c.addr+"/batch")
+	other := pushRandom(t, c.addr+"/batch", c.auth())
 
 	keep := func(r, d string) bool {
 		return r == "web" && (d == kept || d == idxDigest)
@@ -202,7 +202,13 @@ func TestGCWaitsForPushesInFlight(t *testing.T) {
 	c := startClank(t)
 	c.srv.gcQuiet = 0
 
-	resp, err := http.Post("http://"+c.addr+"/v2/web/blobs/uploads/", "", nil)
+	cred := c.srv.Credential()
+	start, err := http.NewRequest(http.MethodPost, "http://"+c.addr+"/v2/web/blobs/uploads/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start.SetBasicAuth(cred.Username, cred.Password)
+	resp, err := http.DefaultClient.Do(start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +226,7 @@ func TestGCWaitsForPushesInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	req.SetBasicAuth(cred.Username, cred.Password)
 	patched := make(chan error, 1)
 	go func() {
 		resp, err := http.DefaultClient.Do(req)
@@ -259,7 +266,7 @@ func TestGCWaitsForPushesInFlight(t *testing.T) {
 func TestGCWaitsForQuiet(t *testing.T) {
 	c := startClank(t)
 	c.srv.gcQuiet = 400 * time.Millisecond
-	pushRandom(t, c.addr+"/web:v1")
+	pushRandom(t, c.addr+"/web:v1", c.auth())
 	start := time.Now()
 	if _, err := c.srv.GC(context.Background(), nil); err != nil {
 		t.Fatal(err)

@@ -82,6 +82,15 @@ func startClank(tb testing.TB) *clank {
 	return c
 }
 
+// writer is the option that pushes to and deletes from s need.
+func writer(s *Server) remote.Option {
+	c := s.Credential()
+	return remote.WithAuth(&authn.Basic{Username: c.Username, Password: c.Password})
+}
+
+// auth is the option that pushes to and deletes from c need.
+func (c *clank) auth() remote.Option { return writer(c.srv) }
+
 // Credentials the hub stand-in accepts for its private repositories.
 const (
 	hubUser     = "clank"

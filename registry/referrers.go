@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/distribution/distribution/v3"
+	"github.com/distribution/distribution/v3/registry/auth"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -57,6 +58,12 @@ func splitV2Path(p string) (name, rest string, ok bool) {
 }
 
 func (s *Server) serveReferrers(w http.ResponseWriter, r *http.Request, name, ref string) {
+	// Served outside distribution's App, so the access check is made here.
+	pull := auth.Access{Resource: auth.Resource{Type: "repository", Name: name}, Action: "pull"}
+	if _, err := s.access.Authorized(r, pull); err != nil {
+		refuse(w, r, err)
+		return
+	}
 	subject, err := digest.Parse(ref)
 	if err != nil {
 		writeRegistryError(w, http.StatusBadRequest, "DIGEST_INVALID", "invalid digest "+ref)

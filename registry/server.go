@@ -41,6 +41,7 @@ var ErrServerStarted = errors.New("registry: already serving")
 type Server struct {
 	dir     string
 	app     *handlers.App
+	access  *access
 	handler http.Handler
 
 	// ns and driver are a second view of the same storage, used by garbage
@@ -73,6 +74,10 @@ func NewServer(ctx context.Context, dir string) (*Server, error) {
 		return nil, fmt.Errorf("registry: data directory: %w", err)
 	}
 	quietLogrus()
+	acc, err := newAccess(abs)
+	if err != nil {
+		return nil, err
+	}
 
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
@@ -85,6 +90,7 @@ func NewServer(ctx context.Context, dir string) (*Server, error) {
 			"delete":     configuration.Parameters{"enabled": true},
 		},
 	}
+	cfg.Auth = configuration.Auth{accessControllerName: configuration.Parameters{"access": acc}}
 	cfg.Log.AccessLog.Disabled = true
 	cfg.HTTP.Secret = hex.EncodeToString(secret)
 	// Non-distributable (foreign) layers name where they are fetched from;
@@ -105,8 +111,8 @@ func NewServer(ctx context.Context, dir string) (*Server, error) {
 		_ = app.Shutdown()
 		return nil, fmt.Errorf("registry: storage: %w", err)
 	}
-	s := &Server{dir: abs, app: app, driver: driver, ns: ns, gcQuiet: DefaultGCQuietPeriod}
-	s.handler = s.withWriteGate(s.withReferrers(app))
+	s := &Server{dir: abs, app: app, access: acc, driver: driver, ns: ns, gcQuiet: DefaultGCQuietPeriod}
+	s.handler = s.withAccess(s.withWriteGate(s.withReferrers(app)))
 	return s, nil
 }
 
@@ -212,11 +218,16 @@ func (s *Server) Close() error {
 }
 
 // withWriteGate holds every request that may write (anything but GET, HEAD
-// and OPTIONS) against garbage collection.
+// and OPTIONS) against garbage collection. A write without credentials is
+// refused further in and neither waits for nor delays a collection.
 func (s *Server) withWriteGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if ok, _ := s.access.authenticated(r); !ok {
 			next.ServeHTTP(w, r)
 			return
 		}

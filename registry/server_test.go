@@ -41,7 +41,7 @@ func TestTwoServersInOneProcess(t *testing.T) {
 		}
 		servers = append(servers, s)
 	}
-	d := pushRandom(t, servers[0].Addr()+"/web:v1")
+	d := pushRandom(t, servers[0].Addr()+"/web:v1", writer(servers[0]))
 	chk := NewChecker(CheckerOptions{})
 	defer chk.Close()
 	if r := chk.Check(ctx, SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != Available {
@@ -118,14 +118,14 @@ func TestReferrers(t *testing.T) {
 	c := startClank(t)
 	repo := c.addr + "/web"
 	img := ociImage(t)
-	subject := pushImage(t, repo+":v1", img)
+	subject := pushImage(t, repo+":v1", img, c.auth())
 	subjectDesc, err := partialDescriptor(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const sigType = "application/vnd.dev.clank.signature"
 	sig := mutate.Subject(mutate.ConfigMediaType(ociImage(t), sigType), subjectDesc).(v1.Image)
-	sigDigest := pushImage(t, repo, sig)
+	sigDigest := pushImage(t, repo, sig, c.auth())
 
 	// The OCI-Subject header told the client not to keep the tag fallback.
 	fallback := repo + ":" + strings.Replace(subject, ":", "-", 1)
@@ -142,6 +142,7 @@ func TestReferrers(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodPut, "http://"+c.addr+"/v2/web/manifests/"+sigDigest, bytes.NewReader(raw))
 	req.Header.Set("Content-Type", string(types.OCIManifestSchema1))
+	req.SetBasicAuth(c.srv.Credential().Username, c.srv.Credential().Password)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -9,14 +9,11 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 
 	"github.com/clank-dev/clank/engine"
 )
-
-// emptyRegistryAuth is the X-Registry-Auth header for "no credentials": an
-// empty JSON object, base64url-encoded. Registries on loopback need no more.
-var emptyRegistryAuth = base64.URLEncoding.EncodeToString([]byte("{}"))
 
 // InspectImage reports what the local engine has for ref; the error wraps
 // engine.ErrImageNotFound when it has nothing.
@@ -72,10 +69,17 @@ func (r *Runtime) TagImage(ctx context.Context, source, target string) error {
 	return nil
 }
 
-// PushImage pushes ref (a tagged reference) without credentials and waits for
-// the end, writing the engine's progress lines to out if it is not nil.
-func (r *Runtime) PushImage(ctx context.Context, ref string, out io.Writer) error {
-	res, err := r.cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: emptyRegistryAuth})
+// PushImage pushes ref (a tagged reference) with auth (the zero value for no
+// credentials) and waits for the end, writing the engine's progress lines to
+// out if it is not nil.
+func (r *Runtime) PushImage(ctx context.Context, ref string, auth registry.AuthConfig, out io.Writer) error {
+	// The X-Registry-Auth header: the JSON of auth, base64url-encoded ("{}"
+	// for none: Docker 20.10 refuses a push without the header).
+	header, err := json.Marshal(auth)
+	if err != nil {
+		return fmt.Errorf("push image %s: %w", ref, err)
+	}
+	res, err := r.cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: base64.URLEncoding.EncodeToString(header)})
 	if err != nil {
 		return r.fail(err, "push image %s", ref)
 	}

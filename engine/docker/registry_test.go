@@ -15,6 +15,7 @@ import (
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/sirupsen/logrus"
 
 	"github.com/clank-dev/clank/engine"
@@ -68,7 +69,7 @@ func TestPushAndPullThroughALoopbackRegistry(t *testing.T) {
 	t.Cleanup(func() { testdocker.RemoveImage(t, rt, ref) })
 
 	var out strings.Builder
-	if err := rt.PushImage(ctx, ref, &out); err != nil {
+	if err := rt.PushImage(ctx, ref, registry.AuthConfig{}, &out); err != nil {
 		t.Fatalf("PushImage: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "digest: sha256:") {
@@ -110,7 +111,7 @@ func TestPushAndPullThroughALoopbackRegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { testdocker.RemoveImage(t, rt, nowhere) })
-		err = rt.PushImage(ctx, nowhere, nil)
+		err = rt.PushImage(ctx, nowhere, registry.AuthConfig{}, nil)
 		var streamErr *docker.StreamError
 		if !errors.As(err, &streamErr) || !strings.Contains(err.Error(), "push image "+nowhere) {
 			t.Errorf("PushImage to a closed port = %v; want a StreamError naming the image", err)

@@ -95,8 +95,13 @@ func TestConformance(t *testing.T) {
 	// results directory keeps its files there.
 	cmd := exec.CommandContext(ctx, "go", "run", Suite)
 	cmd.Dir = results
+	// Pushes and deletes need the registry's credential; the suite follows
+	// the Bearer challenge to the token endpoint with it.
+	cred := srv.Credential()
 	cmd.Env = append(append(os.Environ(), suiteEnv...),
 		"OCI_REGISTRY="+addr.String(),
+		"OCI_USERNAME="+cred.Username,
+		"OCI_PASSWORD="+cred.Password,
 		"OCI_RESULTS_DIR="+results,
 	)
 	out, runErr := cmd.CombinedOutput()

@@ -97,7 +97,7 @@ func printWhere(out io.Writer, d *daemon.Daemon) {
 	fmt.Fprintf(out, "clank daemon: API on %s, edge router on http://%s\n", d.Socket(), d.RouterAddr())
 	st := d.Status(context.Background())
 	if st.Registry != "off" {
-		fmt.Fprintf(out, "Clank registry on %s (docker push %s/NAME:TAG)\n", st.Registry, st.Registry)
+		fmt.Fprintf(out, "Clank registry on %s (clank registry login, then docker push %s/NAME:TAG)\n", st.Registry, st.Registry)
 	}
 	if st.Docker != "ok" {
 		fmt.Fprintf(out, "warning: %s\n", st.Docker)

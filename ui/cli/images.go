@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"os/exec"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -71,6 +74,50 @@ func registryCmd(s *settings) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(gc)
+	cmd.AddCommand(gc, registryLoginCmd(s))
+	return cmd
+}
+
+// registryLoginCmd logs the local Docker CLI in to the Clank registry with
+// the credential the daemon generated, through `docker login
+// --password-stdin` so that the password is never on a command line.
+func registryLoginCmd(s *settings) *cobra.Command {
+	var server string
+	var printPassword bool
+	cmd := &cobra.Command{
+		Use:   "login [--server HOST:PORT] [--print-password]",
+		Short: "Log the local Docker CLI in to the Clank registry, so that docker push works",
+		Long: "Log the local Docker CLI in to the Clank registry with the credential the daemon keeps in\n" +
+			"its data dir: pushes and deletes need it, pulls from this machine do not. --server logs in\n" +
+			"under another name for the registry (the address other machines use); --print-password\n" +
+			"prints the password instead, for a Docker CLI elsewhere (docker login -u clank --password-stdin).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cred, err := s.client().RegistryCredential(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if printPassword {
+				fmt.Fprintln(cmd.OutOrStdout(), cred.Password)
+				return nil
+			}
+			if server == "" {
+				server = cred.Registry
+			}
+			login := exec.CommandContext(cmd.Context(), "docker", "login", "--username", cred.Username, "--password-stdin", server)
+			login.Stdin = strings.NewReader(cred.Password)
+			login.Stdout, login.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if err := login.Run(); err != nil {
+				if errors.Is(err, exec.ErrNotFound) {
+					return fmt.Errorf("clank registry login needs the docker CLI: %w", err)
+				}
+				return fmt.Errorf("docker login %s: %w", server, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "docker push %s/NAME:TAG now pushes to the Clank registry\n", server)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "the registry's address to log in to (default: the one the daemon reports)")
+	cmd.Flags().BoolVar(&printPassword, "print-password", false, "print the password instead of logging in")
 	return cmd
 }

@@ -48,7 +48,9 @@ func run(addr, dir string) error {
 	if err != nil {
 		return err
 	}
+	cred := srv.Credential()
 	fmt.Println("listening on", bound)
+	fmt.Printf("pushes and deletes need: docker login -u %s --password-stdin %s (password: %s)\n", cred.Username, bound, cred.Password)
 	<-ctx.Done()
 	if err := srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
