@@ -56,6 +56,7 @@ type Daemon struct {
 	hub       pubsub.Bus[api.Event]
 	dockerErr error
 
+	lock          *os.File // held while the daemon runs: one daemon per data dir
 	edgeLn, apiLn net.Listener
 	edgeSrv       *http.Server
 	apiSrv        *http.Server
@@ -90,11 +91,13 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	}()
 
-	apiLn, err := listenSocket(ctx, cfg.Socket)
-	if err != nil {
+	var err error
+	if d.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	d.apiLn = apiLn
+	if d.apiLn, err = listenSocket(ctx, cfg.Socket); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, "clank.db"))
 	if err != nil {
 		return nil, err
@@ -265,36 +268,8 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.Store != nil {
 		d.Store.Close()
 	}
-	os.Remove(d.cfg.Socket)
+	if d.lock != nil {
+		d.lock.Close()
+	}
 	return nil
-}
-
-// listenSocket listens on the API socket (mode 0600). A socket file that
-// nothing answers on is stale and replaced; a live one means another daemon.
-func listenSocket(ctx context.Context, path string) (net.Listener, error) {
-	if _, err := os.Stat(path); err == nil {
-		var dialer net.Dialer
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := dialer.DialContext(dctx, "unix", path)
-		cancel()
-		if err == nil {
-			c.Close()
-			return nil, fmt.Errorf("a Clank daemon already answers on %s", path)
-		}
-		os.Remove(path)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	old := syscallUmask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscallUmask(old)
-	if err != nil {
-		return nil, fmt.Errorf("API socket %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
 }

@@ -161,7 +161,14 @@ func (d *daemon) run(args ...string) (string, string, int) {
 
 func runClank(t *testing.T, dataDir string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return runClankWithin(t, 2*time.Minute, dataDir, args...)
+}
+
+// runClankWithin is runClank for a command that must end within a bound (a
+// daemon that should be refused; exit -1 if it had to be killed).
+func runClankWithin(t *testing.T, within time.Duration, dataDir string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, clankBin, args...)
 	cmd.Env = append(os.Environ(), "CLANK_DATA_DIR="+dataDir)
