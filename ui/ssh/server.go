@@ -34,6 +34,10 @@ var ErrServerClosed = ssh.ErrServerClosed
 const (
 	extRole        = "clank-role"
 	extFingerprint = "clank-fingerprint"
+	extNoPTY       = "clank-no-pty" // the key's line says no-pty or restrict
+	// extNoTouch is OpenSSH's own name, which x/crypto reads: a security
+	// key's signature need not assert a touch.
+	extNoTouch = "no-touch-required"
 )
 
 // ServerOptions configure the SSH dashboard.
@@ -116,7 +120,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 // into this attempt's Permissions, which x/crypto keeps only for a key whose
 // signature then verifies.
 func (s *Server) authorize(ctx ssh.Context, key ssh.PublicKey) bool {
-	g, ok := s.keys.lookup(key)
+	g, ok := s.keys.lookup(key, ctx.RemoteAddr(), time.Now())
 	if !ok {
 		return false
 	}
@@ -126,6 +130,12 @@ func (s *Server) authorize(ctx ssh.Context, key ssh.PublicKey) bool {
 	}
 	perms.Extensions[extRole] = string(g.role)
 	perms.Extensions[extFingerprint] = gossh.FingerprintSHA256(key)
+	if g.noPTY {
+		perms.Extensions[extNoPTY] = ""
+	}
+	if g.noTouch {
+		perms.Extensions[extNoTouch] = ""
+	}
 	if g.sourceAddress != "" {
 		if perms.CriticalOptions == nil {
 			perms.CriticalOptions = map[string]string{}
@@ -167,6 +177,11 @@ func (s *Server) admit(next ssh.Handler) ssh.Handler {
 		if err != nil {
 			s.log.Warn("ssh: session refused", "remote", sess.RemoteAddr().String(), "err", err)
 			wish.Fatalln(sess, "clank: not authorized")
+			return
+		}
+		if _, noPTY := sess.Permissions().Extensions[extNoPTY]; noPTY {
+			s.log.Warn("ssh: session refused: the key's authorized_keys line forbids a terminal", "user", id.user, "fingerprint", id.fingerprint)
+			wish.Fatalln(sess, "clank: this key may not open a terminal (no-pty or restrict in authorized_keys), and the dashboard needs one")
 			return
 		}
 		if _, _, ok := sess.Pty(); !ok {
