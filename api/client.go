@@ -101,6 +101,12 @@ func (c *Client) UpdateService(ctx context.Context, name string, spec ServiceSpe
 	return s, c.do(ctx, http.MethodPatch, "/v1/services/"+url.PathEscape(name), nil, spec, &s)
 }
 
+// Unfreeze lets pushes deploy the service again.
+func (c *Client) Unfreeze(ctx context.Context, service, by string) (Unfrozen, error) {
+	var u Unfrozen
+	return u, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/unfreeze", nil, UnfreezeRequest{TriggeredBy: by}, &u)
+}
+
 // Deployments lists a service's deployments newest first; beforeNumber 0 starts at the newest.
 func (c *Client) Deployments(ctx context.Context, service string, limit, beforeNumber int) ([]Deployment, error) {
 	return c.DeploymentsEnv(ctx, service, limit, beforeNumber, false)

@@ -24,6 +24,16 @@ type Service struct {
 	CPUs               float64           `json:"cpus"`
 	Memory             int64             `json:"memory"` // bytes, 0 = no limit
 	ActiveDeploymentID *string           `json:"active_deployment_id"`
+	GitBranch          string            `json:"git_branch"`  // pushes to it deploy
+	PushBuilds         bool              `json:"push_builds"` // builds go to the Clank registry
+	// Frozen: a rollback holds pushes back (they build, and do not deploy)
+	// until `clank unfreeze` or an explicit deploy.
+	Frozen       bool       `json:"frozen"`
+	FrozenBy     string     `json:"frozen_by"`
+	FrozenAt     *time.Time `json:"frozen_at"`
+	FrozenReason string     `json:"frozen_reason"`
+	// HeldImage is what a push built while frozen, not deployed ("" if none).
+	HeldImage string `json:"held_image"`
 	// Status is a summary for lists: the active deployment's status, or the
 	// in-progress one's, or "NONE".
 	Status    string    `json:"status"`
@@ -126,6 +136,9 @@ type ActionRequest struct {
 	DryRun     bool   `json:"dry_run,omitempty"`
 	// AllowSchemaChange lets a rollback or redeploy cross a schema change.
 	AllowSchemaChange bool `json:"allow_schema_change,omitempty"`
+	// GitPush marks a deploy a git push asked for: refused while frozen
+	// (an explicit deploy lifts the freeze instead).
+	GitPush bool `json:"git_push,omitempty"`
 	// TriggeredBy is who asks: the SSH user and key fingerprint, or the local
 	// user of the CLI. The daemon records it on the deployment.
 	TriggeredBy string `json:"triggered_by,omitempty"`
@@ -153,6 +166,19 @@ type ServiceSpec struct {
 	DeployTimeout  *string           `json:"deploy_timeout,omitempty"`
 	CPUs           *float64          `json:"cpus,omitempty"`
 	Memory         *string           `json:"memory,omitempty"`
+	GitBranch      *string           `json:"git_branch,omitempty"`
+	PushBuilds     *bool             `json:"push_builds,omitempty"`
+}
+
+// UnfreezeRequest lifts a service's freeze.
+type UnfreezeRequest struct {
+	TriggeredBy string `json:"triggered_by,omitempty"`
+}
+
+// Unfrozen answers an unfreeze: the service, and whether it was frozen.
+type Unfrozen struct {
+	Service   Service `json:"service"`
+	WasFrozen bool    `json:"was_frozen"`
 }
 
 // DeploymentDetail is one deployment with its lifecycle events.

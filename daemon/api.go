@@ -23,6 +23,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.Handle("POST /v1/services", jsonHandler(d.createService))
 	mux.Handle("GET /v1/services/{name}", jsonHandler(d.getService))
 	mux.Handle("PATCH /v1/services/{name}", jsonHandler(d.updateService))
+	mux.Handle("POST /v1/services/{name}/unfreeze", jsonHandler(d.unfreeze))
 	mux.Handle("GET /v1/services/{name}/deployments", jsonHandler(d.listDeployments))
 	mux.Handle("GET /v1/deployments/{ref}", jsonHandler(d.getDeployment))
 	mux.Handle("POST /v1/actions", jsonHandler(d.act))
@@ -133,6 +134,7 @@ func patch(spec api.ServiceSpec) (engine.ServicePatch, error) {
 	p := engine.ServicePatch{
 		Image: spec.Image, Port: spec.Port, Domains: spec.Domains,
 		SetEnv: spec.Env, UnsetEnv: spec.UnsetEnv, HealthPath: spec.HealthPath, CPUs: spec.CPUs,
+		GitBranch: spec.GitBranch, PushBuilds: spec.PushBuilds,
 	}
 	for _, f := range []struct {
 		name string
@@ -184,9 +186,19 @@ func (d *Daemon) createService(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	// Checked first, so that a bad branch creates nothing.
+	git := engine.ServicePatch{GitBranch: p.GitBranch, PushBuilds: p.PushBuilds}
+	if _, err := git.ApplyGit(store.GitSettings{}); err != nil {
+		return 0, nil, err
+	}
 	svc, err := d.Engine.CreateService(r.Context(), spec.Name, cfg)
 	if err != nil {
 		return 0, nil, err
+	}
+	if git.GitBranch != nil || git.PushBuilds != nil {
+		if svc, err = d.Engine.UpdateService(r.Context(), spec.Name, git); err != nil {
+			return 0, nil, err
+		}
 	}
 	v := view{e: d.Engine}
 	return http.StatusCreated, v.service(svc, "NONE"), nil
@@ -203,6 +215,27 @@ func (d *Daemon) updateService(r *http.Request) (int, any, error) {
 	}
 	v := view{e: d.Engine}
 	return http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)), nil
+}
+
+func (d *Daemon) unfreeze(r *http.Request) (int, any, error) {
+	var req api.UnfreezeRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.TriggeredBy == "" {
+		req.TriggeredBy = "api"
+	}
+	name := r.PathValue("name")
+	before, err := d.Engine.Unfreeze(r.Context(), name, req.TriggeredBy)
+	if err != nil {
+		return 0, nil, err
+	}
+	svc, err := d.Engine.Service(r.Context(), name)
+	if err != nil {
+		return 0, nil, err
+	}
+	v := view{e: d.Engine}
+	return http.StatusOK, api.Unfrozen{Service: v.service(svc, serviceStatus(r.Context(), d.Engine, svc)), WasFrozen: before != nil}, nil
 }
 
 func intParam(r *http.Request, name string, def int) (int, error) {
@@ -291,7 +324,7 @@ func (d *Daemon) act(r *http.Request) (int, any, error) {
 
 func engineRequest(req api.ActionRequest) engine.Request {
 	return engine.Request{Kind: store.Kind(req.Kind), Service: req.Service, Deployment: req.Deployment, Image: req.Image,
-		TriggeredBy: req.TriggeredBy, AllowSchemaChange: req.AllowSchemaChange}
+		TriggeredBy: req.TriggeredBy, AllowSchemaChange: req.AllowSchemaChange, GitPush: req.GitPush}
 }
 
 func (d *Daemon) plan(ctx context.Context, req api.ActionRequest) (api.Plan, error) {

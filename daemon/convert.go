@@ -43,8 +43,15 @@ func (v *view) service(svc store.Service, status string) api.Service {
 		CPUs:          svc.Config.CPUs,
 		Memory:        svc.Config.MemoryBytes,
 		Status:        status,
+		GitBranch:     svc.Git.Branch,
+		PushBuilds:    svc.Git.PushBuilds,
+		HeldImage:     svc.HeldImage,
 		CreatedAt:     svc.CreatedAt,
 		UpdatedAt:     svc.UpdatedAt,
+	}
+	if f := svc.Freeze; f != nil {
+		at := f.At
+		s.Frozen, s.FrozenBy, s.FrozenAt, s.FrozenReason = true, f.By, &at, f.Reason
 	}
 	if svc.ActiveDeploymentID != "" {
 		id := svc.ActiveDeploymentID

@@ -21,6 +21,9 @@ type Request struct {
 	// AllowSchemaChange lets a rollback or redeploy run an image whose
 	// schema label differs from the ACTIVE deployment's (never automatic).
 	AllowSchemaChange bool
+	// GitPush marks a deploy that a git push asked for: refused while a
+	// rollback has frozen the service, where an explicit deploy lifts it.
+	GitPush bool
 }
 
 // Plan says what req would do without doing anything: the snapshot the new
@@ -62,6 +65,10 @@ func (e *Engine) plan(ctx context.Context, req Request) (Plan, error) {
 	}
 	switch req.Kind {
 	case store.KindDeploy:
+		if req.GitPush && svc.Freeze != nil {
+			p.Refusal = frozenRefusal(svc)
+			return p, nil
+		}
 		p.Config = svc.Config
 		if req.Image != "" {
 			if err := ValidateImage(req.Image); err != nil {
@@ -216,6 +223,23 @@ func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error)
 	e.inflight[req.Service] = d.ID
 	e.mu.Unlock()
 	started = true
+	switch {
+	case d.Kind == store.KindRollback:
+		e.freezeFor(ctx, d, p.Target)
+	case d.Kind == store.KindDeploy && !req.GitPush:
+		// An explicit deploy is the operator's word that pushes may deploy
+		// again; it also settles a push held while frozen.
+		if p.Service.Freeze != nil {
+			if _, err := e.liftFreeze(ctx, d.Service, fmt.Sprintf("deploy #%d by %s", d.Number, d.TriggeredBy)); err != nil {
+				e.log.Error("lift the freeze on deploy", "service", d.Service, "err", err)
+			}
+		}
+		if p.Service.HeldImage != "" {
+			if err := e.store.SetHeldImage(ctx, d.Service, ""); err != nil {
+				e.log.Error("clear the held push", "service", d.Service, "err", err)
+			}
+		}
+	}
 	e.log.Info("deployment started", "service", d.Service, "deployment", d.ID, "number", d.Number, "kind", d.Kind, "image", d.Config.Image, "by", d.TriggeredBy)
 	e.publishDeployment(d, fmt.Sprintf("%s #%d started", d.Kind, d.Number))
 	e.go_(func(ctx context.Context) { e.run(ctx, d, p.Current) })

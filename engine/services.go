@@ -23,6 +23,8 @@ type ServicePatch struct {
 	DeployTimeout  *time.Duration
 	CPUs           *float64
 	MemoryBytes    *int64
+	GitBranch      *string
+	PushBuilds     *bool
 }
 
 // Apply returns cfg with the patch applied (not yet validated).
@@ -80,6 +82,20 @@ func (p ServicePatch) Apply(cfg store.Config) (store.Config, error) {
 	return cfg, nil
 }
 
+// ApplyGit returns g with the patch's git settings applied and checked.
+func (p ServicePatch) ApplyGit(g store.GitSettings) (store.GitSettings, error) {
+	if p.GitBranch != nil {
+		if err := ValidateGitBranch(*p.GitBranch); err != nil {
+			return g, err
+		}
+		g.Branch = *p.GitBranch
+	}
+	if p.PushBuilds != nil {
+		g.PushBuilds = *p.PushBuilds
+	}
+	return g, nil
+}
+
 // CreateService adds a service. Without domains it gets <name>.localhost.
 func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Config) (store.Service, error) {
 	if err := ValidateServiceName(name); err != nil {
@@ -125,6 +141,9 @@ func (e *Engine) UpdateService(ctx context.Context, name string, p ServicePatch)
 		return svc, err
 	}
 	if err := e.checkDomains(ctx, name, cfg.Domains); err != nil {
+		return svc, err
+	}
+	if svc.Git, err = p.ApplyGit(svc.Git); err != nil {
 		return svc, err
 	}
 	svc.Config = cfg

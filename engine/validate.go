@@ -30,6 +30,7 @@ var (
 	serviceNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$`)
 	envKeyRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	domainLabelRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	gitBranchRe   = regexp.MustCompile(`^[A-Za-z0-9._/@-]+$`)
 )
 
 // ValidateServiceName checks a service name: lower-case letters, digits and
@@ -93,6 +94,19 @@ func NormalizeDomain(d string) (string, error) {
 		}
 	}
 	return d, nil
+}
+
+// ValidateGitBranch checks a branch name for --git-branch: what git accepts
+// as a branch, less the odd corners (no "..", "//", "@{", leading "-" or
+// "/", trailing "/", "." or ".lock").
+func ValidateGitBranch(b string) error {
+	bad := b == "" || len(b) > 200 || !gitBranchRe.MatchString(b) || strings.HasPrefix(b, "-") ||
+		strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") ||
+		strings.HasSuffix(b, ".lock") || strings.Contains(b, "..") || strings.Contains(b, "//") || strings.Contains(b, "@{")
+	if bad {
+		return &invalid{fmt.Sprintf("invalid git branch %q: use letters, digits, '.', '_', '-' and '/'", b)}
+	}
+	return nil
 }
 
 // ValidateImage checks an image reference (repo[:tag][@digest]).

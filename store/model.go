@@ -60,9 +60,33 @@ type Config struct {
 type Service struct {
 	Name               string
 	Config             Config
+	Git                GitSettings
 	ActiveDeploymentID string // "" when nothing is ACTIVE
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Freeze is set while a rollback holds pushes back (nil otherwise).
+	Freeze *Freeze
+	// HeldImage is the image a push built while the service was frozen:
+	// kept, not deployed ("" when none is waiting).
+	HeldImage string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// DefaultGitBranch is the branch whose pushes deploy a service unless it
+// says otherwise.
+const DefaultGitBranch = "main"
+
+// GitSettings say how a git push deploys a service. Like its name, they are
+// the service's, not a deployment's: a rollback never restores them.
+type GitSettings struct {
+	Branch     string // pushes to this branch deploy (DefaultGitBranch if "")
+	PushBuilds bool   // push built images to the Clank registry
+}
+
+// Freeze is why pushes do not deploy a service: a rollback happened.
+type Freeze struct {
+	By     string // who rolled back (triggered_by)
+	At     time.Time
+	Reason string
 }
 
 // Image sources (DESIGN.md: image_source).

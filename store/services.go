@@ -35,8 +35,8 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 			return ErrExists
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO services (name, config, created_at, updated_at) VALUES (?, ?, ?, ?)`,
-			svc.Name, cfg, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt)); err != nil {
+			`INSERT INTO services (name, config, git_branch, push_builds, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			svc.Name, cfg, gitBranch(svc.Git), svc.Git.PushBuilds, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt)); err != nil {
 			return err
 		}
 		return claimDomains(ctx, tx, svc.Name, svc.Config.Domains)
@@ -47,9 +47,10 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 	return nil
 }
 
-// UpdateService replaces a service's config and, in the same transaction,
-// the set of domains it owns. UpdatedAt is set to now when zero. CreatedAt
-// and ActiveDeploymentID are not changed (Activate owns the latter).
+// UpdateService replaces a service's config and git settings and, in the
+// same transaction, the set of domains it owns. UpdatedAt is set to now when
+// zero. CreatedAt, ActiveDeploymentID (Activate owns it), Freeze and
+// HeldImage are not changed.
 func (s *Store) UpdateService(ctx context.Context, svc Service) error {
 	cfg, err := encodeConfig(svc.Config)
 	if err != nil {
@@ -59,8 +60,8 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) error {
 		svc.UpdatedAt = now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, updated_at = ? WHERE name = ?`,
-			cfg, unixNano(svc.UpdatedAt), svc.Name)
+		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, git_branch = ?, push_builds = ?, updated_at = ? WHERE name = ?`,
+			cfg, gitBranch(svc.Git), svc.Git.PushBuilds, unixNano(svc.UpdatedAt), svc.Name)
 		if err != nil {
 			return err
 		}
@@ -196,7 +197,15 @@ func normalizeDomain(d string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
 }
 
-const serviceColumns = `name, config, active_deployment_id, created_at, updated_at`
+const serviceColumns = `name, config, active_deployment_id, created_at, updated_at,
+	git_branch, push_builds, frozen_at, frozen_by, frozen_reason, held_image`
+
+func gitBranch(g GitSettings) string {
+	if g.Branch == "" {
+		return DefaultGitBranch
+	}
+	return g.Branch
+}
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -207,9 +216,15 @@ func scanService(sc scanner) (Service, error) {
 		cfg              string
 		active           sql.NullString
 		created, updated int64
+		frozenAt         sql.NullInt64
+		frozenBy, why    string
 	)
-	if err := sc.Scan(&svc.Name, &cfg, &active, &created, &updated); err != nil {
+	if err := sc.Scan(&svc.Name, &cfg, &active, &created, &updated,
+		&svc.Git.Branch, &svc.Git.PushBuilds, &frozenAt, &frozenBy, &why, &svc.HeldImage); err != nil {
 		return Service{}, err
+	}
+	if frozenAt.Valid {
+		svc.Freeze = &Freeze{By: frozenBy, At: fromUnixNano(frozenAt.Int64), Reason: why}
 	}
 	c, err := decodeConfig(cfg)
 	if err != nil {

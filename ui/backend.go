@@ -26,4 +26,6 @@ type Backend interface {
 	// deployment) until ctx ends.
 	Subscribe(ctx context.Context) (<-chan api.Event, error)
 	Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error
+	// Unfreeze lets git pushes deploy the service again (admins only).
+	Unfreeze(ctx context.Context, service, by string) (api.Unfrozen, error)
 }

@@ -18,9 +18,15 @@ import (
 // client here), with the real clock, and waits for the services to show.
 func openOn(t *testing.T, b ui.Backend, w, h int) *screen {
 	t.Helper()
+	return openOnAs(t, b, ui.RoleAdmin, w, h)
+}
+
+// openOnAs is openOn with a role.
+func openOnAs(t *testing.T, b ui.Backend, role ui.Role, w, h int) *screen {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	opts := ui.Options{Context: ctx, Role: ui.RoleAdmin, Actor: "tester", ColorProfile: colorprofile.ANSI256}
+	opts := ui.Options{Context: ctx, Role: role, Actor: "tester", ColorProfile: colorprofile.ANSI256}
 	rec := &recorder{Model: ui.New(b, opts)}
 	tm := teatest.NewTestModel(t, rec, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(opts.ColorProfile)))

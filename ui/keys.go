@@ -9,7 +9,7 @@ type KeyMap struct {
 
 	Open, Switch, Back key.Binding
 
-	Rollback, Redeploy, Deploy, Logs key.Binding
+	Rollback, Redeploy, Deploy, Logs, Unfreeze key.Binding
 
 	Filter, Help, Quit key.Binding
 
@@ -35,6 +35,7 @@ func DefaultKeyMap() *KeyMap {
 		Redeploy: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "redeploy")),
 		Deploy:   key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "deploy")),
 		Logs:     key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "logs")),
+		Unfreeze: key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unfreeze pushes")),
 
 		Filter: key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
@@ -64,7 +65,7 @@ func (k *KeyMap) screenHelp() helpKeys {
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
 			{k.Open, k.Switch, k.Back, k.Logs, k.Filter},
-			{k.Rollback, k.Redeploy, k.Deploy},
+			{k.Rollback, k.Redeploy, k.Deploy, k.Unfreeze},
 			{k.Help, k.Quit},
 		},
 	}

@@ -182,6 +182,13 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if m.modal != nil {
 			m.modal.applyAct(msg)
 		}
+	case unfrozenMsg:
+		if msg.err != nil {
+			m.flash = "unfreeze " + msg.service + ": " + msg.err.Error()
+			return nil
+		}
+		m.flash = msg.service + " unfrozen: pushes deploy it again"
+		return m.loadServices()
 	case spinner.TickMsg:
 		if !m.anyInProgress() {
 			m.spinning = false
@@ -345,6 +352,8 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.act("redeploy")
 	case key.Matches(msg, k.Deploy):
 		return m.act("deploy")
+	case key.Matches(msg, k.Unfreeze):
+		return m.unfreeze()
 	default:
 		return m.navigate(msg)
 	}
@@ -583,6 +592,37 @@ func (m *Model) act(kind string) tea.Cmd {
 	var cmd tea.Cmd
 	m.modal, cmd = newModal(m.c, m.modalSeq, req, what)
 	return cmd
+}
+
+// unfrozenMsg answers an unfreeze.
+type unfrozenMsg struct {
+	service string
+	err     error
+}
+
+// unfreeze lets pushes deploy the service in view again: admins only, and
+// only a frozen one (the daemon has the last word either way).
+func (m *Model) unfreeze() tea.Cmd {
+	service := m.services.selectedName()
+	if m.focus == paneRight && m.deps.service != "" {
+		service = m.deps.service
+	}
+	r := m.services.find(service)
+	switch {
+	case r == nil:
+		return nil
+	case !m.c.admin():
+		m.flash = readOnlyReason + ": ask an admin to unfreeze " + service
+		return nil
+	case !r.Frozen:
+		m.flash = service + " is not frozen: pushes deploy it"
+		return nil
+	}
+	ctx, b, by := m.c.ctx, m.c.backend, m.c.opts.Actor
+	return func() tea.Msg {
+		_, err := b.Unfreeze(ctx, service, by)
+		return unfrozenMsg{service: service, err: err}
+	}
 }
 
 // View draws the whole screen.

@@ -256,7 +256,15 @@ func (l *servicesList) row(b *strings.Builder, c svcColumns, r *serviceRow, sele
 	text.put(b, fit(r.Name, c.name))
 	text.put(b, " ")
 	status := r.status()
-	p.statusOf(status).pick(hl).put(b, fit(glyph(status, l.c.spin)+" "+status, c.status))
+	cell := glyph(status, l.c.spin) + " " + status
+	if r.Frozen && !inProgress(status) {
+		// A rollback froze pushes: said beside the status, which stays whole.
+		const frozen = " · frozen"
+		p.statusOf(status).pick(hl).put(b, fit(cell, c.status-len([]rune(frozen))))
+		p.frozen.pick(hl).put(b, frozen)
+	} else {
+		p.statusOf(status).pick(hl).put(b, fit(cell, c.status))
+	}
 	used := c.name + 1 + c.status
 	if c.image > 0 {
 		text.put(b, " ")

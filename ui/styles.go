@@ -30,7 +30,7 @@ type Styles struct {
 	Logo, HeaderText, HeaderOK, HeaderBad, Role lipgloss.Style
 
 	PaneTitle, PaneTitleFocused, ColumnHeader, Separator lipgloss.Style
-	Row, SelectedRow, Dim, Badge                         lipgloss.Style
+	Row, SelectedRow, Dim, Badge, Frozen                 lipgloss.Style
 	Status                                               map[string]lipgloss.Style
 
 	Label, Masked, Error, Flash lipgloss.Style
@@ -61,6 +61,7 @@ func DefaultStyles() *Styles {
 		SelectedRow:      st().Foreground(colOnColor).Background(colSelBg),
 		Dim:              st().Foreground(colDim),
 		Badge:            st().Foreground(colGreen).Bold(true),
+		Frozen:           st().Foreground(colCyan).Bold(true),
 		Status: map[string]lipgloss.Style{
 			"ACTIVE":          st().Foreground(colGreen).Bold(true),
 			"DEPLOYING":       st().Foreground(colYellow),
@@ -160,8 +161,8 @@ func (c cellPaint) pick(selected bool) paint {
 }
 
 type paints struct {
-	text, dim, badge, header cellPaint
-	status                   map[string]cellPaint
+	text, dim, badge, header, frozen cellPaint
+	status                           map[string]cellPaint
 }
 
 func newPaints(s *Styles) paints {
@@ -179,6 +180,7 @@ func newPaints(s *Styles) paints {
 		dim:    on(s.Dim),
 		badge:  on(s.Badge),
 		header: on(s.ColumnHeader),
+		frozen: on(s.Frozen),
 		status: make(map[string]cellPaint, len(s.Status)),
 	}
 	for name, st := range s.Status {

@@ -42,7 +42,11 @@ func servicesCmd(s *settings) *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tIMAGE\tPORT\tDOMAINS\tENV")
 			for _, svc := range svcs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", svc.Name, svc.Status, svc.Image, svc.Port, strings.Join(svc.Domains, ","), envLabel(svc.EnvKeys, svc.Env))
+				status := svc.Status
+				if svc.Frozen {
+					status += " · " + frozenLabel(svc.FrozenAt)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", svc.Name, status, svc.Image, svc.Port, strings.Join(svc.Domains, ","), envLabel(svc.EnvKeys, svc.Env))
 			}
 			return tw.Flush()
 		},

@@ -135,6 +135,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		serviceCmd(s),
 		envCmd(s),
 		deployCmd(s), redeployCmd(s), rollbackCmd(s),
+		unfreezeCmd(s),
 		servicesCmd(s),
 		deploymentsCmd(s),
 		logsCmd(s),

@@ -14,11 +14,12 @@ import (
 
 // serviceFlags are the settings `service create` and `service update` share.
 type serviceFlags struct {
-	image, healthPath, memory              string
+	image, healthPath, memory, gitBranch   string
 	port                                   int
 	env, domains                           []string
 	healthInterval, healthTimeout, timeout time.Duration
 	cpus                                   float64
+	pushBuilds                             bool
 }
 
 func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
@@ -34,6 +35,8 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
 	fs.DurationVar(&f.timeout, "deploy-timeout", 0, "how long a deployment may take to pass its health check (default 60s)")
 	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit, like 0.5")
 	fs.StringVar(&f.memory, "memory", "", "memory limit, like 256m")
+	fs.StringVar(&f.gitBranch, "git-branch", "", "the branch whose git pushes deploy the service (default main)")
+	fs.BoolVar(&f.pushBuilds, "push-builds", false, "push the images git pushes build to the Clank registry")
 }
 
 // spec takes the flags that were set (cmd.Flags().Changed) into a ServiceSpec.
@@ -59,6 +62,10 @@ func (f *serviceFlags) spec(cmd *cobra.Command) (api.ServiceSpec, error) {
 	s.Image = str("image", f.image)
 	s.HealthPath = str("health-path", f.healthPath)
 	s.Memory = str("memory", f.memory)
+	s.GitBranch = str("git-branch", f.gitBranch)
+	if fs.Changed("push-builds") {
+		s.PushBuilds = &f.pushBuilds
+	}
 	if fs.Changed("port") {
 		s.Port = &f.port
 	}

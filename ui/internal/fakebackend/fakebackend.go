@@ -515,3 +515,17 @@ func (b *Backend) LoseImage(service string, number int) {
 	b.hist[service].stored[number] = &cp
 	b.publishLocked(api.Event{Type: "availability", Message: d.Image + ": missing (removed from the local Docker engine)"})
 }
+
+// Unfreeze implements ui.Backend: it lifts the service's freeze.
+func (b *Backend) Unfreeze(_ context.Context, service, _ string) (api.Unfrozen, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.services {
+		if b.services[i].Name == service {
+			was := b.services[i].Frozen
+			b.services[i].Frozen, b.services[i].FrozenBy, b.services[i].FrozenAt, b.services[i].FrozenReason = false, "", nil, ""
+			return api.Unfrozen{Service: b.services[i], WasFrozen: was}, nil
+		}
+	}
+	return api.Unfrozen{}, fmt.Errorf("unfreeze %s: %w", service, ErrNotFound)
+}
