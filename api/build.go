@@ -72,6 +72,7 @@ func (c *Client) sendBody(ctx context.Context, method, path string, query url.Va
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
+	setCaller(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {

@@ -137,11 +137,12 @@ func (c *Client) DeploymentOf(ctx context.Context, service, ref string, showEnv 
 	return d, c.do(ctx, http.MethodGet, "/v1/deployments/"+url.PathEscape(ref), q, nil, &d)
 }
 
-// Plan says what an action would do, or why it would be refused.
+// Plan says what an action would do, or why it would be refused. It only
+// reads: a viewer may ask.
 func (c *Client) Plan(ctx context.Context, req ActionRequest) (Plan, error) {
 	req.DryRun = true
 	var p Plan
-	return p, c.do(ctx, http.MethodPost, "/v1/actions", nil, req, &p)
+	return p, c.do(ctx, http.MethodPost, "/v1/plan", nil, req, &p)
 }
 
 // Act starts a deploy, redeploy or rollback and returns the new deployment.

@@ -139,8 +139,9 @@ type ActionRequest struct {
 	// GitPush marks a deploy a git push asked for: refused while frozen
 	// (an explicit deploy lifts the freeze instead).
 	GitPush bool `json:"git_push,omitempty"`
-	// TriggeredBy is who asks: the SSH user and key fingerprint, or the local
-	// user of the CLI. The daemon records it on the deployment.
+	// TriggeredBy is who the client says asks. The daemon does not believe
+	// it: it records who the call is made as (the socket's owner, or the SSH
+	// session the call carries); in-process test backends read it.
 	TriggeredBy string `json:"triggered_by,omitempty"`
 }
 
@@ -170,7 +171,8 @@ type ServiceSpec struct {
 	PushBuilds     *bool             `json:"push_builds,omitempty"`
 }
 
-// UnfreezeRequest lifts a service's freeze.
+// UnfreezeRequest lifts a service's freeze. TriggeredBy is not believed:
+// the daemon records who the call is made as.
 type UnfreezeRequest struct {
 	TriggeredBy string `json:"triggered_by,omitempty"`
 }

@@ -15,9 +15,13 @@ import (
 )
 
 // apiHandler serves the daemon's JSON API (the CLI and the dashboard use it
-// over the unix socket).
-func (d *Daemon) apiHandler() http.Handler {
-	mux := http.NewServeMux()
+// over the unix socket). Every route goes through withRoles: a route that is
+// not a GET needs an admin unless roles.go lists it as a read.
+func (d *Daemon) apiHandler() http.Handler { return d.withRoles(d.apiRoutes().ServeMux) }
+
+// apiRoutes are the API's endpoints.
+func (d *Daemon) apiRoutes() *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	mux.Handle("GET /v1/status", jsonHandler(d.getStatus))
 	mux.Handle("GET /v1/services", jsonHandler(d.listServices))
 	mux.Handle("POST /v1/services", jsonHandler(d.createService))
@@ -26,6 +30,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.Handle("POST /v1/services/{name}/unfreeze", jsonHandler(d.unfreeze))
 	mux.Handle("GET /v1/services/{name}/deployments", jsonHandler(d.listDeployments))
 	mux.Handle("GET /v1/deployments/{ref}", jsonHandler(d.getDeployment))
+	mux.Handle("POST /v1/plan", jsonHandler(d.planAction))
 	mux.Handle("POST /v1/actions", jsonHandler(d.act))
 	mux.Handle("POST /v1/prune", jsonHandler(d.prune))
 	mux.Handle("POST /v1/registry/gc", jsonHandler(d.registryGC))
@@ -35,6 +40,22 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)
 	mux.HandleFunc("POST /v1/services/{name}/build", d.buildHandler)
 	return mux
+}
+
+// routeMux is a ServeMux that remembers its patterns, so that a test can
+// call every route, the ones added later too, as a viewer.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
 }
 
 // jsonHandler serves a handler that answers one JSON value (with its status)
@@ -61,6 +82,8 @@ func apiError(err error) (int, api.Error) {
 		return http.StatusConflict, api.Error{Error: err.Error(), Code: "in_progress"}
 	case errors.Is(err, engine.ErrRefused):
 		return http.StatusConflict, api.Error{Error: err.Error(), Code: "refused"}
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden, api.Error{Error: err.Error(), Code: "forbidden"}
 	case errors.Is(err, engine.ErrUnavailable):
 		return http.StatusServiceUnavailable, api.Error{Error: err.Error(), Code: "unavailable"}
 	}
@@ -222,11 +245,9 @@ func (d *Daemon) unfreeze(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	if req.TriggeredBy == "" {
-		req.TriggeredBy = "api"
-	}
+	// Who lifts the freeze is the caller, not what the body says.
 	name := r.PathValue("name")
-	before, err := d.Engine.Unfreeze(r.Context(), name, req.TriggeredBy)
+	before, err := d.Engine.Unfreeze(r.Context(), name, caller(r).Actor)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -306,17 +327,34 @@ func (d *Daemon) deployment(ctx context.Context, service, ref string, withEnv bo
 	return out, nil
 }
 
-func (d *Daemon) act(r *http.Request) (int, any, error) {
+// decodeAction reads an action request; who triggers it is the caller, not
+// what the body says.
+func decodeAction(r *http.Request) (api.ActionRequest, error) {
 	var req api.ActionRequest
 	if err := decode(r, &req); err != nil {
+		return req, err
+	}
+	req.TriggeredBy = caller(r).Actor
+	return req, nil
+}
+
+// POST /v1/plan: what an action would do, or why it would be refused.
+func (d *Daemon) planAction(r *http.Request) (int, any, error) {
+	req, err := decodeAction(r)
+	if err != nil {
 		return 0, nil, err
 	}
-	if req.TriggeredBy == "" {
-		req.TriggeredBy = "api"
+	p, err := d.plan(r.Context(), req)
+	return http.StatusOK, p, err
+}
+
+func (d *Daemon) act(r *http.Request) (int, any, error) {
+	req, err := decodeAction(r)
+	if err != nil {
+		return 0, nil, err
 	}
 	if req.DryRun {
-		p, err := d.plan(r.Context(), req)
-		return http.StatusOK, p, err
+		return 0, nil, badRequest("a dry run is POST /v1/plan")
 	}
 	dep, err := d.start(r.Context(), req)
 	return http.StatusCreated, dep, err

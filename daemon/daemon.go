@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	d.forwardEvents()
 
-	d.apiSrv = &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+	d.apiSrv = &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext}
 	d.serve(d.apiSrv, d.apiLn)
 	if d.edgeLn != nil {
 		d.edgeSrv = edge.NewServer(d.Router, edge.ServerOptions{Logger: d.log.With("part", "edge")})

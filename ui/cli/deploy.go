@@ -58,7 +58,7 @@ func actionCmd(s *settings, kind, use, short string) (*cobra.Command, *actionFla
 				}
 				f.image = img
 			}
-			req := api.ActionRequest{Kind: kind, Service: f.service, Deployment: f.deployment, Image: f.image, TriggeredBy: actor(),
+			req := api.ActionRequest{Kind: kind, Service: f.service, Deployment: f.deployment, Image: f.image,
 				AllowSchemaChange: f.allowSchemaChange}
 			return runAction(cmd.Context(), s.client(), req, f, cmd.OutOrStdout())
 		},

@@ -95,7 +95,8 @@ func (s *settings) socketPath() string {
 
 func (s *settings) client() *api.Client { return api.NewClient(s.socketPath()) }
 
-// actor is who runs this CLI, recorded as triggered_by.
+// actor is who runs this CLI, as the dashboard's header shows it; the
+// daemon records the same from the socket's peer (daemon/roles.go).
 func actor() string {
 	name := "unknown"
 	if u, err := user.Current(); err == nil {

@@ -10,4 +10,9 @@
 // effect: it writes the key's role and fingerprint into the Permissions it
 // returns, x/crypto keeps the Permissions of the key that signed, and
 // sessions read them from there.
+//
+// The screen's role only hides what a viewer cannot do; the daemon decides.
+// Every call a session's dashboard makes carries the session's identity and
+// the role its key has at that moment (session.go, api.WithCaller), and the
+// daemon refuses a viewer's write (daemon/roles.go).
 package ssh

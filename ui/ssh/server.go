@@ -47,7 +47,9 @@ type ServerOptions struct {
 	// DataDir holds the host key (generated on first start, then kept) and
 	// authorized_keys.
 	DataDir string
-	// Backend is what every session's dashboard talks to.
+	// Backend is what every session's dashboard talks to; each session's
+	// calls carry its identity and role (api.WithCaller), which the daemon
+	// checks.
 	Backend ui.Backend
 	// Host names this machine in the dashboard's header.
 	Host string
@@ -221,7 +223,7 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 		Width:   pty.Window.Width,
 		Height:  pty.Window.Height,
 	}
-	p := ui.NewProgram(s.opts.Backend, opts, bubbletea.MakeOptions(sess)...)
+	p := ui.NewProgram(s.sessionBackend(id, sess.PublicKey(), sess.RemoteAddr()), opts, bubbletea.MakeOptions(sess)...)
 	context.AfterFunc(ctx, p.Quit)
 	return p
 }

@@ -1,0 +1,81 @@
+package ssh
+
+import (
+	"context"
+	"io"
+	"net"
+	"time"
+
+	"charm.land/ssh"
+
+	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/ui"
+)
+
+// sessionBackend is what one session's dashboard talks to: the server's
+// Backend, with every call made as the session (api.WithCaller), so that the
+// daemon checks the session's role itself (daemon/roles.go) whatever the
+// screen does. The role is read again for every call: a key demoted or
+// removed in authorized_keys while its session is open acts as a viewer from
+// its next call.
+//
+// Every method is written out, not embedded: a method added to ui.Backend
+// does not compile here until it carries the caller too.
+type sessionBackend struct {
+	b      ui.Backend
+	caller func() api.Caller
+}
+
+var _ ui.Backend = sessionBackend{}
+
+// sessionBackend gives a session's dashboard a backend that acts as id, the
+// session of key from remote.
+func (s *Server) sessionBackend(id identity, key ssh.PublicKey, remote net.Addr) sessionBackend {
+	return sessionBackend{b: s.opts.Backend, caller: func() api.Caller {
+		role := ui.RoleViewer
+		if g, ok := s.keys.lookup(key, remote, time.Now()); ok {
+			role = g.role
+		}
+		return api.Caller{Actor: id.actor(), Role: string(role)}
+	}}
+}
+
+func (sb sessionBackend) as(ctx context.Context) context.Context {
+	return api.WithCaller(ctx, sb.caller())
+}
+
+func (sb sessionBackend) Status(ctx context.Context) (api.Status, error) {
+	return sb.b.Status(sb.as(ctx))
+}
+
+func (sb sessionBackend) Services(ctx context.Context) ([]api.Service, error) {
+	return sb.b.Services(sb.as(ctx))
+}
+
+func (sb sessionBackend) Deployments(ctx context.Context, service string, limit, beforeNumber int) ([]api.Deployment, error) {
+	return sb.b.Deployments(sb.as(ctx), service, limit, beforeNumber)
+}
+
+func (sb sessionBackend) Deployment(ctx context.Context, id string) (api.Deployment, []api.Event, error) {
+	return sb.b.Deployment(sb.as(ctx), id)
+}
+
+func (sb sessionBackend) Plan(ctx context.Context, req api.ActionRequest) (api.Plan, error) {
+	return sb.b.Plan(sb.as(ctx), req)
+}
+
+func (sb sessionBackend) Act(ctx context.Context, req api.ActionRequest) (api.Deployment, error) {
+	return sb.b.Act(sb.as(ctx), req)
+}
+
+func (sb sessionBackend) Subscribe(ctx context.Context) (<-chan api.Event, error) {
+	return sb.b.Subscribe(sb.as(ctx))
+}
+
+func (sb sessionBackend) Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error {
+	return sb.b.Logs(sb.as(ctx), service, deploymentID, follow, w)
+}
+
+func (sb sessionBackend) Unfreeze(ctx context.Context, service, by string) (api.Unfrozen, error) {
+	return sb.b.Unfreeze(sb.as(ctx), service, by)
+}
