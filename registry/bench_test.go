@@ -3,7 +3,12 @@ package registry
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/registry/auth"
 )
 
 // BenchmarkAvailability1000 is one cold availability refresh of 1,000
@@ -51,4 +56,31 @@ func BenchmarkAvailability1000(b *testing.B) {
 		heads += n
 	}
 	b.ReportMetric(float64(heads)/float64(b.N), "heads/op")
+}
+
+// BenchmarkAccess is the access check of one push request: with a token (what
+// Docker and go-containerregistry send after the token flow) and with Basic
+// credentials (checked against htpasswd by bcrypt, at its lowest cost).
+func BenchmarkAccess(b *testing.B) {
+	s, err := NewServer(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	cred := s.Credential()
+	push := []auth.Access{{Resource: auth.Resource{Type: "repository", Name: "web"}, Action: "push"}}
+	for name, header := range map[string]string{
+		"token": "Bearer " + s.access.issue(true, time.Now().Add(time.Hour)),
+		"basic": basic(cred.Username, cred.Password),
+	} {
+		b.Run(name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodPost, "/v2/web/blobs/uploads/", nil)
+			r.Header.Set("Authorization", header)
+			for b.Loop() {
+				if _, err := s.access.Authorized(r, push...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
