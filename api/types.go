@@ -71,6 +71,10 @@ type Deployment struct {
 	Schema             string            `json:"schema"` // the image's dev.clank.schema label, "" if none
 	ContainerID        string            `json:"container_id,omitempty"`
 	HostPort           int               `json:"host_port,omitempty"`
+
+	// ImageAvailabilityVia says where an available image was confirmed:
+	// "local" (the local engine holds its digest) or "registry"; "" otherwise.
+	ImageAvailabilityVia string `json:"image_availability_via"`
 }
 
 // Event is one lifecycle step or change, as streamed to subscribers.

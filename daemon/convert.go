@@ -92,6 +92,7 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 		ContainerID:       d.ContainerID,
 		HostPort:          d.HostPort,
 	}
+	out.ImageAvailabilityVia = a.Via
 	if d.SourceDeploymentID != "" {
 		id := d.SourceDeploymentID
 		out.SourceDeploymentID = &id

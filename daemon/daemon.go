@@ -36,6 +36,7 @@ type Config struct {
 	SSHAddr      string // "" = no SSH dashboard
 	RegistryAddr string // "" = no Clank registry
 	KeepImages   int    // local images kept per service after a deploy (engine.DefaultKeepImages if 0; -1 keeps all)
+	KeepEvents   int    // lifecycle events kept per service (store.DefaultKeepEvents if 0; -1 keeps all)
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
 }
@@ -102,6 +103,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.SetKeepEvents(cfg.KeepEvents)
 	d.Store = st
 	d.Runtime, d.dockerErr = docker.Connect(ctx)
 	if d.Runtime == nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/registry"
 	"github.com/clank-dev/clank/store"
 )
 
@@ -49,13 +50,7 @@ func (d *Daemon) registryGC(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	needed := map[string]bool{}
-	for _, im := range images {
-		if im.Source == store.SourceRegistry {
-			needed[im.Digest] = true
-		}
-	}
-	res, err := d.registry.GC(r.Context(), func(_, digest string) bool { return needed[digest] })
+	res, err := d.registry.GC(r.Context(), keepRecorded(images))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -64,4 +59,16 @@ func (d *Daemon) registryGC(r *http.Request) (int, any, error) {
 		out.ManifestsRemoved = append(out.ManifestsRemoved, m.Repo+"@"+m.Digest)
 	}
 	return http.StatusOK, out, nil
+}
+
+// keepRecorded is registry GC's rule: a manifest stays while any deployment
+// recorded its digest, whatever host name its image was pushed and deployed
+// under (127.0.0.1:5000, localhost:5000, a LAN name), so neither the image's
+// source nor its repository's host is asked: a digest names the content.
+func keepRecorded(images []store.ImageRef) registry.KeepFunc {
+	needed := make(map[string]bool, len(images))
+	for _, im := range images {
+		needed[im.Digest] = true
+	}
+	return func(_, digest string) bool { return needed[digest] }
 }

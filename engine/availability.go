@@ -26,6 +26,7 @@ const AvailabilityRefresh = 5 * time.Minute
 // Availability says whether a deployment's image can still be run, and why.
 type Availability struct {
 	State     string
+	Via       string // where an available image was confirmed: store.ViaLocal or store.ViaRegistry
 	Reason    string
 	CheckedAt time.Time
 }
@@ -119,7 +120,7 @@ func (e *Engine) loadAvailability(ctx context.Context) {
 	}
 	e.avail.mu.Lock()
 	for _, a := range as {
-		e.avail.m[a.Key] = Availability{State: a.State, Reason: a.Reason, CheckedAt: a.CheckedAt}
+		e.avail.m[a.Key] = Availability{State: a.State, Via: a.Via, Reason: a.Reason, CheckedAt: a.CheckedAt}
 	}
 	e.avail.mu.Unlock()
 }
@@ -156,9 +157,43 @@ func (e *Engine) CheckImage(ctx context.Context, d store.Deployment) Availabilit
 		return Availability{State: Unknown, Reason: "no image digest recorded"}
 	}
 	im := imageOf(d)
-	a := e.images.Check(ctx, im.Source, im.Image, im.Digest)
+	a := e.checkImages(ctx, []store.ImageRef{im})[0]
 	e.record(ctx, im, a)
 	return a
+}
+
+// checkImages says, for each image, whether a rollback to it could run. An
+// image whose exact digest the local engine holds can, whatever its source:
+// that is the copy a rollback runs, so a registry that answers 401 or 5xx, or
+// does not answer, cannot block it. Otherwise a local-only image is missing,
+// and a registry or external one is as its registry says (DESIGN.md's rule
+// for what a rollback may rely on remotely), each distinct one asked once.
+func (e *Engine) checkImages(ctx context.Context, images []store.ImageRef) []Availability {
+	out := make([]Availability, len(images))
+	var remote []store.ImageRef
+	var at []int
+	for i, im := range images {
+		_, err := e.rt.InspectImage(ctx, PinnedRef(im.Source, im.Image, im.Digest))
+		switch {
+		case err == nil:
+			out[i] = Availability{State: Available, Via: store.ViaLocal, CheckedAt: time.Now()}
+		case im.Source != store.SourceLocal:
+			remote, at = append(remote, im), append(at, i)
+		case errors.Is(err, ErrImageNotFound):
+			out[i] = Availability{State: Missing, Reason: fmt.Sprintf("image %s (%s) was removed from the local Docker engine", im.Image, ShortDigest(im.Digest)), CheckedAt: time.Now()}
+		default:
+			out[i] = Availability{State: Unknown, Reason: err.Error(), CheckedAt: time.Now()}
+		}
+	}
+	if len(remote) > 0 {
+		for j, a := range e.images.CheckMany(ctx, remote) {
+			if a.State == Available {
+				a.Via = store.ViaRegistry
+			}
+			out[at[j]] = a
+		}
+	}
+	return out
 }
 
 // record keeps a's result in the cache and the store, and tells subscribers
@@ -170,10 +205,10 @@ func (e *Engine) record(ctx context.Context, im store.ImageRef, a Availability) 
 	e.avail.m[k] = a
 	delete(e.avail.queued, k)
 	e.avail.mu.Unlock()
-	if had && old.State == a.State {
+	if had && old.State == a.State && old.Via == a.Via {
 		return
 	}
-	if err := e.store.PutAvailability(context.WithoutCancel(ctx), store.Availability{Key: k, State: a.State, Reason: a.Reason, CheckedAt: a.CheckedAt}); err != nil {
+	if err := e.store.PutAvailability(context.WithoutCancel(ctx), store.Availability{Key: k, State: a.State, Via: a.Via, Reason: a.Reason, CheckedAt: a.CheckedAt}); err != nil {
 		e.log.Warn("record image availability", "image", im.Image, "err", err)
 	}
 	e.publish(Event{Type: EventAvailability, Message: fmt.Sprintf("%s@%s: %s (%s)", im.Image, ShortDigest(im.Digest), a.State, a.Reason)})
@@ -188,7 +223,7 @@ func (e *Engine) RollbackCapable(d store.Deployment, activeID string) bool {
 // refreshAvailabilityLoop checks queued images at once and every image of a
 // deployment that was ever ACTIVE every AvailabilityRefresh.
 func (e *Engine) refreshAvailabilityLoop(ctx context.Context) {
-	e.recheckAll(ctx, "")
+	e.recheckAll(ctx, false)
 	tick := time.NewTicker(AvailabilityRefresh)
 	defer tick.Stop()
 	for {
@@ -196,31 +231,36 @@ func (e *Engine) refreshAvailabilityLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case im := <-e.avail.pending:
-			e.record(ctx, im, e.images.Check(ctx, im.Source, im.Image, im.Digest))
+			e.record(ctx, im, e.checkImages(ctx, []store.ImageRef{im})[0])
 		case <-tick.C:
-			e.recheckAll(ctx, "")
+			e.recheckAll(ctx, false)
 		case <-e.recheck:
-			e.recheckAll(ctx, store.SourceLocal)
+			e.recheckAll(ctx, true)
 		}
 	}
 }
 
 // RefreshAvailability checks every image of a deployment that was ever
 // ACTIVE now (each distinct one once).
-func (e *Engine) RefreshAvailability(ctx context.Context) { e.recheckAll(ctx, "") }
+func (e *Engine) RefreshAvailability(ctx context.Context) { e.recheckAll(ctx, false) }
 
-// recheckAll checks every image of a deployment that was ever ACTIVE (only
-// those of source, when source is not "").
-func (e *Engine) recheckAll(ctx context.Context, source string) {
+// recheckAll checks every image of a deployment that was ever ACTIVE; with
+// heldOnly, only those that stood on a local copy (local-only images, and
+// any confirmed via local): what an image removal can change.
+func (e *Engine) recheckAll(ctx context.Context, heldOnly bool) {
 	images, err := e.store.Images(ctx, true)
 	if err != nil {
 		e.log.Warn("list images to check", "err", err)
 		return
 	}
-	if source != "" {
-		images = slices.DeleteFunc(images, func(im store.ImageRef) bool { return im.Source != source })
+	if heldOnly {
+		e.avail.mu.RLock()
+		images = slices.DeleteFunc(images, func(im store.ImageRef) bool {
+			return im.Source != store.SourceLocal && e.avail.m[availKey(im)].Via != store.ViaLocal
+		})
+		e.avail.mu.RUnlock()
 	}
-	for i, a := range e.images.CheckMany(ctx, images) {
+	for i, a := range e.checkImages(ctx, images) {
 		e.record(ctx, images[i], a)
 	}
 }

@@ -25,79 +25,104 @@ type PrunedImage struct {
 }
 
 // Prune removes the local images of each service's deployments beyond the
-// last keep that were ACTIVE, never the current one's nor one an in-progress
-// deployment uses. Local-only images pruned this way can no longer be rolled
-// back to (they lose the badge); images in a registry keep it, and are
-// pulled again on rollback. service "" prunes every service.
+// last keep that were ACTIVE. It never removes an image that any service
+// still needs: one of its last keep ACTIVE deployments, its current one, one
+// in progress or draining. Images are compared by their local image ID, so an
+// image two services run under different names counts for both. Local-only
+// images pruned this way can no longer be rolled back to (they lose the
+// badge); images in a registry keep it, and are pulled again on rollback.
+// service "" prunes every service.
 func (e *Engine) Prune(ctx context.Context, service string, keep int) ([]PrunedImage, error) {
 	if keep < 1 {
 		return nil, &invalid{fmt.Sprintf("invalid --keep %d: keep at least 1", keep)}
 	}
-	var services []store.Service
+	all, err := e.store.ListServices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	services := all
 	if service != "" {
 		svc, err := e.Service(ctx, service)
 		if err != nil {
 			return nil, err
 		}
 		services = []store.Service{svc}
-	} else {
-		all, err := e.store.ListServices(ctx)
+	}
+	history := make(map[string][]store.Deployment, len(all))
+	needed := map[string]bool{} // local image IDs
+	for _, svc := range all {
+		ds, err := e.store.ListActivated(ctx, svc.Name)
 		if err != nil {
 			return nil, err
 		}
-		services = all
+		history[svc.Name] = ds
+		for _, d := range neededDeployments(svc, ds, keep) {
+			if info, err := e.rt.InspectImage(ctx, PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)); err == nil {
+				needed[info.ID] = true
+			}
+		}
 	}
 	var out []PrunedImage
 	for _, svc := range services {
-		pruned, err := e.pruneService(ctx, svc, keep)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, pruned...)
+		out = append(out, e.pruneService(ctx, svc, history[svc.Name], keep, needed)...)
 	}
+	slices.SortFunc(out, func(a, b PrunedImage) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(b.Deployment, a.Deployment))
+	})
 	if len(out) > 0 {
-		e.recheckAll(ctx, store.SourceLocal)
+		e.recheckAll(ctx, true)
 	}
 	return out, nil
 }
 
-func (e *Engine) pruneService(ctx context.Context, svc store.Service, keep int) ([]PrunedImage, error) {
-	all, err := e.store.ListActivated(ctx, svc.Name)
-	if err != nil {
-		return nil, err
-	}
-	// ListActivated has the most recently ACTIVE first: the first keep of
-	// them stay, and so do the current one, a draining one and one in
-	// progress, whatever their rank.
-	kept := map[string]bool{} // pinned refs that stay
-	var ranked []store.Deployment
-	for _, d := range all {
-		ref := PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)
-		switch {
-		case d.ID == svc.ActiveDeploymentID || d.Status.InProgress() || d.Status == store.StatusDraining:
-			kept[ref] = true
-		}
+// neededDeployments are the deployments of svc whose images stay: the first
+// keep of those that were ACTIVE (ds has the most recently ACTIVE first), and
+// the current, in-progress and draining ones whatever their rank.
+func neededDeployments(svc store.Service, ds []store.Deployment, keep int) []store.Deployment {
+	var out []store.Deployment
+	ranked := 0
+	for _, d := range ds {
+		inWindow := false
 		if d.ActivatedAt != nil && d.ImageDigest != "" {
-			ranked = append(ranked, d)
+			inWindow = ranked < keep
+			ranked++
+		}
+		if inWindow || d.ID == svc.ActiveDeploymentID || d.Status.InProgress() || d.Status == store.StatusDraining {
+			out = append(out, d)
 		}
 	}
+	return out
+}
+
+// pruneService removes the images of svc's deployments beyond the last keep
+// that were ACTIVE, unless needed (by image ID) says another part of Clank
+// still needs them. ds is svc's ListActivated.
+func (e *Engine) pruneService(ctx context.Context, svc store.Service, ds []store.Deployment, keep int, needed map[string]bool) []PrunedImage {
 	var out []PrunedImage
-	for i, d := range ranked {
-		ref := PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)
-		if i < keep || kept[ref] {
-			kept[ref] = true
+	ranked := 0
+	for _, d := range ds {
+		if d.ActivatedAt == nil || d.ImageDigest == "" {
 			continue
 		}
-		kept[ref] = true // once per image
-		p := PrunedImage{Service: svc.Name, Deployment: d.Number, Image: d.Config.Image, Digest: d.ImageDigest, Source: d.ImageSource}
-		if err := e.rt.RemoveImage(ctx, ref); err != nil {
-			if errors.Is(err, ErrImageNotFound) {
-				continue // gone already
+		if ranked++; ranked <= keep {
+			continue
+		}
+		ref := PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)
+		info, err := e.rt.InspectImage(ctx, ref)
+		if errors.Is(err, ErrImageNotFound) || (err == nil && needed[info.ID]) {
+			continue // gone already, or still needed
+		}
+		p := PrunedImage{Service: svc.Name, Deployment: d.Number, Image: d.Config.Image, Digest: d.ImageDigest, Source: d.ImageSource, Err: err}
+		if err == nil {
+			needed[info.ID] = true // once per image
+			if err := e.rt.RemoveImage(ctx, ref); err != nil {
+				if errors.Is(err, ErrImageNotFound) {
+					continue
+				}
+				p.Err = err
 			}
-			p.Err = err
 		}
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b PrunedImage) int { return cmp.Compare(b.Deployment, a.Deployment) })
-	return out, nil
+	return out
 }

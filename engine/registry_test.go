@@ -142,9 +142,17 @@ func TestDeletedRegistryImageIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 	h, reg, d1 := registryHistory(t)
 	addr := reg.addr
 	ctx := context.Background()
+	// With a local copy the rollback would run from it: remove it, so that
+	// the registry alone decides.
+	h.waitStatus(d1.ID, store.StatusInactive, 15*time.Second)
+	for _, ref := range []string{addr + "/web:v1", engine.PinnedRef(d1.ImageSource, d1.Config.Image, d1.ImageDigest)} {
+		if err := h.rt.RemoveImage(ctx, ref); err != nil && !errors.Is(err, engine.ErrImageNotFound) {
+			t.Fatalf("remove %s: %v", ref, err)
+		}
+	}
 	h.eng.RefreshAvailability(ctx)
-	if !h.eng.RollbackCapable(d1, "") {
-		t.Fatalf("#1 not rollback capable before the delete: %+v", h.eng.ImageAvailability(d1))
+	if !h.eng.RollbackCapable(d1, "") || h.eng.ImageAvailability(d1).Via != store.ViaRegistry {
+		t.Fatalf("#1 not rollback capable via the registry before the delete: %+v", h.eng.ImageAvailability(d1))
 	}
 
 	req, _ := http.NewRequest(http.MethodDelete, "http://"+addr+"/v2/web/manifests/"+d1.ImageDigest, nil)

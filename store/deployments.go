@@ -96,7 +96,7 @@ func (s *Store) createDeployment(ctx context.Context, d *Deployment) error {
 		if err != nil {
 			return err
 		}
-		_, err = addEvent(ctx, tx, Event{DeploymentID: d.ID, Service: d.Service, Status: status, Message: "created", At: created})
+		_, err = s.addEvent(ctx, tx, Event{DeploymentID: d.ID, Service: d.Service, Status: status, Message: "created", At: created})
 		return err
 	})
 	if err != nil {
@@ -210,7 +210,7 @@ func (s *Store) SetStatus(ctx context.Context, id string, status Status, msg str
 	var d Deployment
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		d, err = setStatus(ctx, tx, id, status, msg)
+		d, err = s.setStatus(ctx, tx, id, status, msg)
 		return err
 	})
 	if err != nil {
@@ -224,7 +224,7 @@ func (s *Store) Fail(ctx context.Context, id string, reason string) (Deployment,
 	return s.SetStatus(ctx, id, StatusFailed, reason)
 }
 
-func setStatus(ctx context.Context, tx *sql.Tx, id string, status Status, msg string) (Deployment, error) {
+func (s *Store) setStatus(ctx context.Context, tx *sql.Tx, id string, status Status, msg string) (Deployment, error) {
 	if !validStatus(status) {
 		return Deployment{}, fmt.Errorf("invalid status %q", status)
 	}
@@ -251,7 +251,7 @@ func setStatus(ctx context.Context, tx *sql.Tx, id string, status Status, msg st
 		WHERE name = ? AND active_deployment_id = ?`, d.Service, id); err != nil {
 		return Deployment{}, err
 	}
-	if _, err := addEvent(ctx, tx, Event{DeploymentID: id, Service: d.Service, Status: status, Message: msg, At: t}); err != nil {
+	if _, err := s.addEvent(ctx, tx, Event{DeploymentID: id, Service: d.Service, Status: status, Message: msg, At: t}); err != nil {
 		return Deployment{}, err
 	}
 	return d, nil
@@ -306,7 +306,7 @@ func (s *Store) Activate(ctx context.Context, id string) (Deployment, Deployment
 				return err
 			}
 			msg := fmt.Sprintf("draining: replaced by #%d", d.Number)
-			if _, err := addEvent(ctx, tx, Event{DeploymentID: prev.ID, Service: prev.Service,
+			if _, err := s.addEvent(ctx, tx, Event{DeploymentID: prev.ID, Service: prev.Service,
 				Status: prev.Status, Message: msg, At: t}); err != nil {
 				return err
 			}
@@ -321,7 +321,7 @@ func (s *Store) Activate(ctx context.Context, id string) (Deployment, Deployment
 				WHERE id = ?`, string(d.Status), nullTime(d.ActivatedAt), id); err != nil {
 				return err
 			}
-			if _, err := addEvent(ctx, tx, Event{DeploymentID: id, Service: d.Service,
+			if _, err := s.addEvent(ctx, tx, Event{DeploymentID: id, Service: d.Service,
 				Status: d.Status, Message: "activated", At: t}); err != nil {
 				return err
 			}

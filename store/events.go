@@ -70,7 +70,7 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (Event, error) {
 		if e.At.IsZero() {
 			e.At = now()
 		}
-		e.ID, err = addEvent(ctx, tx, e)
+		e.ID, err = s.addEvent(ctx, tx, e)
 		return err
 	})
 	if err != nil {
@@ -79,11 +79,39 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (Event, error) {
 	return e, nil
 }
 
-func addEvent(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
+// DefaultKeepEvents is how many lifecycle events the store keeps per service
+// unless told otherwise (SetKeepEvents): the newest.
+const DefaultKeepEvents = 1000
+
+// SetKeepEvents bounds the events kept per service to the newest n; n < 0
+// keeps every event, 0 restores DefaultKeepEvents. Deployments are never
+// deleted: only the oldest events of a long history go.
+func (s *Store) SetKeepEvents(n int) {
+	if n == 0 {
+		n = DefaultKeepEvents
+	}
+	s.keepEvents.Store(int64(n))
+}
+
+// addEvent appends e and drops its service's events beyond the newest
+// keepEvents, in the same transaction, so that the bound always holds.
+func (s *Store) addEvent(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO events (deployment_id, service, status, message, at)
 		VALUES (?, ?, ?, ?, ?)`, e.DeploymentID, e.Service, string(e.Status), e.Message, unixNano(e.At))
 	if err != nil {
 		return 0, err
 	}
-	return res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if keep := s.keepEvents.Load(); keep > 0 {
+		// The index on (service, id) walks the newest keep, then deletes the
+		// older ones; usually none.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE service = ?1 AND id <= (
+			SELECT id FROM events WHERE service = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`, e.Service, keep); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
 }

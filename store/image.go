@@ -66,7 +66,7 @@ func (s *Store) Images(ctx context.Context, activatedOnly bool) ([]ImageRef, err
 
 // ListAvailability returns every recorded availability.
 func (s *Store) ListAvailability(ctx context.Context) ([]Availability, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT key, state, reason, checked_at FROM availability`)
+	rows, err := s.r.QueryContext(ctx, `SELECT key, state, via, reason, checked_at FROM availability`)
 	if err != nil {
 		return nil, fmt.Errorf("list availability: %w", err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) ListAvailability(ctx context.Context) ([]Availability, error) {
 	for rows.Next() {
 		var a Availability
 		var checked int64
-		if err := rows.Scan(&a.Key, &a.State, &a.Reason, &checked); err != nil {
+		if err := rows.Scan(&a.Key, &a.State, &a.Via, &a.Reason, &checked); err != nil {
 			return nil, fmt.Errorf("list availability: %w", err)
 		}
 		a.CheckedAt = fromUnixNano(checked)

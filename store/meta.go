@@ -36,8 +36,8 @@ func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 func (s *Store) GetAvailability(ctx context.Context, key string) (Availability, error) {
 	a := Availability{Key: key}
 	var checked int64
-	err := s.r.QueryRowContext(ctx, `SELECT state, reason, checked_at FROM availability WHERE key = ?`, key).
-		Scan(&a.State, &a.Reason, &checked)
+	err := s.r.QueryRowContext(ctx, `SELECT state, via, reason, checked_at FROM availability WHERE key = ?`, key).
+		Scan(&a.State, &a.Via, &a.Reason, &checked)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -59,9 +59,15 @@ func (s *Store) PutAvailability(ctx context.Context, a Availability) error {
 	if a.CheckedAt.IsZero() {
 		a.CheckedAt = now()
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO availability (key, state, reason, checked_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET state = excluded.state, reason = excluded.reason, checked_at = excluded.checked_at`,
-		a.Key, a.State, a.Reason, unixNano(a.CheckedAt))
+	switch a.Via {
+	case "", ViaRegistry, ViaLocal:
+	default:
+		return fmt.Errorf("put availability of %s: invalid via %q", a.Key, a.Via)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO availability (key, state, via, reason, checked_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET state = excluded.state, via = excluded.via, reason = excluded.reason,
+		checked_at = excluded.checked_at`,
+		a.Key, a.State, a.Via, a.Reason, unixNano(a.CheckedAt))
 	if err != nil {
 		return fmt.Errorf("put availability of %s: %w", a.Key, err)
 	}

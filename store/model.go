@@ -165,11 +165,19 @@ const (
 	AvailabilityUnknown   = "unknown"
 )
 
+// Where an available image was confirmed (image_availability_via): the
+// local engine holds its exact digest, or a registry has it.
+const (
+	ViaRegistry = "registry"
+	ViaLocal    = "local"
+)
+
 // Availability is the last known answer to "can this image still be pulled
 // or run?", keyed by digest or reference.
 type Availability struct {
 	Key       string
 	State     string // AvailabilityAvailable, AvailabilityMissing or AvailabilityUnknown
+	Via       string // ViaRegistry or ViaLocal when available, else ""
 	Reason    string
 	CheckedAt time.Time
 }

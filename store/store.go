@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -28,6 +29,8 @@ type Store struct {
 	r *sql.DB // read-only pool
 
 	listNewest *sql.Stmt // ListDeployments, the dashboard's hot query
+
+	keepEvents atomic.Int64 // per service; < 0 keeps all (SetKeepEvents)
 }
 
 // Open opens (creating it and its directories if needed) the database at
@@ -76,7 +79,9 @@ func Open(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{w: w, r: r, listNewest: list}, nil
+	st := &Store{w: w, r: r, listNewest: list}
+	st.SetKeepEvents(DefaultKeepEvents)
+	return st, nil
 }
 
 // dsn is the driver name for path with the pragmas every pooled connection

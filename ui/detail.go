@@ -131,7 +131,11 @@ func (v *detailView) refresh() {
 		image += st.Dim.Render("  @" + shortDigest(d.ImageDigest))
 	}
 	add("image", image)
-	add("image source", orDash(d.ImageSource)+st.Dim.Render(" · "+orDash(d.ImageAvailability)))
+	availability := orDash(d.ImageAvailability)
+	if d.ImageAvailabilityVia != "" {
+		availability += " (" + d.ImageAvailabilityVia + " copy)"
+	}
+	add("image source", orDash(d.ImageSource)+st.Dim.Render(" · "+availability))
 	add("port", strconv.Itoa(d.Port))
 	add("health check", healthText(d.HealthCheck))
 	add("deploy timeout", orDash(d.DeployTimeout))

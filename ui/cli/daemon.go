@@ -22,7 +22,7 @@ import (
 func (s *settings) daemonConfig(logger *slog.Logger) daemon.Config {
 	return daemon.Config{
 		DataDir: s.dataDir, Socket: s.socket, HTTPAddr: s.httpAddr,
-		SSHAddr: s.sshAddr, RegistryAddr: s.registryAddr, KeepImages: s.keepImages, Logger: logger,
+		SSHAddr: s.sshAddr, RegistryAddr: s.registryAddr, KeepImages: s.keepImages, KeepEvents: s.keepEvents, Logger: logger,
 	}
 }
 

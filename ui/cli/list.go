@@ -95,7 +95,7 @@ func deploymentsCmd(s *settings) *cobra.Command {
 			for _, d := range ds {
 				badge := ""
 				if d.RollbackCapable {
-					badge = "capable"
+					badge = "capable (" + d.ImageAvailabilityVia + ")"
 				} else if d.ImageAvailability == "missing" {
 					badge = "image missing"
 				}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/store"
 )
 
 // Exit codes (DESIGN.md).
@@ -57,7 +58,7 @@ func ExitCode(err error) int {
 // settings are the daemon settings every command may need.
 type settings struct {
 	dataDir, socket, httpAddr, sshAddr, registryAddr string
-	keepImages                                       int
+	keepImages, keepEvents                           int
 }
 
 func env(key, def string) string {
@@ -127,6 +128,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&s.socket, "socket", env("CLANK_SOCKET", ""), "the daemon's API socket (CLANK_SOCKET; default <data-dir>/clank.sock)")
 	pf.StringVar(&s.httpAddr, "http-addr", env("CLANK_HTTP_ADDR", "127.0.0.1:8080"), "the edge router's address (CLANK_HTTP_ADDR)")
 	pf.StringVar(&s.sshAddr, "ssh-addr", env("CLANK_SSH_ADDR", "127.0.0.1:2222"), "the SSH dashboard's address, \"\" for none (CLANK_SSH_ADDR)")
+	pf.IntVar(&s.keepEvents, "keep-events", envInt("CLANK_KEEP_EVENTS", store.DefaultKeepEvents), "lifecycle events kept per service, the newest; -1 for all (CLANK_KEEP_EVENTS)")
 	pf.IntVar(&s.keepImages, "keep-images", envInt("CLANK_KEEP_IMAGES", engine.DefaultKeepImages), "local images kept per service after each deploy, -1 for all (CLANK_KEEP_IMAGES)")
 	pf.StringVar(&s.registryAddr, "registry-addr", env("CLANK_REGISTRY_ADDR", "127.0.0.1:5000"), "the Clank registry's address, \"\" for none (CLANK_REGISTRY_ADDR)")
 
