@@ -55,10 +55,15 @@ func (l LocalImages) Check(ctx context.Context, source, ref, digest string) Avai
 	case err == nil:
 		return Availability{State: Available, Reason: "in the local Docker engine", CheckedAt: now}
 	case errors.Is(err, ErrImageNotFound):
-		return Availability{State: Missing, Reason: fmt.Sprintf("image %s (%s) was removed from the local Docker engine", ref, ShortDigest(digest)), CheckedAt: now}
+		return Availability{State: Missing, Reason: RemovedLocally(ref, digest), CheckedAt: now}
 	default:
 		return Availability{State: Unknown, Reason: err.Error(), CheckedAt: now}
 	}
+}
+
+// RemovedLocally is why a local image is missing: the engine no longer has it.
+func RemovedLocally(ref, digest string) string {
+	return fmt.Sprintf("image %s (%s) was removed from the local Docker engine", ref, ShortDigest(digest))
 }
 
 // CheckMany implements ImageChecker.

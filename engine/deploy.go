@@ -116,7 +116,7 @@ func (e *Engine) planFromTarget(ctx context.Context, req Request, p *Plan) error
 	case req.Kind == store.KindRollback:
 		target, err = e.store.LastActivated(ctx, svc.Name, svc.ActiveDeploymentID)
 		if errors.Is(err, store.ErrNotFound) {
-			p.Refusal = refuse(nil, fmt.Sprintf("service %s has no earlier deployment that was ACTIVE to roll back to", svc.Name))
+			p.Refusal = NoRollbackTarget(svc.Name)
 			return nil
 		}
 		if err != nil {
@@ -127,16 +127,7 @@ func (e *Engine) planFromTarget(ctx context.Context, req Request, p *Plan) error
 	}
 	p.Target = &target
 	if req.Kind == store.KindRollback {
-		switch {
-		case target.ID == svc.ActiveDeploymentID:
-			p.Refusal = refuse(nil, fmt.Sprintf("deployment #%d is the current ACTIVE deployment of %s: nothing to roll back to", target.Number, svc.Name))
-			return nil
-		case target.ActivatedAt == nil:
-			why := string(target.Status)
-			if target.FailureReason != "" {
-				why += ": " + target.FailureReason
-			}
-			p.Refusal = refuse(nil, fmt.Sprintf("deployment #%d of %s was never ACTIVE (%s): only a deployment that ran can be rolled back to", target.Number, svc.Name, why))
+		if p.Refusal = RollbackRefusal(svc, target); p.Refusal != nil {
 			return nil
 		}
 		p.Config = target.Config
@@ -152,20 +143,62 @@ func (e *Engine) planFromTarget(ctx context.Context, req Request, p *Plan) error
 	// Checked now, not from the cache: a rollback to a missing image is
 	// refused before anything is created.
 	if a := e.CheckImage(ctx, target); a.State == Missing {
-		p.Refusal = refuse(nil, fmt.Sprintf("cannot %s to deployment #%d: its image %s@%s is gone (%s)", req.Kind, target.Number, target.Config.Image, ShortDigest(target.ImageDigest), a.Reason))
+		p.Refusal = ImageGone(req.Kind, target, a.Reason)
 	}
 	return nil
 }
 
 func (e *Engine) inProgress(ctx context.Context, req Request, busyID string) error {
-	what := "another deployment"
-	if d, err := e.store.GetDeployment(ctx, busyID); err == nil {
-		if d.Status == store.StatusActive {
-			return refuse(ErrInProgress, fmt.Sprintf("service %s: its ACTIVE deployment #%d is being started again after a restart; wait for it", req.Service, d.Number))
-		}
-		what = fmt.Sprintf("deployment #%d (%s)", d.Number, d.Status)
+	d, err := e.store.GetDeployment(ctx, busyID)
+	if err != nil {
+		return InProgress(req.Service, nil) // a claim not yet recorded
 	}
-	return refuse(ErrInProgress, fmt.Sprintf("service %s: %s is in progress; wait for it to end", req.Service, what))
+	return InProgress(req.Service, &d)
+}
+
+// The refusals below are the engine's rules for a rollback or redeploy
+// target, each with its one wording. They are exported so that the
+// dashboard's rendering fake refuses with the engine's own words.
+
+// NoRollbackTarget refuses a rollback without a target when service has no
+// earlier deployment that was ACTIVE.
+func NoRollbackTarget(service string) error {
+	return refuse(nil, fmt.Sprintf("service %s has no earlier deployment that was ACTIVE to roll back to", service))
+}
+
+// RollbackRefusal says why target cannot be rolled back to in svc (it is the
+// current ACTIVE deployment, or it was never ACTIVE), or nil if it can.
+func RollbackRefusal(svc store.Service, target store.Deployment) error {
+	switch {
+	case target.ID == svc.ActiveDeploymentID:
+		return refuse(nil, fmt.Sprintf("deployment #%d is the current ACTIVE deployment of %s: nothing to roll back to", target.Number, svc.Name))
+	case target.ActivatedAt == nil:
+		why := string(target.Status)
+		if target.FailureReason != "" {
+			why += ": " + target.FailureReason
+		}
+		return refuse(nil, fmt.Sprintf("deployment #%d of %s was never ACTIVE (%s): only a deployment that ran can be rolled back to", target.Number, svc.Name, why))
+	}
+	return nil
+}
+
+// ImageGone refuses a rollback or redeploy to target whose image is missing
+// (why says where it went).
+func ImageGone(kind store.Kind, target store.Deployment, why string) error {
+	return refuse(nil, fmt.Sprintf("cannot %s to deployment #%d: its image %s@%s is gone (%s)", kind, target.Number, target.Config.Image, ShortDigest(target.ImageDigest), why))
+}
+
+// InProgress refuses an action on service while busy (nil: not recorded
+// yet) is in progress.
+func InProgress(service string, busy *store.Deployment) error {
+	what := "another deployment"
+	if busy != nil {
+		if busy.Status == store.StatusActive {
+			return refuse(ErrInProgress, fmt.Sprintf("service %s: its ACTIVE deployment #%d is being started again after a restart; wait for it", service, busy.Number))
+		}
+		what = fmt.Sprintf("deployment #%d (%s)", busy.Number, busy.Status)
+	}
+	return refuse(ErrInProgress, fmt.Sprintf("service %s: %s is in progress; wait for it to end", service, what))
 }
 
 // Act begins req and returns the new deployment (DEPLOYING) at once; the

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/ui"
+	"github.com/clank-dev/clank/ui/internal/realdaemon"
 )
 
 // sizes are the terminals every screen is checked at: the smallest one it
@@ -19,291 +21,244 @@ var sizes = []struct {
 	w, h int
 }{{"80x24", 80, 24}, {"160x48", 160, 48}}
 
-// openDeployments focuses web's deployments (enter on the services list).
-func openDeployments(s *screen) {
-	s.press("enter")
-	s.waitFor("▸ web deployments", "rollback of #2")
-}
-
-func TestServicesList(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(size.name, func(t *testing.T) {
-			s := open(t, demoBackend(), ui.RoleAdmin, size.w, size.h)
-			s.waitFor("web", "api", "worker", "ACTIVE", "NONE", "demo-host", "docker ok")
-			if size.w >= 120 {
-				// Side by side: the selected service's deployments are there too.
-				s.waitFor("web deployments", "Rollback capable")
-			}
-			s.golden()
-		})
-	}
-}
-
-func TestDeploymentsShowKindAgeAuthorAndBadges(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(size.name, func(t *testing.T) {
-			s := open(t, demoBackend(), ui.RoleAdmin, size.w, size.h)
-			openDeployments(s)
-			s.waitFor("#5", "#1", "rollback of #2", "Rollback capable", "image gone", "FAILED", "10h")
-			if size.w >= 120 {
-				s.waitFor("carol", "bob (SHA256:q1w2e3)")
-			}
-			s.golden()
-		})
-	}
-}
-
-func TestColourReachesTheTerminal(t *testing.T) {
-	s := open(t, demoBackend(), ui.RoleAdmin, 80, 24)
-	openDeployments(s)
-	_ = s.tm.Quit()
-	out := s.tm.FinalOutput(t, teatest.WithFinalTimeout(5*time.Second))
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(out); err != nil {
-		t.Fatal(err)
-	}
-	// ANSI256 profile: the palette arrives as 256-colour SGR sequences.
-	if !bytes.Contains(buf.Bytes(), []byte("38;5;")) {
-		t.Fatalf("no 256-colour sequence in the program's output: %q", buf.String())
-	}
-}
-
-func TestRollbackModalShowsTheDiff(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(size.name, func(t *testing.T) {
-			b := demoBackend()
-			s := open(t, b, ui.RoleAdmin, size.w, size.h)
-			openDeployments(s)
-			s.press("j", "r")
-			s.waitFor("Roll back web to #4", "Changes against ACTIVE #5", "nginx:1.26 → nginx:1.24",
-				"- FEATURE_X", "8081 → 8080", "Cancel")
-			s.never("s3cr3t")
-			plans := b.Plans()
-			if len(plans) != 1 || !plans[0].DryRun || plans[0].Kind != "rollback" || plans[0].Deployment != "web-4" {
-				t.Fatalf("plans = %+v, want one dry-run rollback to web-4", plans)
-			}
-			if acts := b.Acts(); len(acts) != 0 {
-				t.Fatalf("opening the modal acted: %+v", acts)
-			}
-			s.golden()
-		})
-	}
-}
-
-func TestRefusedRollbackSaysWhy(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(size.name, func(t *testing.T) {
-			b := demoBackend()
-			s := open(t, b, ui.RoleAdmin, size.w, size.h)
-			openDeployments(s)
-			s.press("G", "r")
-			s.waitFor("Roll back web to #1", "Refused", "image nginx:1.23 is gone", "Nothing was created")
-			s.press("y") // nothing to confirm
-			s.press("enter")
-			s.waitFor("web deployments")
-			if acts := b.Acts(); len(acts) != 0 {
-				t.Fatalf("a refused rollback acted: %+v", acts)
-			}
-		})
-	}
-	t.Run("never-active-80x24", func(t *testing.T) {
-		s := open(t, demoBackend(), ui.RoleAdmin, 80, 24)
-		openDeployments(s)
-		s.press("j", "j", "r")
-		s.waitFor("Roll back web to #3", "#3 was never ACTIVE")
-		s.golden()
-	})
-}
-
-func TestViewerIsReadOnly(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(size.name, func(t *testing.T) {
-			b := demoBackend()
-			s := open(t, b, ui.RoleViewer, size.w, size.h)
-			s.waitFor("viewer")
-			openDeployments(s)
-			for _, k := range []string{"R", "d", "r"} {
-				s.press(k)
-				s.waitFor("read-only: viewer role")
-				s.press("y")
-				if k != "r" {
-					s.press("esc")
-				}
-			}
-			s.golden()
-			if plans, acts := b.Plans(), b.Acts(); len(plans)+len(acts) != 0 {
-				t.Fatalf("a viewer reached the backend: plans %+v acts %+v", plans, acts)
-			}
-		})
-	}
-}
-
-func TestConfirmRollsBackAndFollowsToActive(t *testing.T) {
-	b := demoBackend()
-	s := open(t, b, ui.RoleAdmin, 80, 24)
-	openDeployments(s)
-	s.press("j", "r")
-	s.waitFor("Changes against ACTIVE #5")
-	s.press("y")
-	s.waitFor("#6 rollback of #4", "DEPLOYING")
-	acts := b.Acts()
-	want := api.ActionRequest{Kind: "rollback", Service: "web", Deployment: "web-4", TriggeredBy: "tester"}
-	if len(acts) != 1 || acts[0] != want {
-		t.Fatalf("acts = %+v, want %+v", acts, want)
-	}
-	b.SetStatus("web", 6, "HEALTH_CHECKING", "probing /healthz")
-	s.waitFor("probing /healthz")
-	b.SetStatus("web", 6, "ACTIVE", "serving web.localhost")
-	s.waitFor("#6 is ACTIVE", "#5      ○ INACTIVE")
-	s.golden()
-	s.press("enter")
-	waitGone(s, "#6 is ACTIVE")
-}
-
-func TestFailedRollbackShowsTheReason(t *testing.T) {
-	b := demoBackend()
-	s := open(t, b, ui.RoleAdmin, 80, 24)
-	openDeployments(s)
-	s.press("j", "r")
-	s.waitFor("Changes against ACTIVE #5")
-	s.press("y")
-	s.waitFor("DEPLOYING")
-	b.SetStatus("web", 6, "FAILED", "health check /healthz: connection refused")
-	s.waitFor("#6 FAILED: health check /healthz: connection refused")
-}
-
-func TestCancelCreatesNothing(t *testing.T) {
-	for _, keys := range [][]string{{"esc"}, {"n"}, {"enter"}, {"tab", "tab", "enter"}} {
-		t.Run(strings.Join(keys, "+"), func(t *testing.T) {
-			b := demoBackend()
-			s := open(t, b, ui.RoleAdmin, 80, 24)
-			openDeployments(s)
-			s.press("j", "r")
-			s.waitFor("Changes against ACTIVE #5")
-			s.press(keys...)
-			waitGone(s, "Changes against")
-			if acts := b.Acts(); len(acts) != 0 {
-				t.Fatalf("cancelling acted: %+v", acts)
-			}
-		})
-	}
-	t.Run("tab+enter confirms", func(t *testing.T) {
-		b := demoBackend()
-		s := open(t, b, ui.RoleAdmin, 80, 24)
-		openDeployments(s)
-		s.press("j", "r")
-		s.waitFor("Changes against ACTIVE #5")
-		s.press("tab", "enter")
-		s.waitFor("#6 rollback of #4")
-		if acts := b.Acts(); len(acts) != 1 {
-			t.Fatalf("acts = %+v, want one", acts)
-		}
-	})
-}
-
-func waitGone(s *screen, text string) {
-	s.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for strings.Contains(s.plain(), text) {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("screen still shows %q:\n%s", text, s.plain())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func TestRedeployAndDeployUseTheModal(t *testing.T) {
-	b := demoBackend()
-	s := open(t, b, ui.RoleAdmin, 80, 24)
-	openDeployments(s)
-	s.press("j", "R")
-	s.waitFor("Redeploy web #4 with the current config", "Changes against ACTIVE #5")
-	s.press("y")
-	s.waitFor("#6 redeploy of #4")
-	s.press("esc", "d")
-	s.waitFor("Deploy web (its current image and config)")
-	s.press("esc")
-	acts := b.Acts()
-	if len(acts) != 1 || acts[0].Kind != "redeploy" || acts[0].Deployment != "web-4" {
-		t.Fatalf("acts = %+v, want one redeploy of web-4", acts)
-	}
-}
-
-func TestLiveStatusChangesWithoutAKeyOrAReread(t *testing.T) {
-	b := demoBackend()
-	s := open(t, b, ui.RoleAdmin, 160, 48)
-	openDeployments(s)
-	reads := b.DeploymentsCalls.Load()
-
-	// Someone else rolls back (the CLI, another SSH session).
-	if _, err := b.Act(t.Context(), api.ActionRequest{Kind: "rollback", Service: "web", Deployment: "web-2",
-		TriggeredBy: "dave"}); err != nil {
-		t.Fatal(err)
-	}
-	s.waitFor("#6", "DEPLOYING", "rollback of #2", "dave")
-	b.SetStatus("web", 6, "HEALTH_CHECKING", "probing")
-	s.waitFor("HEALTH_CHECKING")
-	b.SetStatus("web", 6, "ACTIVE", "serving")
-	s.waitFor("#6      ● ACTIVE")
-	s.waitFor("#5      ○ INACTIVE")
-	if got := b.DeploymentsCalls.Load(); got != reads {
-		t.Fatalf("live updates re-read deployments %d times", got-reads)
-	}
-}
-
-func TestDetailMasksEnvAndShowsLifecycle(t *testing.T) {
-	b := demoBackend()
-	s := open(t, b, ui.RoleAdmin, 80, 24)
-	openDeployments(s)
+// openWeb selects web (the services are listed by name: api comes first)
+// and focuses its deployments.
+func openWeb(s *screen) {
 	s.press("j", "enter")
-	s.waitFor("web #4", "API_KEY=••••", "DB_URL=••••", "Lifecycle", "probing /healthz")
-	s.never("s3cr3t")
-	s.never("postgres://")
-	s.golden()
-	s.press("G")
-	s.waitFor("replaced by #5")
+	s.waitFor("▸ web deployments", "rollback of #1")
 }
 
-func TestLogsFollowTheDeployment(t *testing.T) {
-	s := open(t, demoBackend(), ui.RoleAdmin, 80, 24)
-	openDeployments(s)
-	s.press("l")
-	s.waitFor("logs · web #5", "following", "GET /healthz 200")
-	s.press("esc")
-	s.waitFor("web deployments")
-}
-
-func TestFilterAndHelp(t *testing.T) {
-	s := open(t, demoBackend(), ui.RoleAdmin, 80, 24)
-	s.press("/", "w", "o")
-	s.waitFor(`filter "wo"`, "worker")
-	s.never("nginx:1.26")
-	s.press("esc")
-	s.waitFor("nginx:1.26", "worker")
-	s.press("?")
-	s.waitFor("Keys", "rollback", "switch pane")
-	s.press("esc")
-	waitGone(s, "switch pane    ")
-}
-
-func TestRollbackFromTheServicesListTargetsThePreviousDeployment(t *testing.T) {
-	b := demoBackend()
-	s := open(t, b, ui.RoleAdmin, 80, 24)
-	s.press("r")
-	s.waitFor("Roll back web to #4", "Changes against ACTIVE #5")
-	s.press("y")
-	s.waitFor("#6 rollback of #4")
-	acts := b.Acts()
-	if len(acts) != 1 || acts[0].Deployment != "web-4" {
-		t.Fatalf("acts = %+v, want the planned target web-4 named", acts)
+// The dashboard on a real daemon's history (realdaemon.History): what every
+// screen shows is what the daemon says, and looking changes nothing. The
+// subtests only look (or cancel, or are refused); each ends on an answer of
+// the daemon that came after its last key, so that when they are done,
+// anything a stray action had created would be there to see.
+func TestDashboardOnARealHistory(t *testing.T) {
+	w := realdaemon.History(t)
+	before := w.Snapshot()
+	var acts int64
+	backend := func(t *testing.T) *realdaemon.Counting {
+		b := w.Backend()
+		t.Cleanup(func() { acts += b.Acts.Load() })
+		return b
 	}
-}
 
-func TestSideBySideTheDeploymentsFollowTheSelection(t *testing.T) {
-	s := open(t, demoBackend(), ui.RoleAdmin, 160, 48)
-	s.waitFor("web deployments")
-	s.press("j")
-	s.waitFor("api deployments", "ghcr.io/acme/api:2.0")
-	s.press("/", "w", "o")
-	s.waitFor("worker deployments", "no deployments yet")
+	t.Run("services", func(t *testing.T) {
+		for _, size := range sizes {
+			t.Run(size.name, func(t *testing.T) {
+				s := open(t, backend(t), ui.RoleAdmin, size.w, size.h)
+				s.waitFor("api", "web", "worker", "NONE", "testhost", "docker ok")
+				if size.w >= 120 {
+					// Side by side: the selected service's deployments are there too.
+					s.waitFor("api deployments", "Rollback capable")
+				}
+				s.golden()
+			})
+		}
+	})
+
+	t.Run("deployments show kind, age, author and badges", func(t *testing.T) {
+		for _, size := range sizes {
+			t.Run(size.name, func(t *testing.T) {
+				s := open(t, backend(t), ui.RoleAdmin, size.w, size.h)
+				openWeb(s)
+				s.waitFor("#5", "#1", "rollback of #1", "Rollback capable", "image gone", "FAILED", "3h")
+				if size.w >= 120 {
+					s.waitFor("setup")
+				}
+				// The badges are the daemon's: only #2 can be rolled back to;
+				// #5 is ACTIVE, #3 never was, the image of #1 and #4 is gone.
+				for n, capable := range map[int]bool{5: false, 4: false, 3: false, 2: true, 1: false} {
+					line := lineWith(s.plain(), "#"+strconv.Itoa(n)+" ")
+					if got := strings.Contains(line, "Rollback capable"); got != capable || got != w.Web[n].RollbackCapable {
+						t.Errorf("#%d: badge %v on screen, daemon says %v, want %v: %q", n, got, w.Web[n].RollbackCapable, capable, line)
+					}
+				}
+				s.golden()
+			})
+		}
+	})
+
+	t.Run("rollback modal shows the daemon's diff", func(t *testing.T) {
+		for _, size := range sizes {
+			t.Run(size.name, func(t *testing.T) {
+				b := backend(t)
+				s := open(t, b, ui.RoleAdmin, size.w, size.h)
+				openWeb(s)
+				s.press("j", "j", "j", "r")
+				s.waitFor("Roll back web to #2", "Changes against ACTIVE #5", "Cancel")
+				plan := w.Plan(api.ActionRequest{Kind: "rollback", Service: "web", Deployment: w.Web[2].ID})
+				if plan.Refusal != "" || len(plan.Changes) < 8 {
+					t.Fatalf("the daemon's plan: refusal %q, %d changes; want the history's 8 or more", plan.Refusal, len(plan.Changes))
+				}
+				frame := s.plain()
+				for _, ch := range plan.Changes {
+					if ch.Field == "env" {
+						continue
+					}
+					if lineWith(frame, ch.From) == "" || lineWith(frame, "→ "+ch.To) == "" {
+						t.Errorf("the modal does not show the daemon's change %s: %q → %q:\n%s", ch.Field, ch.From, ch.To, frame)
+					}
+				}
+				s.waitFor("~ API_KEY •••• → ••••", "- FEATURE_X", "- PORT", "GET /healthz every 200ms, timeout 1s", "8081 → 8080")
+				for _, secret := range realdaemon.Secrets {
+					s.never(secret)
+				}
+				if p, a := b.Plans.Load(), b.Acts.Load(); p != 1 || a != 0 {
+					t.Fatalf("opening the modal asked %d plans and %d acts, want 1 and 0", p, a)
+				}
+				s.golden()
+				s.press("esc")
+				s.waitGone("Changes against")
+			})
+		}
+	})
+
+	t.Run("refused rollback says the daemon's reason", func(t *testing.T) {
+		web := func(keys ...string) func(*screen) {
+			return func(s *screen) { openWeb(s); s.press(keys...) }
+		}
+		for _, c := range []struct {
+			name   string
+			keys   func(*screen) // from the services list to r
+			req    api.ActionRequest
+			reason string // part of the daemon's refusal
+			golden bool
+		}{
+			{"image gone", web("G", "r"), api.ActionRequest{Kind: "rollback", Service: "web", Deployment: w.Web[1].ID},
+				"was removed from the local Docker engine", true},
+			{"never active", web("j", "j", "r"), api.ActionRequest{Kind: "rollback", Service: "web", Deployment: w.Web[3].ID},
+				"was never ACTIVE (FAILED: health check GET /healthz did not pass within 2s", false},
+			{"current active", web("r"), api.ActionRequest{Kind: "rollback", Service: "web", Deployment: w.Web[5].ID},
+				"is the current ACTIVE deployment", false},
+			{"domain taken", func(s *screen) {
+				s.press("enter")
+				s.waitFor("▸ api deployments", "#1 ")
+				s.press("j", "r")
+			}, api.ActionRequest{Kind: "rollback", Service: "api", Deployment: w.API[1].ID},
+				"domain shop.localhost is taken by service worker", false},
+			{"nothing earlier", func(s *screen) { s.press("j", "j", "r") }, api.ActionRequest{Kind: "rollback", Service: "worker"},
+				"has no earlier deployment that was ACTIVE", false},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				refusal := w.Plan(c.req).Refusal
+				if !strings.Contains(refusal, c.reason) {
+					t.Fatalf("the daemon refuses with %q, want it to say %q", refusal, c.reason)
+				}
+				b := backend(t)
+				s := open(t, b, ui.RoleAdmin, 80, 24)
+				c.keys(s)
+				s.waitForModal("✗ Refused: " + refusal)
+				s.waitForModal("Nothing was created.")
+				if c.golden {
+					s.golden()
+				}
+				// y has nothing to confirm: once handled, the modal still
+				// says why, and nothing started.
+				s.press("y")
+				if frame := s.handled(); !strings.Contains(frame, "Refused") || strings.Contains(frame, "starting") {
+					t.Fatalf("after y on a refusal the modal shows:\n%s", frame)
+				}
+				s.press("enter")
+				s.waitGone("Refused")
+				if a := b.Acts.Load(); a != 0 {
+					t.Fatalf("a refused rollback acted %d times", a)
+				}
+			})
+		}
+	})
+
+	t.Run("viewer is read-only", func(t *testing.T) {
+		for _, size := range sizes {
+			t.Run(size.name, func(t *testing.T) {
+				b := backend(t)
+				s := open(t, b, ui.RoleViewer, size.w, size.h)
+				s.waitFor("viewer")
+				openWeb(s)
+				s.press("j")
+				for _, k := range []string{"R", "d", "r"} {
+					s.press(k)
+					s.waitFor("read-only: viewer role")
+					s.press("y")
+					if k != "r" {
+						s.press("esc")
+						s.waitGone("read-only")
+					}
+				}
+				s.golden()
+				// The answer to a later request: the detail of #4, read from
+				// the daemon after every key above was handled.
+				s.press("enter", "enter")
+				s.waitFor("web #4", "Lifecycle", "HEALTH_CHECKING")
+				if p, a := b.Plans.Load(), b.Acts.Load(); p+a != 0 {
+					t.Fatalf("a viewer reached the daemon: %d plans, %d acts", p, a)
+				}
+			})
+		}
+	})
+
+	t.Run("detail masks env and shows the lifecycle", func(t *testing.T) {
+		s := open(t, backend(t), ui.RoleAdmin, 80, 24)
+		openWeb(s)
+		s.press("j", "enter")
+		s.waitFor("web #4", "API_KEY=••••", "Lifecycle", "HEALTH_CHECKING")
+		s.waitGone("loading…")
+		for _, secret := range realdaemon.Secrets {
+			s.never(secret)
+		}
+		s.golden()
+		s.press("G")
+		s.waitFor("drained; container removed")
+	})
+
+	t.Run("logs are the container's", func(t *testing.T) {
+		s := open(t, backend(t), ui.RoleAdmin, 80, 24)
+		openWeb(s)
+		s.press("l")
+		s.waitFor("logs · web #5", "following", "sampleapp v3 listening on")
+		s.press("esc")
+		s.waitFor("web deployments")
+	})
+
+	t.Run("filter and help", func(t *testing.T) {
+		s := open(t, backend(t), ui.RoleAdmin, 80, 24)
+		s.press("/", "w", "o")
+		s.waitFor(`filter "wo"`, "worker")
+		s.never("api ")
+		s.press("esc")
+		s.waitFor("api", "worker")
+		s.press("?")
+		s.waitFor("Keys", "rollback", "switch pane")
+		s.press("esc")
+		s.waitGone("switch pane    ")
+	})
+
+	t.Run("side by side the deployments follow the selection", func(t *testing.T) {
+		s := open(t, backend(t), ui.RoleAdmin, 160, 48)
+		s.waitFor("api deployments")
+		s.press("j")
+		s.waitFor("web deployments", "rollback of #1")
+		s.press("/", "w", "o")
+		s.waitFor("worker deployments", "no deployments yet")
+	})
+
+	t.Run("colour reaches the terminal", func(t *testing.T) {
+		s := open(t, backend(t), ui.RoleAdmin, 80, 24)
+		openWeb(s)
+		_ = s.tm.Quit()
+		out := s.tm.FinalOutput(t, teatest.WithFinalTimeout(10*time.Second))
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(out); err != nil {
+			t.Fatal(err)
+		}
+		// ANSI256 profile: the palette arrives as 256-colour SGR sequences.
+		if !bytes.Contains(buf.Bytes(), []byte("38;5;")) {
+			t.Fatalf("no 256-colour sequence in the program's output: %q", buf.String())
+		}
+	})
+
+	if acts != 0 {
+		t.Fatalf("looking acted %d times", acts)
+	}
+	w.CreatedNothing(before)
 }

@@ -754,12 +754,19 @@ func (m *Model) helpBox() string {
 	return st.Modal.Render(body)
 }
 
-// overlay draws box centred over screen with the compositor.
+// overlay draws box centred over screen with the compositor. The result is
+// the screen's size exactly: the compositor drops a line's trailing blanks
+// and grows to hold a box taller than the screen.
 func overlay(screen, box string, w, h int) string {
 	bw, bh := lipgloss.Width(box), lipgloss.Height(box)
 	x, y := max((w-bw)/2, 0), max((h-bh)/2, 0)
-	return lipgloss.NewCompositor(
+	out := strings.Split(lipgloss.NewCompositor(
 		lipgloss.NewLayer(screen),
 		lipgloss.NewLayer(box).X(x).Y(y).Z(1),
-	).Render()
+	).Render(), "\n")
+	out = out[:min(len(out), h)]
+	for i := range out {
+		out[i] = fit(out[i], w)
+	}
+	return strings.Join(out, "\n")
 }

@@ -124,18 +124,30 @@ func TestEveryLineFillsTheWidth(t *testing.T) {
 				m, _ := benchModel(t, 1000)
 				m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 				settle(m, m.deps.open("big"))
-				for _, focus := range []pane{paneServices, paneRight} {
-					m.focus = focus
+				fills := func(what string) {
+					t.Helper()
 					lines := strings.Split(m.View().Content, "\n")
 					if len(lines) != h {
-						t.Fatalf("%d lines, want %d", len(lines), h)
+						t.Fatalf("%s: %d lines, want %d", what, len(lines), h)
 					}
 					for i, l := range lines {
 						if got := ansi.StringWidth(l); got != w {
-							t.Fatalf("line %d is %d cells wide, want %d: %q", i, got, w, ansi.Strip(l))
+							t.Fatalf("%s: line %d is %d cells wide, want %d: %q", what, i, got, w, ansi.Strip(l))
 						}
 					}
 				}
+				for _, focus := range []pane{paneServices, paneRight} {
+					m.focus = focus
+					fills("the deployments")
+				}
+				// The rollback modal over it, with the engine's diff (the
+				// fake plans with engine.Diff) of a long history's change.
+				m.deps.cursor = 1
+				m.Update(m.act("rollback")())
+				if m.modal == nil || m.modal.step != stepConfirm || len(m.modal.plan.Changes) == 0 {
+					t.Fatalf("the modal did not open on a plan with changes: %+v", m.modal)
+				}
+				fills("the modal")
 			})
 		}
 	}

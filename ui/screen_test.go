@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -13,15 +14,21 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/clank-dev/clank/ui"
-	"github.com/clank-dev/clank/ui/internal/fakebackend"
+	"github.com/clank-dev/clank/ui/internal/realdaemon"
 )
 
+// waitWithin bounds every wait for the screen: generous, for a loaded
+// 2-core machine under -race.
+const waitWithin = 20 * time.Second
+
 // recorder wraps the dashboard so a test can read what the program last drew,
-// from inside the program's own goroutine (no race with the test's).
+// from inside the program's own goroutine (no race with the test's), and how
+// many keys it has handled.
 type recorder struct {
 	*ui.Model
 	mu     sync.Mutex
 	styled string
+	keys   int
 }
 
 func (r *recorder) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -29,42 +36,55 @@ func (r *recorder) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	content := r.Model.View().Content
 	r.mu.Lock()
 	r.styled = content
+	if _, ok := msg.(tea.KeyPressMsg); ok {
+		r.keys++
+	}
 	r.mu.Unlock()
 	return r, cmd
 }
 
-func (r *recorder) last() string {
+func (r *recorder) last() (frame string, keys int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.styled
+	return r.styled, r.keys
 }
 
 // screen is a running dashboard driven by keys, as a user would.
 type screen struct {
-	t   *testing.T
-	tm  *teatest.TestModel
-	rec *recorder
-	b   *fakebackend.Backend
+	t    *testing.T
+	tm   *teatest.TestModel
+	rec  *recorder
+	sent int // keys sent
 }
 
-// open runs the dashboard at a size with the ANSI256 colour profile and waits
-// for the services to show.
-func open(t *testing.T, b *fakebackend.Backend, role ui.Role, w, h int) *screen {
+// options are the dashboard's options in tests: the goldens' clock (every
+// age reads 3h), a fixed host name, a colour profile, and a context that
+// ends with the test.
+func options(t testing.TB, role ui.Role) ui.Options {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ui.Options{Context: ctx, Role: role, Actor: "tester", Host: "testhost", Now: realdaemon.Clock,
+		ColorProfile: colorprofile.ANSI256}
+}
+
+// open runs the dashboard on b at a size with the ANSI256 colour profile
+// and waits for the services to show.
+func open(t *testing.T, b ui.Backend, role ui.Role, w, h int) *screen {
 	t.Helper()
 	opts := options(t, role)
 	rec := &recorder{Model: ui.New(b, opts)}
 	tm := teatest.NewTestModel(t, rec, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(opts.ColorProfile)))
-	s := &screen{t: t, tm: tm, rec: rec, b: b}
+	s := &screen{t: t, tm: tm, rec: rec}
 	t.Cleanup(func() {
 		_ = tm.Quit()
-		tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+		tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 	})
-	s.waitFor("worker")
+	s.waitFor(realdaemon.Service, "ACTIVE")
 	return s
 }
 
-// press sends keys by name: "enter", "esc", "tab", or a character.
+// press sends keys by name: "enter", "esc", "tab", "down", or a character.
 func (s *screen) press(keys ...string) {
 	for _, k := range keys {
 		switch k {
@@ -80,30 +100,73 @@ func (s *screen) press(keys ...string) {
 			r := []rune(k)[0]
 			s.tm.Send(tea.KeyPressMsg{Code: r, Text: k})
 		}
+		s.sent++
+	}
+}
+
+// handled waits until the dashboard has handled every key sent: what a key
+// did to the screen is then in the last frame. (A backend call a key started
+// may still be on its way.)
+func (s *screen) handled() string {
+	s.t.Helper()
+	deadline := time.Now().Add(waitWithin)
+	for {
+		frame, keys := s.rec.last()
+		if keys >= s.sent {
+			return ansi.Strip(frame)
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the dashboard handled %d of %d keys within %s", keys, s.sent, waitWithin)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
 // plain is the last frame without styles.
-func (s *screen) plain() string { return ansi.Strip(s.rec.last()) }
+func (s *screen) plain() string {
+	frame, _ := s.rec.last()
+	return ansi.Strip(frame)
+}
+
+// squash drops blanks and line breaks.
+func squash(s string) string { return strings.Join(strings.Fields(s), "") }
 
 // waitFor waits until the screen shows all of the texts.
 func (s *screen) waitFor(texts ...string) {
 	s.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		frame := s.plain()
-		missing := ""
+	s.waitUntil(func(frame string) string {
 		for _, want := range texts {
 			if !strings.Contains(frame, want) {
-				missing = want
-				break
+				return "never showed " + want
 			}
 		}
+		return ""
+	})
+}
+
+// waitGone waits until the screen no longer shows text.
+func (s *screen) waitGone(text string) {
+	s.t.Helper()
+	s.waitUntil(func(frame string) string {
+		if strings.Contains(frame, text) {
+			return "still shows " + text
+		}
+		return ""
+	})
+}
+
+// waitUntil polls the frame until check finds nothing missing ("").
+func (s *screen) waitUntil(check func(frame string) string) {
+	s.t.Helper()
+	deadline := time.Now().Add(waitWithin)
+	for {
+		frame := s.plain()
+		missing := check(frame)
 		if missing == "" {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("screen never showed %q; last frame:\n%s", missing, frame)
+			s.t.Fatalf("within %s the screen %s; last frame:\n%s", waitWithin, missing, frame)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -117,14 +180,67 @@ func (s *screen) never(text string) {
 	}
 }
 
-// golden compares the last frame, in the terminal's colour profile, with
+// golden compares the last frame, in the terminal's colour profile and
+// masked (realdaemon.Mask: what changes from run to run), with
 // testdata/<test>.golden (go test -update rewrites it).
 func (s *screen) golden() {
 	s.t.Helper()
 	var out bytes.Buffer
 	w := &colorprofile.Writer{Forward: &out, Profile: colorprofile.ANSI256}
-	if _, err := w.WriteString(s.rec.last()); err != nil {
+	frame, _ := s.rec.last()
+	if _, err := w.WriteString(realdaemon.Mask(frame)); err != nil {
 		s.t.Fatal(err)
 	}
 	teatest.RequireEqualOutput(s.t, out.Bytes())
+}
+
+// lineWith is the frame's first line that holds every one of parts.
+func lineWith(frame string, parts ...string) string {
+	for line := range strings.Lines(frame) {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return line
+		}
+	}
+	return ""
+}
+
+// modal is the text inside the modal's box on the last frame, its lines
+// joined: a reason the modal wraps over lines reads whole (compare squashed,
+// as a long word may be cut anywhere). "" when no modal is open.
+func (s *screen) modal() string {
+	var out []string
+	from, to := -1, -1
+	for line := range strings.Lines(s.plain()) {
+		r := []rune(strings.TrimRight(line, "\n"))
+		if from < 0 {
+			if i := strings.IndexRune(line, '╭'); i >= 0 {
+				from = len([]rune(line[:i]))
+				to = from + strings.Count(line[i:], "─") + 1
+			}
+			continue
+		}
+		if from < len(r) && r[from] == '╰' {
+			break
+		}
+		if to <= len(r) {
+			out = append(out, strings.TrimSpace(string(r[from+1:to])))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// waitForModal waits until the modal shows text (squashed: blanks and line
+// breaks do not count).
+func (s *screen) waitForModal(text string) {
+	s.t.Helper()
+	s.waitUntil(func(string) string {
+		if !strings.Contains(squash(s.modal()), squash(text)) {
+			return "never showed in the modal: " + text + "\nmodal: " + s.modal()
+		}
+		return ""
+	})
 }

@@ -7,7 +7,31 @@ import (
 	"time"
 
 	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/ui/internal/fakebackend"
 )
+
+// fakeWorld is the SSH dashboard over the in-memory fake, for the fan-out
+// benchmark alone: it measures how fast a status change reaches 50 screens,
+// which needs status changes faster than a real deployment makes them. The
+// behaviour (a real daemon's change on every screen) is tested by
+// TestManySessionsSeeAStatusChange.
+type fakeWorld struct {
+	*world
+	b *fakebackend.Backend
+}
+
+func startServer(t testing.TB, dir string, b *fakebackend.Backend) *fakeWorld {
+	t.Helper()
+	return &fakeWorld{world: serveOn(t, dir, b), b: b}
+}
+
+func demo() *fakebackend.Backend {
+	b := fakebackend.New()
+	b.AddService(api.Service{Name: "web", Image: "nginx:1.26", Port: 8080})
+	b.AddService(api.Service{Name: "worker", Image: "acme/worker", Port: 9000})
+	b.AddHistory("web", 5)
+	return b
+}
 
 // BenchmarkStatusFanout measures how long a status change takes to reach the
 // screens of 50 SSH sessions: from the backend publishing it to the new

@@ -49,10 +49,10 @@ func TestDaemonRefusesAViewerWhateverTheScreenShows(t *testing.T) {
 				}
 			}
 			// The refusal is the answer to the call: nothing was created.
-			if ds := w.Deployments(); len(ds) != 2 {
+			if ds := w.Deployments(realdaemon.Service); len(ds) != 2 {
 				t.Fatalf("after %s's refused rollback there are %d deployments, want 2", name, len(ds))
 			}
-			if got := w.Get("/"); got != "hello from v2" {
+			if got := w.Get(realdaemon.Service, "/"); got != "hello from v2" {
 				t.Fatalf("after %s's refused rollback the router serves %q", name, got)
 			}
 		})

@@ -1,7 +1,10 @@
-// Package fakebackend is an in-memory ui.Backend for the dashboard's tests
-// and benchmarks: services, a deployment history of any length (generated on
-// demand, so 100,000 deployments cost no memory), plans, actions and a live
-// event stream that tests drive by hand.
+// Package fakebackend is an in-memory ui.Backend for the dashboard's pure
+// rendering tests and benchmarks (layout, widths, paging through 100,000
+// deployments, fan-out speed): a deployment history of any length (generated
+// on demand, so 100,000 deployments cost no memory), plans, actions and a
+// live event stream that tests drive by hand. It plans and refuses with the
+// engine's own functions, so it cannot say what the daemon would not; the
+// dashboard's behaviour is tested against a real daemon (realdaemon).
 package fakebackend
 
 import (
@@ -17,6 +20,8 @@ import (
 	"time"
 
 	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/store"
 )
 
 // Epoch is the fake's clock: deployment n of a generated history was created
@@ -33,15 +38,11 @@ type Backend struct {
 	services []api.Service
 	hist     map[string]*history
 	byID     map[string]ref
-	refusals map[string]string // "service#number" or "service" → reason
-	logs     map[string]string
 	events   map[string][]api.Event
 	subs     map[int]chan api.Event
 	nextSub  int
 	seq      int64
 	now      func() time.Time
-
-	plans, acts []api.ActionRequest
 
 	// DeploymentsCalls counts Deployments calls: a live update must not add any.
 	DeploymentsCalls atomic.Int64
@@ -66,31 +67,12 @@ func New() *Backend {
 	return &Backend{
 		status: api.Status{Host: "demo-host", Docker: "ok", Registry: "127.0.0.1:5000",
 			Router: "127.0.0.1:8080", SSH: "127.0.0.1:2222", Version: "test"},
-		hist:     map[string]*history{},
-		byID:     map[string]ref{},
-		refusals: map[string]string{},
-		logs:     map[string]string{},
-		events:   map[string][]api.Event{},
-		subs:     map[int]chan api.Event{},
-		now:      time.Now,
+		hist:   map[string]*history{},
+		byID:   map[string]ref{},
+		events: map[string][]api.Event{},
+		subs:   map[int]chan api.Event{},
+		now:    time.Now,
 	}
-}
-
-// SetClock sets the clock that stamps the deployments Act creates.
-func (b *Backend) SetClock(now func() time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.now = now
-}
-
-// AddEvent records a past lifecycle event of a deployment, without
-// publishing it.
-func (b *Backend) AddEvent(ev api.Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.seq++
-	ev.Seq = b.seq
-	b.events[ev.DeploymentID] = append(b.events[ev.DeploymentID], ev)
 }
 
 // AddService adds a service with no deployments.
@@ -113,14 +95,6 @@ func (b *Backend) AddHistory(service string, n int) {
 	h.n += n
 	h.activeGen = h.n
 	b.setActiveLocked(service, h.n)
-}
-
-// AddDeployment stores a deployment as the service's next one and returns it
-// with its number, id and defaults filled in.
-func (b *Backend) AddDeployment(d api.Deployment) api.Deployment {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.addLocked(d)
 }
 
 func (b *Backend) addLocked(d api.Deployment) api.Deployment {
@@ -179,42 +153,6 @@ func (b *Backend) getLocked(service string, n int) api.Deployment {
 	}
 }
 
-// Refuse makes plans and actions on a deployment (or, with number 0, on the
-// whole service) refused with a reason.
-func (b *Backend) Refuse(service string, number int, reason string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.refusals[refusalKey(service, number)] = reason
-}
-
-func refusalKey(service string, number int) string {
-	if number == 0 {
-		return service
-	}
-	return service + "#" + strconv.Itoa(number)
-}
-
-// SetLogs sets what Logs writes for a service.
-func (b *Backend) SetLogs(service, text string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.logs[service] = text
-}
-
-// Plans and Acts return the requests received so far.
-func (b *Backend) Plans() []api.ActionRequest {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.plans)
-}
-
-// Acts returns the Act requests received so far.
-func (b *Backend) Acts() []api.ActionRequest {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.acts)
-}
-
 // Subscribers is how many event subscriptions are open.
 func (b *Backend) Subscribers() int {
 	b.mu.Lock()
@@ -266,13 +204,6 @@ func (b *Backend) activeLocked(service string) int {
 		}
 	}
 	return 0
-}
-
-// Publish sends an event to every subscriber.
-func (b *Backend) Publish(ev api.Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.publishLocked(ev)
 }
 
 func (b *Backend) publishLocked(ev api.Event) {
@@ -356,89 +287,120 @@ func (b *Backend) refLocked(id string) (ref, bool) {
 	return ref{id[:i], n}, true
 }
 
-// Plan implements ui.Backend: the target against the ACTIVE deployment, or
-// the refusal set with Refuse.
+// Plan implements ui.Backend. The fake plans with the engine's own rules
+// and words (engine.Diff, engine.RollbackRefusal, engine.ImageGone,
+// engine.InProgress), so that what it shows is what the daemon would say.
 func (b *Backend) Plan(_ context.Context, req api.ActionRequest) (api.Plan, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.plans = append(b.plans, req)
 	return b.planLocked(req)
 }
 
 func (b *Backend) planLocked(req api.ActionRequest) (api.Plan, error) {
-	_, ok := b.hist[req.Service]
-	if !ok {
+	svc := b.serviceLocked(req.Service)
+	if svc == nil {
 		return api.Plan{}, fmt.Errorf("service %s: %w", req.Service, ErrNotFound)
 	}
 	p := api.Plan{Kind: req.Kind, Service: req.Service}
 	active := b.activeLocked(req.Service)
+	ssvc := store.Service{Name: svc.Name, Config: configOf(svc.Image, svc.Port, svc.HealthCheck, svc.DeployTimeout,
+		svc.CPUs, svc.Memory, svc.Domains, svc.EnvKeys, svc.Env)}
 	if active > 0 {
 		cur := b.getLocked(req.Service, active)
 		p.Current = &cur
+		ssvc.ActiveDeploymentID = cur.ID
 	}
-	target := 0
+	to, toDigest := ssvc.Config, ""
 	switch {
+	case req.Kind == "deploy":
+		if req.Image != "" {
+			to.Image = req.Image
+		}
 	case req.Deployment != "":
 		r, ok := b.refLocked(req.Deployment)
 		if !ok || r.service != req.Service {
 			return api.Plan{}, fmt.Errorf("deployment %s: %w", req.Deployment, ErrNotFound)
 		}
-		target = r.number
-	case req.Kind == "rollback":
-		target = active - 1
-	}
-	if reason, ok := b.refusals[refusalKey(req.Service, target)]; ok {
-		p.Refusal = reason
-		return p, nil
-	}
-	if reason, ok := b.refusals[refusalKey(req.Service, 0)]; ok {
-		p.Refusal = reason
-		return p, nil
-	}
-	if target > 0 {
-		t := b.getLocked(req.Service, target)
+		t := b.getLocked(req.Service, r.number)
 		p.Target = &t
-		if req.Kind == "rollback" && target == active {
-			p.Refusal = fmt.Sprintf("#%d is the ACTIVE deployment", target)
+	case req.Kind == "rollback":
+		if active <= 1 {
+			p.Refusal = engine.NoRollbackTarget(req.Service).Error()
 			return p, nil
 		}
-		if p.Current != nil {
-			p.Changes = diff(p.Current, &t)
+		t := b.getLocked(req.Service, active-1)
+		p.Target = &t
+	}
+	if t := p.Target; t != nil {
+		target := storeDeployment(t)
+		if req.Kind == "rollback" {
+			if err := engine.RollbackRefusal(ssvc, target); err != nil {
+				p.Refusal = err.Error()
+				return p, nil
+			}
+			to = target.Config
+		} else {
+			to.Image = t.Image
+		}
+		toDigest = t.ImageDigest
+		if t.ImageAvailability == "missing" {
+			p.Refusal = engine.ImageGone(store.Kind(req.Kind), target, engine.RemovedLocally(t.Image, t.ImageDigest)).Error()
+			return p, nil
+		}
+	}
+	if busy := b.inProgressLocked(req.Service); busy != nil {
+		d := storeDeployment(busy)
+		p.Refusal = engine.InProgress(req.Service, &d).Error()
+	}
+	if c := p.Current; c != nil {
+		for _, ch := range engine.Diff(storeDeployment(c).Config, to, c.ImageDigest, toDigest) {
+			p.Changes = append(p.Changes, api.Change{Field: ch.Field, Key: ch.Key, Op: ch.Op, From: ch.From, To: ch.To})
 		}
 	}
 	return p, nil
 }
 
-// diff is a stand-in for the engine's plan: what the target changes against
-// the current deployment. Env values are compared but never reported.
-func diff(cur, t *api.Deployment) []api.Change {
-	var out []api.Change
-	field := func(name, from, to string) {
-		if from != to {
-			out = append(out, api.Change{Field: name, From: from, To: to})
+func (b *Backend) serviceLocked(name string) *api.Service {
+	for i := range b.services {
+		if b.services[i].Name == name {
+			return &b.services[i]
 		}
 	}
-	field("image", cur.Image, t.Image)
-	for _, k := range t.EnvKeys {
-		switch {
-		case !slices.Contains(cur.EnvKeys, k):
-			out = append(out, api.Change{Field: "env", Key: k, Op: "added"})
-		case cur.Env[k] != t.Env[k]:
-			out = append(out, api.Change{Field: "env", Key: k, Op: "changed"})
+	return nil
+}
+
+// inProgressLocked is the service's deployment in progress, if any (only
+// stored deployments move).
+func (b *Backend) inProgressLocked(service string) *api.Deployment {
+	for _, d := range b.hist[service].stored {
+		if d.Status == "DEPLOYING" || d.Status == "HEALTH_CHECKING" {
+			return d
 		}
 	}
-	for _, k := range cur.EnvKeys {
-		if !slices.Contains(t.EnvKeys, k) {
-			out = append(out, api.Change{Field: "env", Key: k, Op: "removed"})
-		}
+	return nil
+}
+
+// storeDeployment is the engine's view of a wire deployment: what its rules
+// and its diff read.
+func storeDeployment(d *api.Deployment) store.Deployment {
+	return store.Deployment{
+		ID: d.ID, Service: d.Service, Number: d.Number, Kind: store.Kind(d.Kind), Status: store.Status(d.Status),
+		Config:      configOf(d.Image, d.Port, d.HealthCheck, d.DeployTimeout, d.CPUs, d.Memory, d.Domains, d.EnvKeys, d.Env),
+		ImageDigest: d.ImageDigest, ImageSource: d.ImageSource, ActivatedAt: d.ActivatedAt, FailureReason: d.FailureReason,
 	}
-	field("port", strconv.Itoa(cur.Port), strconv.Itoa(t.Port))
-	hc := func(h api.HealthCheck) string { return h.Path + " " + h.Interval + "/" + h.Timeout }
-	field("health_check", hc(cur.HealthCheck), hc(t.HealthCheck))
-	field("cpus", strconv.FormatFloat(cur.CPUs, 'f', -1, 64), strconv.FormatFloat(t.CPUs, 'f', -1, 64))
-	field("memory", strconv.FormatInt(cur.Memory, 10), strconv.FormatInt(t.Memory, 10))
-	field("domains", strings.Join(cur.Domains, ","), strings.Join(t.Domains, ","))
-	return out
+}
+
+// configOf builds a snapshot from wire fields. Env values the fake was not
+// given are empty.
+func configOf(image string, port int, hc api.HealthCheck, deployTimeout string, cpus float64, memory int64,
+	domains, envKeys []string, env map[string]string) store.Config {
+	dur := func(s string) time.Duration { d, _ := time.ParseDuration(s); return d }
+	cfg := store.Config{Image: image, Port: port, Env: map[string]string{}, Domains: domains, CPUs: cpus, MemoryBytes: memory,
+		Health: store.HealthCheck{Path: hc.Path, Interval: dur(hc.Interval), Timeout: dur(hc.Timeout)}, DeployTimeout: dur(deployTimeout)}
+	for _, k := range envKeys {
+		cfg.Env[k] = env[k]
+	}
+	return cfg
 }
 
 // Act implements ui.Backend: a refused plan is an error; otherwise the
@@ -447,7 +409,6 @@ func diff(cur, t *api.Deployment) []api.Change {
 func (b *Backend) Act(_ context.Context, req api.ActionRequest) (api.Deployment, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.acts = append(b.acts, req)
 	p, err := b.planLocked(req)
 	if err != nil {
 		return api.Deployment{}, err
@@ -488,32 +449,13 @@ func (b *Backend) Subscribe(ctx context.Context) (<-chan api.Event, error) {
 	return ch, nil
 }
 
-// Logs implements ui.Backend: it writes the service's text, then with follow
-// waits for ctx.
-func (b *Backend) Logs(ctx context.Context, service, _ string, follow bool, w io.Writer) error {
-	b.mu.Lock()
-	text := b.logs[service]
-	b.mu.Unlock()
-	if _, err := io.WriteString(w, text); err != nil {
-		return err
-	}
+// Logs implements ui.Backend: the fake's containers write nothing; with
+// follow it waits for ctx.
+func (b *Backend) Logs(ctx context.Context, _, _ string, follow bool, _ io.Writer) error {
 	if follow {
 		<-ctx.Done()
 	}
 	return nil
-}
-
-// LoseImage marks a deployment's image missing (no badge any more) and
-// publishes what the daemon does then: an availability event that names no
-// deployment.
-func (b *Backend) LoseImage(service string, number int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	d := b.getLocked(service, number)
-	d.ImageAvailability, d.RollbackCapable = "missing", false
-	cp := d
-	b.hist[service].stored[number] = &cp
-	b.publishLocked(api.Event{Type: "availability", Message: d.Image + ": missing (removed from the local Docker engine)"})
 }
 
 // Unfreeze implements ui.Backend: it lifts the service's freeze.
