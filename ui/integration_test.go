@@ -63,6 +63,7 @@ func TestRollbackFollowedToActive(t *testing.T) {
 	}
 	s.waitForModal("#3 rollback of #1")
 	s.waitForModal("#3 is ACTIVE") // the engine's own lifecycle line
+	s.waitFor("ACTIVE · frozen")   // a rollback freezes pushes
 	s.golden()
 	s.press("enter") // Close
 	s.waitGone("#3 is ACTIVE")
