@@ -33,7 +33,7 @@ func History(t testing.TB) *HistoryWorld {
 	v1, v2, v3 := w.Image("v1"), w.Image("v2"), w.Image("v3")
 	str := func(s string) *string { return &s }
 
-	w.CreateService("web", v1, api.ServiceSpec{Env: map[string]string{"API_KEY": "s3cr3t-one"}})
+	w.CreateService("web", v1, func(s *api.ServiceSpec) { s.Env = map[string]string{"API_KEY": "s3cr3t-one"} })
 	w.Web[1] = w.Deploy("web", v1)
 	w.Update("web", api.ServiceSpec{Env: map[string]string{"DB_URL": "postgres://u:pw@db/web"}})
 	w.Web[2] = w.Deploy("web", v2)
@@ -51,11 +51,11 @@ func History(t testing.TB) *HistoryWorld {
 		Domains: []string{"web.localhost", "www.example.test"}})
 	w.Web[5] = w.Deploy("web", v3)
 
-	w.CreateService("api", v2, api.ServiceSpec{Domains: []string{"api.localhost", "shop.localhost"}})
+	w.CreateService("api", v2, func(s *api.ServiceSpec) { s.Domains = []string{"api.localhost", "shop.localhost"} })
 	w.API[1] = w.Deploy("api", v2)
 	w.Update("api", api.ServiceSpec{Domains: []string{"api.localhost"}})
 	w.API[2] = w.Deploy("api", v3)
-	w.CreateService("worker", v1, api.ServiceSpec{Domains: []string{"worker.localhost", "shop.localhost"}})
+	w.CreateService("worker", v1, func(s *api.ServiceSpec) { s.Domains = []string{"worker.localhost", "shop.localhost"} })
 
 	// v1 goes from the engine: only web #1 and #4 ran it (worker never deployed).
 	w.Settle("web")

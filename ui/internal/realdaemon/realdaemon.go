@@ -10,6 +10,7 @@ package realdaemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -146,57 +147,22 @@ func (w *World) ctxAs(actor string) (context.Context, context.CancelFunc) {
 
 // CreateService creates a service running image, the sample app: port
 // 8080, health GET /healthz every 200ms with a 1s timeout, deploy timeout
-// DeployWithin. spec's set fields override those.
-func (w *World) CreateService(name, image string, spec ...api.ServiceSpec) api.Service {
+// DeployWithin; each of with may change that spec first.
+func (w *World) CreateService(name, image string, with ...func(*api.ServiceSpec)) api.Service {
 	w.t.Helper()
 	port, path, interval, timeout, deadline := testdocker.SampleAppPort, "/healthz", "200ms", "1s", DeployWithin.String()
-	s := api.ServiceSpec{Name: name, Image: &image, Port: &port, HealthPath: &path, HealthInterval: &interval,
+	spec := api.ServiceSpec{Name: name, Image: &image, Port: &port, HealthPath: &path, HealthInterval: &interval,
 		HealthTimeout: &timeout, DeployTimeout: &deadline}
-	if len(spec) > 0 {
-		s = merge(s, spec[0])
+	for _, f := range with {
+		f(&spec)
 	}
 	ctx, cancel := w.ctx()
 	defer cancel()
-	svc, err := w.Client.CreateService(ctx, s)
+	svc, err := w.Client.CreateService(ctx, spec)
 	if err != nil {
 		w.t.Fatalf("create %s: %v", name, err)
 	}
 	return svc
-}
-
-// merge sets on base the fields of over that are set.
-func merge(base, over api.ServiceSpec) api.ServiceSpec {
-	if over.Image != nil {
-		base.Image = over.Image
-	}
-	if over.Port != nil {
-		base.Port = over.Port
-	}
-	if over.Env != nil {
-		base.Env = over.Env
-	}
-	if over.Domains != nil {
-		base.Domains = over.Domains
-	}
-	if over.HealthPath != nil {
-		base.HealthPath = over.HealthPath
-	}
-	if over.HealthInterval != nil {
-		base.HealthInterval = over.HealthInterval
-	}
-	if over.HealthTimeout != nil {
-		base.HealthTimeout = over.HealthTimeout
-	}
-	if over.DeployTimeout != nil {
-		base.DeployTimeout = over.DeployTimeout
-	}
-	if over.CPUs != nil {
-		base.CPUs = over.CPUs
-	}
-	if over.Memory != nil {
-		base.Memory = over.Memory
-	}
-	return base
 }
 
 // Update changes a service's configuration without deploying it, as
@@ -281,13 +247,30 @@ func (w *World) Number(service string, n int) api.Deployment {
 // newest: the one an action just created.
 func (w *World) Newest(service string, n int) api.Deployment {
 	w.t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ds := w.Deployments(service); len(ds) > n {
-			return ds[0]
+	var ds []api.Deployment
+	w.poll(DeployWithin, func() string {
+		if ds = w.Deployments(service); len(ds) > n {
+			return ""
+		}
+		return service + ": no deployment after #" + strconv.Itoa(n)
+	})
+	return ds[0]
+}
+
+// poll calls check until it says nothing is missing (""), and fails the
+// test with what is missing after within.
+func (w *World) poll(within time.Duration, check func() (missing string)) {
+	w.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		missing := check()
+		if missing == "" {
+			return
 		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("%s: no deployment after #%d within 30s", service, n)
+			w.t.Fatalf("within %s: %s", within, missing)
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -371,20 +354,15 @@ func (w *World) CreatedNothing(before Snapshot) {
 // Snapshot stays true until someone acts.
 func (w *World) Settle(service string) {
 	w.t.Helper()
-	deadline := time.Now().Add(DeployWithin)
-	for {
+	w.poll(DeployWithin, func() string {
 		ds := w.Deployments(service)
-		busy := slices.ContainsFunc(ds, func(d api.Deployment) bool {
+		if slices.ContainsFunc(ds, func(d api.Deployment) bool {
 			return d.Status == "DEPLOYING" || d.Status == "HEALTH_CHECKING" || d.Status == "DRAINING"
-		})
-		if !busy {
-			return
+		}) {
+			return fmt.Sprintf("%s did not settle: %v", service, ds)
 		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("%s did not settle within %s: %v", service, DeployWithin, ds)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ""
+	})
 }
 
 // RemoveImage removes an image from the local Docker engine, as an
@@ -403,15 +381,12 @@ func (w *World) RemoveImage(tag string) {
 // deployment #n as state (it learns of a removed image from Docker's events).
 func (w *World) WaitAvailability(service string, n int, state string) {
 	w.t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		d := w.Number(service, n)
-		if d.ImageAvailability == state {
-			return
+	w.poll(DeployWithin, func() string {
+		if d := w.Number(service, n); d.ImageAvailability != state {
+			return fmt.Sprintf("%s #%d: image %s, want %s", service, n, d.ImageAvailability, state)
 		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("%s #%d: image %s, want %s within 30s", service, n, d.ImageAvailability, state)
-		}
-	}
+		return ""
+	})
 }
 
 // Get requests path through the edge router for service's default domain
