@@ -169,7 +169,9 @@ func TestCLIBadInputAndExitCodes(t *testing.T) {
 	}
 	// None of it changed anything.
 	var svcs []map[string]any
-	json.Unmarshal([]byte(d.ok("services", "-o", "json")), &svcs)
+	if err := json.Unmarshal([]byte(d.ok("services", "-o", "json")), &svcs); err != nil {
+		t.Fatal(err)
+	}
 	if len(svcs) != 2 {
 		t.Fatalf("%d services after bad input", len(svcs))
 	}

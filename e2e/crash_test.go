@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -65,14 +68,28 @@ func TestKill9MidCutover(t *testing.T) {
 		t.Fatalf("%d containers after restart, want 1: %+v", len(cs), cs)
 	}
 
-	// 2. Killed while #1 DRAINS: a slow request keeps it in flight.
+	// 2. Killed while #1 DRAINS: a stream keeps a request in flight on it
+	// (its headers and first event have arrived; the next is 20 s away).
 	d.ok("env", "unset", "--service", "web", "READY_AFTER")
 	slow := make(chan struct{})
+	inFlight := make(chan error, 1)
 	go func() {
 		defer close(slow)
-		d.get("web.localhost", "/slow?ms=20000")
+		req, _ := http.NewRequest(http.MethodGet, "http://"+d.router+"/sse?n=2&ms=20000", nil)
+		req.Host = "web.localhost"
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = bufio.NewReader(resp.Body).ReadString('\n')
+		}
+		inFlight <- err
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
 	}()
-	time.Sleep(300 * time.Millisecond)
+	if err := <-inFlight; err != nil {
+		t.Fatalf("a stream from #1: %v", err)
+	}
 	d.ok("deploy", "--service", "web")
 	waitFor(t, 10*time.Second, func() bool { s, _ := statusOf(t, d, 1); return s == "DRAINING" })
 	d.kill9()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	clankdaemon "github.com/clank-dev/clank/daemon"
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/internal/testdocker"
-	"github.com/clank-dev/clank/store"
 )
 
 var curlRe = regexp.MustCompile(`curl -H 'Host: (\w+)\.localhost' http://(127\.0\.0\.1:\d+)/`)
@@ -39,9 +37,15 @@ func TestDemo(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Whatever fails below, the demo goes, then its containers (once its
+	// instance id is known), then the images this run built, in that order.
+	var owner string
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		if owner != "" {
+			testdocker.RemoveContainers(t, rt, map[string]string{engine.LabelOwner: owner})
+		}
 		// The demo's images carry no test label: remove what this run built.
 		for _, ref := range clankdaemon.DemoImages(repo) {
 			rt.RemoveImage(context.Background(), ref)
@@ -55,14 +59,18 @@ func TestDemo(t *testing.T) {
 		if m := curlRe.FindStringSubmatch(lines.Text()); m != nil {
 			routes[m[1]] = m[2]
 		}
+		if strings.HasPrefix(lines.Text(), "clank demo: data in") {
+			// The daemon is up: its store has the instance id its containers carry.
+			owner = instanceID(t, dataDir)
+		}
 		if strings.Contains(lines.Text(), "serving until interrupted") {
 			break
 		}
 	}
-	if len(routes) != 3 || !strings.Contains(out.String(), "FAILED") {
-		t.Fatalf("demo output:\n%s", out.String())
+	if owner == "" || len(routes) != 3 || !strings.Contains(out.String(), "FAILED") {
+		t.Fatalf("demo output (instance %q):\n%s", owner, out.String())
 	}
-	d := &daemon{t: t, dataDir: dataDir, router: routes["web"]}
+	d := &daemon{t: t, dataDir: dataDir, router: routes["web"], owner: owner}
 	for _, svc := range []string{"web", "api", "docs"} {
 		if body := d.mustGet(svc+".localhost", "/"); !strings.HasPrefix(body, "hello from "+svc+"-") {
 			t.Errorf("%s answers %q", svc, body)
@@ -71,23 +79,20 @@ func TestDemo(t *testing.T) {
 	if body := d.mustGet("web.localhost", "/"); body != "hello from web-v3" {
 		t.Errorf("web answers %q, want its newest deployment", body)
 	}
-	deps := deploymentsJSON(t, d)
-	if len(deps) != 3 || deps[1]["rollback_capable"] != true && deps[2]["rollback_capable"] != true {
-		t.Errorf("web's deployments: %v", deps)
-	}
+	// web ran #1, #2 and #3 (ACTIVE): both earlier ones can be rolled back to.
+	waitFor(t, 10*time.Second, func() bool {
+		deps := deploymentsJSON(t, d)
+		return len(deps) == 3 && deps[0]["rollback_capable"] == false && deps[1]["rollback_capable"] == true && deps[2]["rollback_capable"] == true
+	})
 	// A rollback works against the demo.
 	d.ok("rollback", "--service", "web")
 	if body := d.mustGet("web.localhost", "/"); body != "hello from web-v2" {
 		t.Errorf("after rollback web answers %q", body)
 	}
-
-	st, err := store.Open(filepath.Join(dataDir, "clank.db"))
-	if err != nil {
-		t.Fatal(err)
+	if cs := d.containers(t); len(cs) < 3 {
+		t.Fatalf("the demo runs %d containers, want one per service at least", len(cs))
 	}
-	owner, _ := st.GetMeta(context.Background(), "owner")
-	st.Close()
-	testdocker.Cleanup(t, rt, map[string]string{engine.LabelOwner: owner})
+
 	cmd.Process.Signal(os.Interrupt)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -99,8 +104,7 @@ func TestDemo(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the demo did not stop on interrupt")
 	}
-	cs, err := rt.List(context.Background(), map[string]string{engine.LabelOwner: owner})
-	if err != nil || len(cs) != 0 {
-		t.Fatalf("after the demo: %d containers left (%v)", len(cs), err)
+	if cs := d.containers(t); len(cs) != 0 {
+		t.Fatalf("after the demo: %d containers left: %+v", len(cs), cs)
 	}
 }

@@ -115,15 +115,7 @@ func startDaemonWith(t *testing.T, dataDir, routerAddr string, env []string, arg
 	}
 	t.Cleanup(func() { d.stop() })
 	// Every container of this daemon goes when the test ends.
-	st, err := store.Open(filepath.Join(dataDir, "clank.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.owner, err = st.GetMeta(context.Background(), "owner")
-	st.Close()
-	if err != nil || d.owner == "" {
-		t.Fatalf("daemon owner: %q %v", d.owner, err)
-	}
+	d.owner = instanceID(t, dataDir)
 	testdocker.Cleanup(t, rt, map[string]string{engine.LabelOwner: d.owner})
 	return d
 }
@@ -214,4 +206,20 @@ func (d *daemon) mustGet(host, path string) string {
 		d.t.Fatalf("GET %s%s: %d %q %v", host, path, code, body, err)
 	}
 	return body
+}
+
+// instanceID is the data dir's instance id, on the labels of every container
+// its daemon runs.
+func instanceID(t *testing.T, dataDir string) string {
+	t.Helper()
+	st, err := store.Open(filepath.Join(dataDir, "clank.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	owner, err := st.GetMeta(context.Background(), "owner")
+	if err != nil || owner == "" {
+		t.Fatalf("instance id of %s: %q %v", dataDir, owner, err)
+	}
+	return owner
 }

@@ -359,8 +359,12 @@ func TestRestartReconciles(t *testing.T) {
 			t.Fatal(err)
 		}
 		if id == stuck.ID {
-			h.store.SetContainer(ctx, id, c.ID, c.HostPort)
-			h.store.SetStatus(ctx, id, store.StatusHealthChecking, "probing")
+			if err := h.store.SetContainer(ctx, id, c.ID, c.HostPort); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.store.SetStatus(ctx, id, store.StatusHealthChecking, "probing"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// A fresh router, as after a crash: routes come back from the store.
@@ -440,7 +444,9 @@ func TestRestoreAfterRestartHoldsTheService(t *testing.T) {
 	d1 := h.act(deploy("web"))
 	h.eng.Close()
 	for _, c := range h.containers() {
-		h.rt.Stop(ctx, c.ID, 0) // the host rebooted
+		if err := h.rt.Stop(ctx, c.ID, 0); err != nil { // the host rebooted
+			t.Fatal(err)
+		}
 	}
 	h.start()
 	if _, err := h.eng.Act(ctx, deploy("web")); !errors.Is(err, engine.ErrInProgress) || !strings.Contains(err.Error(), "started again after a restart") {

@@ -309,20 +309,28 @@ func Cleanup(tb testing.TB, rt *docker.Runtime, labels map[string]string) {
 	if len(labels) == 0 {
 		tb.Fatal("testdocker.Cleanup: refusing to match every container: give labels")
 	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, err := rt.List(ctx, labels)
-		if err != nil {
-			tb.Errorf("clean up containers labelled %v: %v", labels, err)
-			return
+	tb.Cleanup(func() { RemoveContainers(tb, rt, labels) })
+}
+
+// RemoveContainers removes now every container that carries all of labels
+// (running or not); Cleanup does it when the test ends.
+func RemoveContainers(tb testing.TB, rt *docker.Runtime, labels map[string]string) {
+	tb.Helper()
+	if len(labels) == 0 {
+		tb.Fatal("testdocker.RemoveContainers: refusing to match every container: give labels")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := rt.List(ctx, labels)
+	if err != nil {
+		tb.Errorf("clean up containers labelled %v: %v", labels, err)
+		return
+	}
+	for _, c := range cs {
+		if err := rt.Stop(ctx, c.ID, 0); err != nil {
+			tb.Errorf("clean up container %s: %v", c.Name, err)
 		}
-		for _, c := range cs {
-			if err := rt.Stop(ctx, c.ID, 0); err != nil {
-				tb.Errorf("clean up container %s: %v", c.Name, err)
-			}
-		}
-	})
+	}
 }
 
 // RandomSuffix is a short random hex string for unique names and tags.
