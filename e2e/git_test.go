@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/engine"
@@ -23,7 +23,10 @@ import (
 func gitRepo(t *testing.T, files map[string]string) (string, string) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skipf("no git: %v", err)
+		if os.Getenv("CLANK_REQUIRE_GIT") == "1" {
+			t.Fatalf("CLANK_REQUIRE_GIT=1: no git: %v", err)
+		}
+		t.Skipf("no git (CLANK_REQUIRE_GIT=1 makes this a failure): %v", err)
 	}
 	dir := t.TempDir()
 	for name, body := range files {
@@ -136,10 +139,9 @@ func TestDeployFromGitPush(t *testing.T) {
 	nonce := removeGitBuilds(t, rt)
 	version := "git-" + testdocker.RandomSuffix()
 	repo, commit := gitRepo(t, map[string]string{"Dockerfile": gitDockerfile(base, nonce, version)})
-	regAddr := freeAddr(t)
+	d := startDaemonWithRegistry(t)
+	regAddr := d.registry()
 	image := regAddr + "/web:" + commit[:12]
-
-	d := startDaemonWithRegistry(t, regAddr)
 	d.ok("service", "create", "web", "--image", base, "--port", "8080")
 	out := d.ok("deploy", "--service", "web", "--git", repo, "--push")
 	if !strings.Contains(out, "ENV VERSION="+version) || !strings.Contains(out, "ACTIVE") {
@@ -242,27 +244,28 @@ func imageLabels(t *testing.T, rt *docker.Runtime, ref string) map[string]string
 	return res.Config.Labels
 }
 
-// freeAddr is a 127.0.0.1 address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
+// startDaemonWithRegistry is startDaemon with the Clank registry on a port
+// of its own choosing (d.registry() says which).
+func startDaemonWithRegistry(t *testing.T) *daemon {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	d := startDaemonWith(t, "", "127.0.0.1:0", nil, "--registry-addr", "127.0.0.1:0")
+	resp, err := http.Get("http://" + d.registry() + "/v2/")
 	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// startDaemonWithRegistry is startDaemon with the Clank registry on
-// registryAddr.
-func startDaemonWithRegistry(t *testing.T, registryAddr string) *daemon {
-	t.Helper()
-	d := startDaemonWith(t, "", "127.0.0.1:0", nil, "--registry-addr", registryAddr)
-	resp, err := http.Get("http://" + registryAddr + "/v2/")
-	if err != nil {
-		t.Fatalf("the daemon does not serve the Clank registry on %s: %v", registryAddr, err)
+		t.Fatalf("the daemon does not serve the Clank registry on %s: %v", d.registry(), err)
 	}
 	resp.Body.Close()
 	return d
+}
+
+// registry is the Clank registry's address, as the daemon printed it.
+func (d *daemon) registry() string {
+	d.t.Helper()
+	select {
+	case addr := <-d.regCh:
+		d.regCh <- addr // for the next caller
+		return addr
+	case <-time.After(30 * time.Second):
+		d.t.Fatalf("the daemon did not say where its registry listens:\n%s", d.log)
+		return ""
+	}
 }

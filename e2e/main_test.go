@@ -46,7 +46,8 @@ func TestMain(m *testing.M) {
 type daemon struct {
 	t       *testing.T
 	dataDir string
-	router  string // host:port of the edge router
+	router  string      // host:port of the edge router
+	regCh   chan string // the Clank registry's host:port, once printed
 	cmd     *exec.Cmd
 	log     *syncBuffer
 	owner   string
@@ -69,7 +70,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var routerRe = regexp.MustCompile(`edge router on http://(127\.0\.0\.1:\d+)`)
+var (
+	routerRe   = regexp.MustCompile(`edge router on http://(127\.0\.0\.1:\d+)`)
+	registryRe = regexp.MustCompile(`^Clank registry on (127\.0\.0\.1:\d+) `)
+)
 
 // startDaemon runs `clank serve` on dataDir (a new one if ""), with the edge
 // router on routerAddr ("127.0.0.1:0" for any port).
@@ -86,7 +90,7 @@ func startDaemonWith(t *testing.T, dataDir, routerAddr string, env []string, arg
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	d := &daemon{t: t, dataDir: dataDir, log: &syncBuffer{}}
+	d := &daemon{t: t, dataDir: dataDir, log: &syncBuffer{}, regCh: make(chan string, 1)}
 	d.cmd = exec.Command(clankBin, append([]string{"serve", "--http-addr", routerAddr, "--ssh-addr", "", "--registry-addr", ""}, args...)...)
 	d.cmd.Env = append(append(os.Environ(), "CLANK_DATA_DIR="+dataDir), env...)
 	stdout, err := d.cmd.StdoutPipe()
@@ -104,6 +108,9 @@ func startDaemonWith(t *testing.T, dataDir, routerAddr string, env []string, arg
 			d.log.Write(append(lines.Bytes(), '\n'))
 			if m := routerRe.FindStringSubmatch(lines.Text()); m != nil {
 				found <- m[1]
+			}
+			if m := registryRe.FindStringSubmatch(lines.Text()); m != nil {
+				d.regCh <- m[1]
 			}
 		}
 	}()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clank-dev/clank/internal/testnet"
 )
 
 func TestCheckAvailableForEachSource(t *testing.T) {
@@ -183,7 +185,7 @@ func TestServerErrorsAndTimeoutsAreUnknown(t *testing.T) {
 	}
 
 	t.Run("registry down", func(t *testing.T) {
-		r := chk.Check(context.Background(), SourceRegistry, closedAddr(t)+"/web:v1", d)
+		r := chk.Check(context.Background(), SourceRegistry, testnet.RefusedAddr(t)+"/web:v1", d)
 		if r.State != Unknown || !strings.Contains(r.Reason, "unreachable") {
 			t.Fatalf("Check = %+v, want unknown because unreachable", r)
 		}

@@ -286,15 +286,3 @@ func (m *mapInspector) InspectImage(_ context.Context, ref string) (bool, error)
 	}
 	return m.images[ref], nil
 }
-
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}

@@ -108,10 +108,15 @@ func TestContainerLifecycle(t *testing.T) {
 
 	t.Run("follow logs until ctx ends", func(t *testing.T) {
 		fctx, fcancel := context.WithCancel(ctx)
-		w := &signalWriter{want: "GET /slow?ms=1", seen: make(chan struct{})}
+		w := &signalWriter{want: "GET /slow?ms=1", seen: make(chan struct{}), started: make(chan struct{})}
 		done := make(chan error, 1)
 		go func() { done <- rt.Logs(fctx, c.ID, true, 1, w) }()
-		time.Sleep(200 * time.Millisecond) // let the follow start before the line is written
+		// The last line so far (tail 1) arrives first: the follow is on.
+		select {
+		case <-w.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a following Logs did not deliver the tail")
+		}
 		httpGet(t, base+"/slow?ms=1")
 		select {
 		case <-w.seen:
@@ -337,15 +342,20 @@ func httpGet(t *testing.T, url string) string {
 	return string(b)
 }
 
-// signalWriter closes seen once what was written contains want. Logs writes
-// from its own goroutine, so it only reports through the channel.
+// signalWriter closes started at the first write and seen once what was
+// written contains want. Logs writes from its own goroutine, so it only
+// reports through the channels.
 type signalWriter struct {
-	want string
-	seen chan struct{}
-	buf  []byte
+	want    string
+	seen    chan struct{}
+	started chan struct{}
+	buf     []byte
 }
 
 func (w *signalWriter) Write(p []byte) (int, error) {
+	if w.buf == nil && len(p) > 0 {
+		close(w.started)
+	}
 	if w.buf == nil || !bytes.Contains(w.buf, []byte(w.want)) {
 		w.buf = append(w.buf, p...)
 		if bytes.Contains(w.buf, []byte(w.want)) {

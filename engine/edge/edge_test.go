@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -13,17 +12,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/clank-dev/clank/internal/testnet"
 )
 
 func TestRouting(t *testing.T) {
 	web := newTestBackend(t, "web")
 	api := newTestBackend(t, "api")
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	dead.Close()
+	deadAddr := testnet.RefusedAddr(t)
 
 	r := New(Options{})
 	r.SetRoute("web", []string{"web.localhost", "WWW.Example.com"}, web.addr)
@@ -279,14 +275,20 @@ func TestWebSocketSurvivesSwitchUntilDrainEnds(t *testing.T) {
 		t.Fatalf("new request after the switch: %q %v, want B", body, err)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	// The deadline leaves the echo below ample time on a loaded machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
 	drained := make(chan error, 1)
 	go func() { drained <- r.Drain(ctx, a.addr) }()
 
-	time.Sleep(100 * time.Millisecond) // the drain is under way, the connection still works
+	waitFor(t, func() bool { return r.draining(a.addr) }, "the drain of A to begin")
 	if got, err := ws.roundTrip("during drain"); err != nil || got != "during drain" {
 		t.Fatalf("echo during the drain: %q %v", got, err)
+	}
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned %v before its deadline with a WebSocket open", err)
+	default:
 	}
 
 	err := <-drained
@@ -382,9 +384,17 @@ func TestServerSentEventsStream(t *testing.T) {
 	}
 }
 
+// draining says whether a Drain of backend is under way.
+func (r *Router) draining(backend string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.backends[backend]
+	return b != nil && b.drainers.Load() > 0
+}
+
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second) // generous: a loaded machine under -race
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out waiting for", what)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,14 +83,16 @@ func TestHealth(t *testing.T) {
 		t.Errorf("HEALTH=fail: /healthz = %d, want 500", rec.Code)
 	}
 
+	// Started just now with an hour to go, and started long enough ago: no
+	// clock race either way.
 	late := testConfig(nil)
-	late.readyAfter = 150 * time.Millisecond
-	h := newHandler(late)
-	if rec := get(t, h, "/healthz"); rec.Code != http.StatusServiceUnavailable {
+	late.readyAfter = time.Hour
+	if rec := get(t, newHandler(late), "/healthz"); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("before READY_AFTER: /healthz = %d, want 503", rec.Code)
 	}
-	time.Sleep(160 * time.Millisecond)
-	if rec := get(t, h, "/healthz"); rec.Code != http.StatusOK {
+	late.readyAfter = time.Second
+	late.started = time.Now().Add(-2 * time.Second)
+	if rec := get(t, newHandler(late), "/healthz"); rec.Code != http.StatusOK {
 		t.Errorf("after READY_AFTER: /healthz = %d, want 200", rec.Code)
 	}
 }
@@ -97,8 +101,9 @@ func TestSSEStreamsFlushedEvents(t *testing.T) {
 	srv := httptest.NewServer(newHandler(testConfig(nil)))
 	defer srv.Close()
 
+	const gap = 500 * time.Millisecond
 	start := time.Now()
-	resp, err := http.Get(srv.URL + "/sse?n=3&ms=100")
+	resp, err := http.Get(srv.URL + fmt.Sprintf("/sse?n=3&ms=%d", gap.Milliseconds()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,9 +125,10 @@ func TestSSEStreamsFlushedEvents(t *testing.T) {
 	if len(arrivals) != 3 {
 		t.Fatalf("got %d events, want 3", len(arrivals))
 	}
-	// Flushed one by one: the first arrives well before the last is written.
-	if arrivals[0] > 100*time.Millisecond || arrivals[2] < 200*time.Millisecond {
-		t.Errorf("events arrived at %v; want the first at once and the last after 200ms", arrivals)
+	// Flushed one by one: the first arrives at least a gap before the last
+	// (buffered, they would arrive together), and the app waited between them.
+	if arrivals[2]-arrivals[0] < gap || arrivals[2] < 2*gap {
+		t.Errorf("events arrived at %v; want them %s apart, not together", arrivals, gap)
 	}
 }
 
@@ -171,32 +177,50 @@ func TestWebSocketRefusesPlainRequest(t *testing.T) {
 
 // TestMainDrainsOnSIGTERM runs the real server, sends the test process
 // SIGTERM while a slow request is in flight, and expects that request to be
-// answered and Main to return cleanly.
+// answered and Main to return cleanly. Main's log (its stdout) says where it
+// listens and when the request arrived: no port is guessed, no sleep waits.
 func TestMainDrainsOnSIGTERM(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	logR, logW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	stdout := os.Stdout
+	os.Stdout = logW // Main logs to the os.Stdout of its start
+	t.Cleanup(func() { os.Stdout = stdout })
 	t.Setenv("VERSION", "v9")
 	t.Setenv("PORT", "")
 
 	done := make(chan error, 1)
-	go func() { done <- Main([]string{"-addr", addr}) }()
-	base := "http://" + addr
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
+	go func() {
+		done <- Main([]string{"-addr", "127.0.0.1:0"})
+		logW.Close()
+	}()
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(logR)
+		for sc.Scan() {
+			lines <- sc.Text()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sampleapp never answered: %v", err)
+		close(lines)
+	}()
+	waitLine := func(re *regexp.Regexp) []string {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("sampleapp ended before logging %s", re)
+				}
+				if m := re.FindStringSubmatch(line); m != nil {
+					return m
+				}
+			case <-timeout:
+				t.Fatalf("sampleapp did not log %s", re)
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	base := "http://" + waitLine(regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`))[1]
 
 	type result struct {
 		body string
@@ -204,7 +228,7 @@ func TestMainDrainsOnSIGTERM(t *testing.T) {
 	}
 	slow := make(chan result, 1)
 	go func() {
-		resp, err := http.Get(base + "/slow?ms=400")
+		resp, err := http.Get(base + "/slow?ms=2000")
 		if err != nil {
 			slow <- result{err: err}
 			return
@@ -213,7 +237,7 @@ func TestMainDrainsOnSIGTERM(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		slow <- result{string(b), err}
 	}()
-	time.Sleep(100 * time.Millisecond) // let the slow request arrive
+	waitLine(regexp.MustCompile(`GET /slow\?ms=2000`)) // in the handler now
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
