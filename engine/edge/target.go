@@ -61,8 +61,16 @@ func newTarget(addr string, opts Options) *target {
 		maxIdle:       opts.MaxIdleConnsPerHost,
 		idleTimeout:   opts.IdleConnTimeout,
 		headerTimeout: opts.ResponseHeaderTimeout,
+		// The fallback carries what is not plain (request bodies, other methods,
+		// upgrades) on a connection of its own each time. http.Transport reuses a
+		// connection as soon as a response ends, so a backend that answers a request
+		// it has not read yet (an unsolicited response) leaves the real answer on the
+		// connection for the next client: cross-talk seen under load in
+		// crosstalk_test.go. The plain path, nearly all the traffic, keeps its pool:
+		// it checks a connection before and after each use (plainTransport).
 		fallback: &http.Transport{
 			DialContext:           dial,
+			DisableKeepAlives:     true,
 			MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
 			IdleConnTimeout:       opts.IdleConnTimeout,
 			ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
