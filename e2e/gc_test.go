@@ -20,10 +20,9 @@ import (
 // digest nobody recorded goes.
 func TestRegistryGCKeepsWhatADeploymentRecorded(t *testing.T) {
 	rt := testdocker.Require(t)
-	regAddr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(regAddr)
+	d := startDaemonWithRegistry(t)
+	_, port, _ := net.SplitHostPort(d.registry())
 	host := "localhost:" + port
-	d := startDaemonWithRegistry(t, regAddr)
 	auth := dockerregistry.AuthConfig{Username: "clank", Password: strings.TrimSpace(d.ok("registry", "login", "--print-password")), ServerAddress: host}
 	ctx := context.Background()
 	pushAs := func(src, ref string) {
