@@ -101,6 +101,17 @@ func (c *Client) UpdateService(ctx context.Context, name string, spec ServiceSpe
 	return s, c.do(ctx, http.MethodPatch, "/v1/services/"+url.PathEscape(name), nil, spec, &s)
 }
 
+// DeleteService stops a service's containers, takes its routes down, frees
+// its domains and deletes it; its history and images stay unless purge.
+func (c *Client) DeleteService(ctx context.Context, name string, purge bool) (ServiceDeletion, error) {
+	var q url.Values
+	if purge {
+		q = url.Values{"purge": {"1"}}
+	}
+	var out ServiceDeletion
+	return out, c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(name), q, nil, &out)
+}
+
 // Unfreeze lets pushes deploy the service again.
 func (c *Client) Unfreeze(ctx context.Context, service, by string) (Unfrozen, error) {
 	var u Unfrozen

@@ -175,6 +175,15 @@ type ServiceSpec struct {
 	PushBuilds     *bool             `json:"push_builds,omitempty"`
 }
 
+// ServiceDeletion says what `clank service delete` did.
+type ServiceDeletion struct {
+	Service     string        `json:"service"`
+	Purged      bool          `json:"purged"`
+	Containers  int           `json:"containers"`  // stopped and removed
+	Deployments int           `json:"deployments"` // kept as history (0 when purged)
+	Images      []PrunedImage `json:"images"`      // with purge: local images removed, or kept with why
+}
+
 // UnfreezeRequest lifts a service's freeze. TriggeredBy is not believed:
 // the daemon records who the call is made as.
 type UnfreezeRequest struct {

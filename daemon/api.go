@@ -27,6 +27,7 @@ func (d *Daemon) apiRoutes() *routeMux {
 	mux.Handle("POST /v1/services", jsonHandler(d.createService))
 	mux.Handle("GET /v1/services/{name}", jsonHandler(d.getService))
 	mux.Handle("PATCH /v1/services/{name}", jsonHandler(d.updateService))
+	mux.Handle("DELETE /v1/services/{name}", jsonHandler(d.deleteService))
 	mux.Handle("POST /v1/services/{name}/unfreeze", jsonHandler(d.unfreeze))
 	mux.Handle("GET /v1/services/{name}/deployments", jsonHandler(d.listDeployments))
 	mux.Handle("GET /v1/deployments/{ref}", jsonHandler(d.getDeployment))
@@ -238,6 +239,26 @@ func (d *Daemon) updateService(r *http.Request) (int, any, error) {
 	}
 	v := view{e: d.Engine}
 	return http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)), nil
+}
+
+// DELETE /v1/services/{name}[?purge=1]
+func (d *Daemon) deleteService(r *http.Request) (int, any, error) {
+	purge := false
+	switch p := r.URL.Query().Get("purge"); p {
+	case "", "0":
+	case "1":
+		purge = true
+	default:
+		return 0, nil, badRequest("invalid purge %q: want 1 or 0", p)
+	}
+	name := r.PathValue("name")
+	res, err := d.Engine.DeleteService(r.Context(), name, purge)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.ServiceDeletion{Service: name, Purged: purge, Containers: res.Containers, Deployments: res.Deployments,
+		Images: prunedImages(res.Images)}
+	return http.StatusOK, out, nil
 }
 
 func (d *Daemon) unfreeze(r *http.Request) (int, any, error) {

@@ -19,6 +19,11 @@ func (d *Daemon) prune(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	return http.StatusOK, prunedImages(pruned), nil
+}
+
+// prunedImages are the wire form of what a prune or a purge removed.
+func prunedImages(pruned []engine.PrunedImage) []api.PrunedImage {
 	out := make([]api.PrunedImage, 0, len(pruned))
 	for _, p := range pruned {
 		pi := api.PrunedImage{Service: p.Service, Deployment: p.Deployment, Image: p.Image, ImageDigest: p.Digest, ImageSource: p.Source}
@@ -27,7 +32,7 @@ func (d *Daemon) prune(r *http.Request) (int, any, error) {
 		}
 		out = append(out, pi)
 	}
-	return http.StatusOK, out, nil
+	return out
 }
 
 // GET /v1/registry/credential: what pushes and deletes need.

@@ -72,6 +72,7 @@ var secretReads = map[string]bool{
 var verbs = map[string]string{
 	"POST /v1/services":                 "create services",
 	"PATCH /v1/services/{name}":         "change services",
+	"DELETE /v1/services/{name}":        "delete services",
 	"POST /v1/services/{name}/unfreeze": "unfreeze pushes",
 	"POST /v1/actions":                  "deploy, redeploy or roll back",
 	"POST /v1/prune":                    "prune images",

@@ -48,23 +48,13 @@ func (e *Engine) Prune(ctx context.Context, service string, keep int) ([]PrunedI
 		}
 		services = []store.Service{svc}
 	}
-	history := make(map[string][]store.Deployment, len(all))
-	needed := map[string]bool{} // local image IDs
-	for _, svc := range all {
-		ds, err := e.store.ListActivated(ctx, svc.Name)
-		if err != nil {
-			return nil, err
-		}
-		history[svc.Name] = ds
-		for _, d := range neededDeployments(svc, ds, keep) {
-			if info, err := e.rt.InspectImage(ctx, PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)); err == nil {
-				needed[info.ID] = true
-			}
-		}
+	needed, history, err := e.neededImages(ctx, all, keep)
+	if err != nil {
+		return nil, err
 	}
 	var out []PrunedImage
 	for _, svc := range services {
-		out = append(out, e.pruneService(ctx, svc, history[svc.Name], keep, needed)...)
+		out = append(out, e.removeImages(ctx, svc.Name, beyondKeep(history[svc.Name], keep), needed)...)
 	}
 	slices.SortFunc(out, func(a, b PrunedImage) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(b.Deployment, a.Deployment))
@@ -73,6 +63,26 @@ func (e *Engine) Prune(ctx context.Context, service string, keep int) ([]PrunedI
 		e.recheckAll(ctx, true)
 	}
 	return out, nil
+}
+
+// neededImages are the local image IDs that services still need (see
+// neededDeployments), with each service's ListActivated by name.
+func (e *Engine) neededImages(ctx context.Context, services []store.Service, keep int) (map[string]bool, map[string][]store.Deployment, error) {
+	history := make(map[string][]store.Deployment, len(services))
+	needed := map[string]bool{}
+	for _, svc := range services {
+		ds, err := e.store.ListActivated(ctx, svc.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		history[svc.Name] = ds
+		for _, d := range neededDeployments(svc, ds, keep) {
+			if info, err := e.rt.InspectImage(ctx, PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)); err == nil {
+				needed[info.ID] = true
+			}
+		}
+	}
+	return needed, history, nil
 }
 
 // neededDeployments are the deployments of svc whose images stay: the first
@@ -87,6 +97,9 @@ func neededDeployments(svc store.Service, ds []store.Deployment, keep int) []sto
 			inWindow = ranked < keep
 			ranked++
 		}
+		if keep < 0 {
+			inWindow = true // keep everything
+		}
 		if inWindow || d.ID == svc.ActiveDeploymentID || d.Status.InProgress() || d.Status == store.StatusDraining {
 			out = append(out, d)
 		}
@@ -94,17 +107,28 @@ func neededDeployments(svc store.Service, ds []store.Deployment, keep int) []sto
 	return out
 }
 
-// pruneService removes the images of svc's deployments beyond the last keep
-// that were ACTIVE, unless needed (by image ID) says another part of Clank
-// still needs them. ds is svc's ListActivated.
-func (e *Engine) pruneService(ctx context.Context, svc store.Service, ds []store.Deployment, keep int, needed map[string]bool) []PrunedImage {
-	var out []PrunedImage
+// beyondKeep are the deployments of ds (a ListActivated, the most recently
+// ACTIVE first) that were ACTIVE, ranked after the first keep.
+func beyondKeep(ds []store.Deployment, keep int) []store.Deployment {
+	var out []store.Deployment
 	ranked := 0
 	for _, d := range ds {
 		if d.ActivatedAt == nil || d.ImageDigest == "" {
 			continue
 		}
-		if ranked++; ranked <= keep {
+		if ranked++; ranked > keep {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// removeImages removes the local images of service's deployments ds, each
+// once, unless needed (by image ID) says some part of Clank still needs it.
+func (e *Engine) removeImages(ctx context.Context, service string, ds []store.Deployment, needed map[string]bool) []PrunedImage {
+	var out []PrunedImage
+	for _, d := range ds {
+		if d.ImageDigest == "" {
 			continue
 		}
 		ref := PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest)
@@ -112,7 +136,7 @@ func (e *Engine) pruneService(ctx context.Context, svc store.Service, ds []store
 		if errors.Is(err, ErrImageNotFound) || (err == nil && needed[info.ID]) {
 			continue // gone already, or still needed
 		}
-		p := PrunedImage{Service: svc.Name, Deployment: d.Number, Image: d.Config.Image, Digest: d.ImageDigest, Source: d.ImageSource, Err: err}
+		p := PrunedImage{Service: service, Deployment: d.Number, Image: d.Config.Image, Digest: d.ImageDigest, Source: d.ImageSource, Err: err}
 		if err == nil {
 			needed[info.ID] = true // once per image
 			if err := e.rt.RemoveImage(ctx, ref); err != nil {

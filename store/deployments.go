@@ -62,7 +62,7 @@ func (s *Store) createDeployment(ctx context.Context, d *Deployment) error {
 	var number int
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE name = ?`, d.Service).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE name = ? AND deleted_at IS NULL`, d.Service).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {

@@ -13,7 +13,7 @@ import (
 func (s *Store) SetFreeze(ctx context.Context, service string, f *Freeze) (*Freeze, error) {
 	var before *Freeze
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		svc, err := scanService(tx.QueryRowContext(ctx, `SELECT `+serviceColumns+` FROM services WHERE name = ?`, service))
+		svc, err := scanService(tx.QueryRowContext(ctx, `SELECT `+serviceColumns+` FROM services WHERE name = ? AND deleted_at IS NULL`, service))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -42,7 +42,7 @@ func (s *Store) SetFreeze(ctx context.Context, service string, f *Freeze) (*Free
 // SetHeldImage records the image a push built while the service was frozen
 // ("" once it is deployed or replaced).
 func (s *Store) SetHeldImage(ctx context.Context, service, image string) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE services SET held_image = ? WHERE name = ?`, image, service)
+	res, err := s.w.ExecContext(ctx, `UPDATE services SET held_image = ? WHERE name = ? AND deleted_at IS NULL`, image, service)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n == 0 {

@@ -140,10 +140,6 @@ var (
 	ErrDomainTaken = errors.New("domain is used by another service")
 )
 
-// ErrHasDeployments refuses DeleteService for a service with deployments:
-// deployments are history and are never deleted.
-var ErrHasDeployments = errors.New("service has deployments")
-
 // DomainTakenError says which service owns the domain a request wanted. It
 // matches ErrDomainTaken with errors.Is.
 type DomainTakenError struct {

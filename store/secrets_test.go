@@ -66,7 +66,7 @@ func TestEnvValuesRoundTripAndStayOutOfErrors(t *testing.T) {
 	add(s.CreateDeployment(ctx, &Deployment{ID: "d1", Service: "web", Kind: KindDeploy, Config: cfg})) // dup id
 	add(s.CreateDeployment(ctx, &Deployment{ID: "d9", Service: "web", Kind: "bogus", Config: cfg}))
 	add(s.CreateDeployment(ctx, &Deployment{ID: "d9", Service: "ghost", Kind: KindDeploy, Config: cfg}))
-	add(s.DeleteService(ctx, "web")) // has deployments
+	add(s.DeleteService(ctx, "missing", true)) // not found
 
 	// A corrupt stored config: the decode error must not quote it.
 	for _, bad := range []string{

@@ -9,8 +9,9 @@ import (
 )
 
 // CreateService stores a new service and claims its domains. CreatedAt and
-// UpdatedAt are set to now when zero; ActiveDeploymentID is ignored (a new
-// service has no deployments).
+// UpdatedAt are set to now when zero; ActiveDeploymentID, Freeze and
+// HeldImage are ignored (a new service has none). A service of that name that
+// was deleted without purge comes back with its deployment history.
 func (s *Store) CreateService(ctx context.Context, svc Service) error {
 	if svc.Name == "" {
 		return errors.New("create service: empty name")
@@ -27,16 +28,23 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 		svc.UpdatedAt = svc.CreatedAt
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE name = ?`, svc.Name).Scan(&n); err != nil {
-			return err
+		var deleted sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT deleted_at FROM services WHERE name = ?`, svc.Name).Scan(&deleted)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx,
+				`INSERT INTO services (name, config, git_branch, push_builds, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				svc.Name, cfg, gitBranch(svc.Git), svc.Git.PushBuilds, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt))
+		case err != nil:
+		case !deleted.Valid:
+			err = ErrExists
+		default:
+			_, err = tx.ExecContext(ctx, `UPDATE services SET config = ?, git_branch = ?, push_builds = ?, active_deployment_id = NULL,
+				frozen_at = NULL, frozen_by = '', frozen_reason = '', held_image = '', deleted_at = NULL,
+				created_at = ?, updated_at = ? WHERE name = ?`,
+				cfg, gitBranch(svc.Git), svc.Git.PushBuilds, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt), svc.Name)
 		}
-		if n > 0 {
-			return ErrExists
-		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO services (name, config, git_branch, push_builds, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			svc.Name, cfg, gitBranch(svc.Git), svc.Git.PushBuilds, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt)); err != nil {
+		if err != nil {
 			return err
 		}
 		return claimDomains(ctx, tx, svc.Name, svc.Config.Domains)
@@ -60,7 +68,8 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) error {
 		svc.UpdatedAt = now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, git_branch = ?, push_builds = ?, updated_at = ? WHERE name = ?`,
+		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, git_branch = ?, push_builds = ?, updated_at = ?
+			WHERE name = ? AND deleted_at IS NULL`,
 			cfg, gitBranch(svc.Git), svc.Git.PushBuilds, unixNano(svc.UpdatedAt), svc.Name)
 		if err != nil {
 			return err
@@ -78,27 +87,60 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) error {
 	return nil
 }
 
-// DeleteService deletes a service that has no deployments, and frees its
-// domains. With deployments it fails with ErrHasDeployments.
-func (s *Store) DeleteService(ctx context.Context, name string) error {
+// DeleteService deletes a service and frees its domains. Its deployments
+// are history and stay, unless purge (or it has none): a deployment that was
+// ACTIVE or draining becomes INACTIVE, one caught in progress FAILED, each
+// with an event, and the service is marked deleted (a service created again
+// under its name gets the history back). With purge the service, its
+// deployments and their events are deleted outright, a service deleted
+// earlier without purge included. The caller makes sure nothing is in
+// progress and the containers are gone.
+func (s *Store) DeleteService(ctx context.Context, name string, purge bool) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE name = ? AND (deleted_at IS NULL OR ?)`,
+			name, purge).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deployments WHERE service = ?`, name).Scan(&n); err != nil {
 			return err
 		}
-		if n > 0 {
-			return fmt.Errorf("%w (%d)", ErrHasDeployments, n)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM service_domains WHERE service = ?`, name); err != nil {
+			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM services WHERE name = ?`, name)
+		if purge || n == 0 {
+			for _, q := range []string{
+				`UPDATE services SET active_deployment_id = NULL WHERE name = ?`,
+				`DELETE FROM events WHERE deployment_id IN (SELECT id FROM deployments WHERE service = ?)`,
+				`DELETE FROM deployments WHERE service = ?`,
+				`DELETE FROM services WHERE name = ?`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		ds, err := scanDeployments(tx.QueryContext(ctx, `SELECT `+deploymentColumns+` FROM deployments
+			WHERE service = ? AND status IN ('DEPLOYING', 'HEALTH_CHECKING', 'ACTIVE', 'DRAINING')`, name))
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
+		for _, d := range ds {
+			status := StatusInactive
+			if d.Status.InProgress() {
+				status = StatusFailed
+			}
+			if _, err := s.setStatus(ctx, tx, d.ID, status, "service deleted"); err != nil {
+				return err
+			}
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, `UPDATE services SET active_deployment_id = NULL, frozen_at = NULL, frozen_by = '',
+			frozen_reason = '', held_image = '', deleted_at = ? WHERE name = ?`, unixNano(now()), name)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("delete service %s: %w", name, err)
@@ -108,7 +150,7 @@ func (s *Store) DeleteService(ctx context.Context, name string) error {
 
 // GetService returns the named service.
 func (s *Store) GetService(ctx context.Context, name string) (Service, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+serviceColumns+` FROM services WHERE name = ?`, name)
+	row := s.r.QueryRowContext(ctx, `SELECT `+serviceColumns+` FROM services WHERE name = ? AND deleted_at IS NULL`, name)
 	svc, err := scanService(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
@@ -121,7 +163,7 @@ func (s *Store) GetService(ctx context.Context, name string) (Service, error) {
 
 // ListServices returns every service, by name.
 func (s *Store) ListServices(ctx context.Context) ([]Service, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+serviceColumns+` FROM services ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+serviceColumns+` FROM services WHERE deleted_at IS NULL ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}

@@ -75,7 +75,7 @@ func TestServiceCRUD(t *testing.T) {
 		t.Errorf("DomainOwner(new domain) = %q, %v", owner, err)
 	}
 
-	if err := s.DeleteService(ctx, "web"); err != nil {
+	if err := s.DeleteService(ctx, "web", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetService(ctx, "web"); !errors.Is(err, ErrNotFound) {
@@ -88,20 +88,78 @@ func TestServiceCRUD(t *testing.T) {
 	mustCreateService(t, s, "web", "www.example.com")
 }
 
-func TestDeleteServiceWithDeploymentsRefused(t *testing.T) {
+// Deleting a service with deployments keeps its history (the ACTIVE one
+// ends INACTIVE) and frees its name and domains; creating it again brings the
+// history back. Purge deletes the history too.
+func TestDeleteServiceKeepsItsHistoryUnlessPurged(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
 	mustCreateService(t, s, "web", "web.localhost")
-	mustDeploy(t, s, "web", "d1")
-	err := s.DeleteService(ctx, "web")
-	if !errors.Is(err, ErrHasDeployments) {
-		t.Fatalf("DeleteService: %v, want ErrHasDeployments", err)
+	mustCreateService(t, s, "api", "api.localhost")
+	d1 := mustDeploy(t, s, "web", "d1")
+	if _, _, err := s.Activate(ctx, d1.ID); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := s.GetService(ctx, "web"); err != nil {
-		t.Errorf("service gone after refused delete: %v", err)
+	mustDeploy(t, s, "api", "a1")
+	if _, err := s.SetFreeze(ctx, "web", &Freeze{By: "alice", Reason: "rollback #2 to #1"}); err != nil {
+		t.Fatal(err)
 	}
-	if owner, _ := s.DomainOwner(ctx, "web.localhost"); owner != "web" {
-		t.Errorf("domain owner after refused delete = %q", owner)
+
+	if err := s.DeleteService(ctx, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetService(ctx, "web"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetService after delete: %v", err)
+	}
+	if svcs, _ := s.ListServices(ctx); len(svcs) != 1 || svcs[0].Name != "api" {
+		t.Fatalf("ListServices after delete: %+v", svcs)
+	}
+	if _, err := s.DomainOwner(ctx, "web.localhost"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the deleted service still owns its domain: %v", err)
+	}
+	d, err := s.GetDeployment(ctx, d1.ID)
+	if err != nil || d.Status != StatusInactive || d.EndedAt == nil {
+		t.Fatalf("the ACTIVE deployment after delete: %+v %v, want it kept INACTIVE", d, err)
+	}
+	if evs, _ := s.Events(ctx, d1.ID); evs[len(evs)-1].Message != "service deleted" {
+		t.Fatalf("events: %+v", evs)
+	}
+	if err := s.CreateDeployment(ctx, &Deployment{ID: "d2", Service: "web", Kind: KindDeploy}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a deployment of a deleted service: %v", err)
+	}
+	if err := s.DeleteService(ctx, "web", false); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleting it again: %v", err)
+	}
+
+	// Created again: a new config, no freeze, the old history.
+	again := mustCreateService(t, s, "web", "www.example.com")
+	if again.Freeze != nil || again.ActiveDeploymentID != "" || again.Config.Domains[0] != "www.example.com" {
+		t.Fatalf("the service created again: %+v", again)
+	}
+	d2 := mustDeploy(t, s, "web", "d2")
+	if d2.Number != 2 {
+		t.Fatalf("the next deployment is #%d, want #2 after the kept #1", d2.Number)
+	}
+
+	if err := s.DeleteService(ctx, "web", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{d1.ID, d2.ID} {
+		if _, err := s.GetDeployment(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deployment %s after purge: %v", id, err)
+		}
+	}
+	if n := countEvents(t, s, "web"); n != 0 {
+		t.Fatalf("%d events left after purge", n)
+	}
+	if fresh := mustCreateService(t, s, "web"); fresh.Name != "web" {
+		t.Fatal(fresh)
+	}
+	if d := mustDeploy(t, s, "web", "d3"); d.Number != 1 {
+		t.Fatalf("after purge the first deployment is #%d, want #1", d.Number)
+	}
+	if n, _ := s.CountDeployments(ctx, "api"); n != 1 {
+		t.Fatalf("api lost deployments: %d", n)
 	}
 }
 

@@ -243,7 +243,7 @@ func TestNotFound(t *testing.T) {
 	checks := map[string]error{}
 	_, checks["GetService"] = s.GetService(ctx, "nope")
 	checks["UpdateService"] = s.UpdateService(ctx, Service{Name: "nope"})
-	checks["DeleteService"] = s.DeleteService(ctx, "nope")
+	checks["DeleteService"] = s.DeleteService(ctx, "nope", false)
 	_, checks["DomainOwner"] = s.DomainOwner(ctx, "nope.localhost")
 	checks["CreateDeployment(no service)"] = s.CreateDeployment(ctx, &Deployment{ID: "x", Service: "nope", Kind: KindDeploy})
 	checks["CreateDeployment(no source)"] = s.CreateDeployment(ctx, &Deployment{ID: "x", Service: "web", Kind: KindRollback, SourceDeploymentID: "gone"})

@@ -26,6 +26,9 @@ type Backend interface {
 	// deployment) until ctx ends.
 	Subscribe(ctx context.Context) (<-chan api.Event, error)
 	Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error
+	// DeleteService stops a service's containers, takes its routes down and
+	// deletes it, keeping its history unless purge (admins only).
+	DeleteService(ctx context.Context, name string, purge bool) (api.ServiceDeletion, error)
 	// Unfreeze lets git pushes deploy the service again (admins only).
 	Unfreeze(ctx context.Context, service, by string) (api.Unfrozen, error)
 }

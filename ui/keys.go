@@ -9,7 +9,7 @@ type KeyMap struct {
 
 	Open, Switch, Back key.Binding
 
-	Rollback, Redeploy, Deploy, Logs, Unfreeze key.Binding
+	Rollback, Redeploy, Deploy, Logs, Unfreeze, DeleteService key.Binding
 
 	Filter, Help, Quit key.Binding
 
@@ -31,11 +31,12 @@ func DefaultKeyMap() *KeyMap {
 		Switch: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "switch pane")),
 		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 
-		Rollback: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rollback")),
-		Redeploy: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "redeploy")),
-		Deploy:   key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "deploy")),
-		Logs:     key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "logs")),
-		Unfreeze: key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unfreeze pushes")),
+		Rollback:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rollback")),
+		Redeploy:      key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "redeploy")),
+		Deploy:        key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "deploy")),
+		Logs:          key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "logs")),
+		Unfreeze:      key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unfreeze pushes")),
+		DeleteService: key.NewBinding(key.WithKeys("D"), key.WithHelp("D", "delete service")),
 
 		Filter: key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
@@ -65,7 +66,7 @@ func (k *KeyMap) screenHelp() helpKeys {
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
 			{k.Open, k.Switch, k.Back, k.Logs, k.Filter},
-			{k.Rollback, k.Redeploy, k.Deploy, k.Unfreeze},
+			{k.Rollback, k.Redeploy, k.Deploy, k.Unfreeze, k.DeleteService},
 			{k.Help, k.Quit},
 		},
 	}

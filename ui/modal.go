@@ -14,6 +14,10 @@ import (
 // readOnlyReason is what a viewer is told when trying to act.
 const readOnlyReason = "read-only: viewer role"
 
+// kindDelete is the modal's action that deletes a service: it has no plan,
+// and always asks for the service's name.
+const kindDelete = "delete"
+
 // modalStep is where the confirmation modal is in its life.
 type modalStep int
 
@@ -39,6 +43,11 @@ type (
 		dep api.Deployment
 		err error
 	}
+	deletedMsg struct {
+		seq int
+		res api.ServiceDeletion
+		err error
+	}
 )
 
 // actionModal confirms a rollback, redeploy or deploy, then follows it.
@@ -56,6 +65,8 @@ type actionModal struct {
 	// crosses a schema change confirms only once it is the whole name.
 	typed string
 
+	deleted *api.ServiceDeletion // what a delete did
+
 	dep    api.Deployment // the deployment the action created
 	events []api.Event    // its lifecycle, as it happens
 	early  []api.Event    // the service's events that came before Act answered
@@ -67,6 +78,10 @@ func newModal(c *common, seq int, req api.ActionRequest, what string) (*actionMo
 	m := &actionModal{c: c, seq: seq, req: req, what: what}
 	if !c.admin() {
 		m.step, m.reason = stepRefused, readOnlyReason
+		return m, nil
+	}
+	if req.Kind == kindDelete {
+		m.step = stepConfirm // nothing to plan: what goes is said in the box
 		return m, nil
 	}
 	m.step = stepPlanning
@@ -115,6 +130,13 @@ func (m *actionModal) confirm() tea.Cmd {
 		return nil
 	}
 	m.step = stepStarting
+	if m.req.Kind == kindDelete {
+		ctx, b, seq, name := m.c.ctx, m.c.backend, m.seq, m.req.Service
+		return func() tea.Msg {
+			res, err := b.DeleteService(ctx, name, false)
+			return deletedMsg{seq: seq, res: res, err: err}
+		}
+	}
 	req := m.req
 	req.DryRun = false
 	req.TriggeredBy = m.c.opts.Actor
@@ -179,9 +201,21 @@ func (m *actionModal) settle() {
 	}
 }
 
-// gated reports whether the plan crosses a schema change, so that the
-// service's name must be typed before the action can be confirmed.
-func (m *actionModal) gated() bool { return m.plan.SchemaChange != nil }
+// applyDeleted takes the answer of a delete.
+func (m *actionModal) applyDeleted(msg deletedMsg) {
+	if msg.seq != m.seq || m.step != stepStarting {
+		return
+	}
+	if msg.err != nil {
+		m.step, m.reason = stepRefused, msg.err.Error()
+		return
+	}
+	m.deleted, m.step = &msg.res, stepDone
+}
+
+// gated reports whether the service's name must be typed before the action
+// can be confirmed: a delete, or a plan that crosses a schema change.
+func (m *actionModal) gated() bool { return m.plan.SchemaChange != nil || m.req.Kind == kindDelete }
 
 // nameTyped reports whether the gate, if any, is open.
 func (m *actionModal) nameTyped() bool { return !m.gated() || m.typed == m.req.Service }
@@ -238,6 +272,8 @@ func (m *actionModal) verb() string {
 		return "Roll back"
 	case "redeploy":
 		return "Redeploy"
+	case kindDelete:
+		return "Delete"
 	}
 	return "Deploy"
 }
@@ -273,7 +309,9 @@ func (m *actionModal) view(maxW, maxH int) string {
 		add(centre(st.ButtonFocused.Render("OK"), inner))
 	case stepConfirm:
 		gate := m.gateLines(inner)
-		add(m.diffLines(inner, maxH-10-len(gate))...)
+		if m.req.Kind != kindDelete {
+			add(m.diffLines(inner, maxH-10-len(gate))...)
+		}
 		add(gate...)
 		add("")
 		cancel, ok := st.ButtonFocused, st.Button
@@ -288,7 +326,15 @@ func (m *actionModal) view(maxW, maxH int) string {
 		}
 	case stepStarting:
 		add(m.c.spin + " starting…")
-	case stepFollowing, stepDone:
+	case stepDone:
+		if m.deleted != nil {
+			add(st.Added.Render(fit("✓ "+m.req.Service+" deleted: "+strconv.Itoa(m.deleted.Containers)+" container(s) removed, routes and domains freed", inner)))
+			add(st.Dim.Render(fit(strconv.Itoa(m.deleted.Deployments)+" deployment(s) stay as history", inner)), "")
+			add(centre(st.ButtonFocused.Render("Close"), inner))
+			break
+		}
+		fallthrough
+	case stepFollowing:
 		add(st.Dim.Render(fit("#"+strconv.Itoa(m.dep.Number)+" "+kindText(&m.dep)+" · "+m.dep.Image, inner)))
 		room := max(maxH-12, 1)
 		evs := m.events
@@ -306,15 +352,18 @@ func (m *actionModal) view(maxW, maxH int) string {
 
 // gateLines warn, in red, of a schema change and ask for the service's name.
 func (m *actionModal) gateLines(inner int) []string {
-	sc := m.plan.SchemaChange
-	if sc == nil {
+	if !m.gated() {
 		return nil
 	}
 	st := m.c.styles
+	warning := "⚠ This stops " + m.req.Service + "'s containers and takes down its routes and domains. " +
+		"Its deployment history and images stay (clank service delete --purge removes them)."
+	if sc := m.plan.SchemaChange; sc != nil {
+		warning = "⚠ The schema changes: " + strconv.Quote(sc.From) + " (ACTIVE) → " + strconv.Quote(sc.To) +
+			". The code may not fit the data."
+	}
 	out := []string{""}
-	out = append(out, strings.Split(st.Error.Width(inner).Render(
-		"⚠ The schema changes: "+strconv.Quote(sc.From)+" (ACTIVE) → "+strconv.Quote(sc.To)+
-			". The code may not fit the data."), "\n")...)
+	out = append(out, strings.Split(st.Error.Width(inner).Render(warning), "\n")...)
 	field := m.typed + "▏"
 	if m.nameTyped() {
 		field = st.Added.Render(m.typed + " ✓")

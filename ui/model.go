@@ -182,6 +182,10 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if m.modal != nil {
 			m.modal.applyAct(msg)
 		}
+	case deletedMsg:
+		if m.modal != nil {
+			m.modal.applyDeleted(msg)
+		}
 	case unfrozenMsg:
 		if msg.err != nil {
 			m.flash = "unfreeze " + msg.service + ": " + msg.err.Error()
@@ -354,6 +358,8 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.act("deploy")
 	case key.Matches(msg, k.Unfreeze):
 		return m.unfreeze()
+	case key.Matches(msg, k.DeleteService):
+		return m.act(kindDelete)
 	default:
 		return m.navigate(msg)
 	}
@@ -585,6 +591,8 @@ func (m *Model) act(kind string) tea.Cmd {
 			req.Deployment = target.ID
 			what = "Redeploy " + service + " #" + strconv.Itoa(target.Number) + " with the current config"
 		}
+	case kindDelete:
+		what = "Delete service " + service
 	default:
 		what = "Deploy " + service + " (its current image and config)"
 	}

@@ -149,7 +149,43 @@ func serviceCmd(s *settings) *cobra.Command {
 		},
 	}
 	uf.register(update.Flags(), false)
-	cmd.AddCommand(create, update)
+	cmd.AddCommand(create, update, serviceDeleteCmd(s))
+	return cmd
+}
+
+func serviceDeleteCmd(s *settings) *cobra.Command {
+	var purge bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME [--purge]",
+		Short: "Stop a service's containers, take its routes down, free its domains and delete it",
+		Long: "Stop a service's containers, take its routes down, free its domains and delete it.\n" +
+			"Its deployment history and images stay (create it again to get them back) unless --purge.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := s.client().DeleteService(cmd.Context(), args[0], purge)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if !res.Purged {
+				fmt.Fprintf(out, "service %s deleted: %d container(s) removed, its routes and domains freed; its %d deployment(s) stay as history (purge them: clank service delete %s --purge)\n",
+					res.Service, res.Containers, res.Deployments, res.Service)
+				return nil
+			}
+			removed := 0
+			for _, im := range res.Images {
+				if im.Error != "" {
+					fmt.Fprintf(out, "kept %s (#%d): %s\n", im.Image, im.Deployment, im.Error)
+					continue
+				}
+				removed++
+			}
+			fmt.Fprintf(out, "service %s purged: %d container(s) removed, its deployments and events deleted, %d local image(s) removed; its images in the Clank registry go at the next clank registry gc\n",
+				res.Service, res.Containers, removed)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete its deployment history and the local images no other service needs")
 	return cmd
 }
 

@@ -79,3 +79,7 @@ func (sb sessionBackend) Logs(ctx context.Context, service, deploymentID string,
 func (sb sessionBackend) Unfreeze(ctx context.Context, service, by string) (api.Unfrozen, error) {
 	return sb.b.Unfreeze(sb.as(ctx), service, by)
 }
+
+func (sb sessionBackend) DeleteService(ctx context.Context, name string, purge bool) (api.ServiceDeletion, error) {
+	return sb.b.DeleteService(sb.as(ctx), name, purge)
+}

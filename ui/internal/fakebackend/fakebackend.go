@@ -471,3 +471,16 @@ func (b *Backend) Unfreeze(_ context.Context, service, _ string) (api.Unfrozen, 
 	}
 	return api.Unfrozen{}, fmt.Errorf("unfreeze %s: %w", service, ErrNotFound)
 }
+
+// DeleteService implements ui.Backend: the service leaves the list.
+func (b *Backend) DeleteService(_ context.Context, name string, purge bool) (api.ServiceDeletion, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.services {
+		if b.services[i].Name == name {
+			b.services = slices.Delete(b.services, i, i+1)
+			return api.ServiceDeletion{Service: name, Purged: purge}, nil
+		}
+	}
+	return api.ServiceDeletion{}, fmt.Errorf("delete %s: %w", name, ErrNotFound)
+}
