@@ -141,8 +141,8 @@ func TestCLIBadInputAndExitCodes(t *testing.T) {
 	}{
 		{[]string{"rollback"}, 2, "needs --service"},
 		{[]string{"bogus"}, 2, "unknown command"},
-		{[]string{"service"}, 2, "needs a subcommand: create, update"},
-		{[]string{"service", "delete", "web"}, 2, "unknown command"},
+		{[]string{"service"}, 2, "needs a subcommand: create, delete, update"},
+		{[]string{"service", "delete"}, 2, "accepts 1 arg"},
 		{[]string{"deploy", "--service", "web", "--nope"}, 2, "unknown flag"},
 		{[]string{"service", "create", "Bad_Name", "--image", v1, "--port", "80"}, 2, "invalid service name"},
 		{[]string{"service", "create", "x", "--image", v1, "--port", "99999"}, 2, "invalid port"},
