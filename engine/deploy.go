@@ -89,6 +89,10 @@ func (e *Engine) plan(ctx context.Context, req Request) (Plan, error) {
 	}
 	if p.Refusal == nil {
 		if err := e.checkDomains(ctx, svc.Name, p.Config.Domains); err != nil {
+			if req.Kind == store.KindRollback && p.Target != nil {
+				// The user named no domain: the target's snapshot brings it back.
+				err = refuse(err, fmt.Sprintf("cannot roll back to deployment #%d: its snapshot restores a domain another service owns now: %v", p.Target.Number, err))
+			}
 			p.Refusal = err
 		}
 	}

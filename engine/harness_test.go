@@ -180,6 +180,16 @@ func (h *harness) waitStatus(id string, want store.Status, within time.Duration)
 	}
 }
 
+// deployments counts service's deployment records.
+func (h *harness) deployments(service string) int {
+	h.t.Helper()
+	n, err := h.store.CountDeployments(context.Background(), service)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
 // containers lists this engine's containers.
 func (h *harness) containers() []engine.Container {
 	h.t.Helper()

@@ -163,19 +163,12 @@ func TestDeletedRegistryImageIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	count := func() int {
-		n, err := h.store.CountDeployments(ctx, "web")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	before := count()
+	before := h.deployments("web")
 	_, err = h.eng.Act(ctx, engine.Request{Kind: store.KindRollback, Service: "web", Deployment: "1"})
 	if !errors.Is(err, engine.ErrRefused) || !strings.Contains(err.Error(), "is gone") || !strings.Contains(err.Error(), addr+"/web:v1") {
 		t.Fatalf("rollback to a deleted image: %v", err)
 	}
-	if after := count(); after != before {
+	if after := h.deployments("web"); after != before {
 		t.Fatalf("the refusal created a deployment")
 	}
 	if a := h.eng.ImageAvailability(d1); a.State != engine.Missing {
