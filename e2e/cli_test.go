@@ -77,7 +77,7 @@ func TestCLIDeployRollbackAndJSON(t *testing.T) {
 		t.Errorf("triggered_by %q", by)
 	}
 	// #1 ran and its image is here: rollback capable (once checked).
-	waitFor(t, 10*time.Second, func() bool { return deploymentsJSON(t, d)[2]["rollback_capable"] == true })
+	waitFor(t, 30*time.Second, func() bool { return deploymentsJSON(t, d)[2]["rollback_capable"] == true })
 
 	var svcs []map[string]any
 	if err := json.Unmarshal([]byte(d.ok("services", "-o", "json")), &svcs); err != nil {
@@ -98,7 +98,7 @@ func TestCLIDeployRollbackAndJSON(t *testing.T) {
 		t.Errorf("logs:\n%s", logs)
 	}
 	// #2 was replaced: its container, and its logs, are gone; say so, exit 1.
-	waitFor(t, 15*time.Second, func() bool { return deploymentsJSON(t, d)[1]["status"] == "INACTIVE" })
+	waitFor(t, 30*time.Second, func() bool { return deploymentsJSON(t, d)[1]["status"] == "INACTIVE" })
 	out, errOut, code := d.run("logs", "--service", "web", "--deployment", "2")
 	if code != 1 || out != "" || !strings.Contains(errOut, "was removed when it became INACTIVE") {
 		t.Errorf("logs of a replaced deployment: exit %d, stdout %q, stderr %q", code, out, errOut)

@@ -48,10 +48,12 @@ func TestKill9MidCutover(t *testing.T) {
 	d.ok("service", "create", "web", "--image", v1, "--port", "8080", "--health-path", "/healthz")
 	d.ok("deploy", "--service", "web")
 
-	// 1. Killed while #2 is HEALTH_CHECKING (it takes 3 s to become ready).
-	d.ok("env", "set", "--service", "web", "READY_AFTER=3s")
+	// 1. Killed while #2 is HEALTH_CHECKING (it would take 5 minutes to become
+	// ready: the kill comes first however slow the machine).
+	d.ok("env", "set", "--service", "web", "READY_AFTER=5m")
+	d.ok("service", "update", "web", "--deploy-timeout", "10m")
 	d.ok("deploy", "--service", "web", "--image", v2, "--detach")
-	waitFor(t, 20*time.Second, func() bool { s, _ := statusOf(t, d, 2); return s == "HEALTH_CHECKING" })
+	waitFor(t, 30*time.Second, func() bool { s, _ := statusOf(t, d, 2); return s == "HEALTH_CHECKING" })
 	d.kill9()
 
 	d = startDaemon(t, d.dataDir, "127.0.0.1:0")
@@ -91,7 +93,7 @@ func TestKill9MidCutover(t *testing.T) {
 		t.Fatalf("a stream from #1: %v", err)
 	}
 	d.ok("deploy", "--service", "web")
-	waitFor(t, 10*time.Second, func() bool { s, _ := statusOf(t, d, 1); return s == "DRAINING" })
+	waitFor(t, 30*time.Second, func() bool { s, _ := statusOf(t, d, 1); return s == "DRAINING" })
 	d.kill9()
 	<-slow
 

@@ -80,7 +80,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("web answers %q, want its newest deployment", body)
 	}
 	// web ran #1, #2 and #3 (ACTIVE): both earlier ones can be rolled back to.
-	waitFor(t, 10*time.Second, func() bool {
+	waitFor(t, 30*time.Second, func() bool {
 		deps := deploymentsJSON(t, d)
 		return len(deps) == 3 && deps[0]["rollback_capable"] == false && deps[1]["rollback_capable"] == true && deps[2]["rollback_capable"] == true
 	})

@@ -249,7 +249,9 @@ func TestRefusalsCreateNothing(t *testing.T) {
 func TestOneDeploymentInProgressPerService(t *testing.T) {
 	h := newHarness(t)
 	v1 := testdocker.SampleImage(t, h.rt, "v1")
-	h.service("web", v1, map[string]string{"READY_AFTER": "1s"})
+	// Ready after 5 s: the rollback below must find #1 still in progress, even
+	// on a loaded machine.
+	h.service("web", v1, map[string]string{"READY_AFTER": "5s"})
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	ids := make([]string, 2)

@@ -158,7 +158,9 @@ func TestPrivateWithoutCredentialsIsMissingOrNoAccess(t *testing.T) {
 func TestServerErrorsAndTimeoutsAreUnknown(t *testing.T) {
 	h := startHub(t)
 	dockerConfig(t, nil)
-	const timeout = 300 * time.Millisecond
+	// Long enough that the hub's 500 and 429 always arrive in time on a loaded
+	// machine; the slow repository answers only after 5 s.
+	const timeout = 2 * time.Second
 	chk := NewChecker(CheckerOptions{Timeout: timeout})
 	d := "sha256:" + strings.Repeat("ab", 32)
 
@@ -167,7 +169,7 @@ func TestServerErrorsAndTimeoutsAreUnknown(t *testing.T) {
 	}{
 		{"broken/app", "HTTP 500"},
 		{"limited/app", "HTTP 429"},
-		{"slow/app", "no answer within 300ms"},
+		{"slow/app", "no answer within 2s"},
 	} {
 		t.Run(tc.repo, func(t *testing.T) {
 			start := time.Now()
