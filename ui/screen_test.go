@@ -68,7 +68,7 @@ func options(t testing.TB, role ui.Role) ui.Options {
 }
 
 // open runs the dashboard on b at a size with the ANSI256 colour profile
-// and waits for the services to show.
+// and waits for the services and the header's daemon status to show.
 func open(t *testing.T, b ui.Backend, role ui.Role, w, h int) *screen {
 	t.Helper()
 	opts := options(t, role)
@@ -80,7 +80,7 @@ func open(t *testing.T, b ui.Backend, role ui.Role, w, h int) *screen {
 		_ = tm.Quit()
 		tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 	})
-	s.waitFor(realdaemon.Service, "ACTIVE")
+	s.waitFor(realdaemon.Service, "ACTIVE", "docker ok")
 	return s
 }
 

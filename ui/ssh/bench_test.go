@@ -49,8 +49,10 @@ func BenchmarkStatusFanout(b *testing.B) {
 	for _, tm := range terms {
 		tm.waitFor("worker")
 	}
-	for w.b.Subscribers() < sessions {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(waitWithin); w.b.Subscribers() < sessions; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d sessions subscribed", w.b.Subscribers(), sessions)
+		}
 	}
 	if _, err := w.b.Act(context.Background(), api.ActionRequest{Kind: "deploy", Service: "web"}); err != nil {
 		b.Fatal(err)

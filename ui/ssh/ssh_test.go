@@ -85,8 +85,10 @@ func serveOn(t testing.TB, dir string, b ui.Backend) *world {
 			t.Errorf("Serve returned %v", err)
 		}
 	})
-	for srv.Addr() != l.Addr().String() {
-		time.Sleep(time.Millisecond) // Serve has not started yet
+	for deadline := time.Now().Add(waitWithin); srv.Addr() != l.Addr().String(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // Serve has not started yet
+			t.Fatalf("the SSH dashboard did not serve within %s", waitWithin)
+		}
 	}
 	return &world{dir: dir, addr: srv.Addr(), srv: srv}
 }
