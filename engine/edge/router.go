@@ -86,7 +86,7 @@ func New(opts Options) *Router {
 // ServeHTTP routes req on its Host header: unknown host 404, a service with no healthy
 // backend 503, otherwise the backend's answer (502 if it cannot be reached).
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	host := canonicalHost(req.Host)
+	host := CanonicalHost(req.Host)
 	for {
 		t := r.table.Load()
 		b, ok := t.hosts[host]
@@ -134,7 +134,7 @@ func (r *Router) SetRoute(service string, domains []string, backend string) (pre
 	}
 	clean := make([]string, 0, len(domains))
 	for _, d := range domains {
-		if d = canonicalHost(d); d != "" && !slices.Contains(clean, d) {
+		if d = CanonicalHost(d); d != "" && !slices.Contains(clean, d) {
 			clean = append(clean, d)
 		}
 	}
@@ -297,9 +297,10 @@ func closeIdle(targets []*target) {
 	}
 }
 
-// canonicalHost lower-cases host and strips its port and a trailing dot. It does not
+// CanonicalHost lower-cases host and strips its port and a trailing dot: the form the
+// router (and the HTTPS redirect in certs) looks hosts up by. It does not
 // allocate for a host that is already lower-case.
-func canonicalHost(host string) string {
+func CanonicalHost(host string) string {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i:], ']') < 0 {
 		host = host[:i]
 	}
