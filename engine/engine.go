@@ -33,6 +33,9 @@ type Options struct {
 	Router  Router
 	// Images checks image availability; nil uses the local engine alone.
 	Images ImageChecker
+	// Certificates obtains TLS certificates for the domains deployments serve;
+	// nil when HTTPS is off.
+	Certificates Certificates
 	// RegistryAddr is the Clank registry's host:port: images under it have
 	// source "registry".
 	RegistryAddr string
@@ -50,6 +53,7 @@ type Engine struct {
 	rt     Runtime
 	router Router
 	images ImageChecker
+	certs  Certificates
 	opts   Options
 	log    *slog.Logger
 	owner  string // this data dir's instance id, on every container's labels
@@ -107,6 +111,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	e.images = opts.Images
 	if e.images == nil {
 		e.images = LocalImages{Runtime: opts.Runtime}
+	}
+	e.certs = opts.Certificates
+	if e.certs == nil {
+		e.certs = noCertificates{}
 	}
 	e.avail.init()
 	e.recheck = make(chan struct{}, 1)

@@ -37,8 +37,16 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	cfg := d.Config
 	// Store writes after a failure must happen even while the engine stops.
 	bg := context.WithoutCancel(ctx)
+	var prevDomains []string
+	if prev != nil {
+		prevDomains = prev.Config.Domains
+	}
+	// Certificates for the new domains are obtained while the deployment runs its
+	// course; the ACTIVE deployment's stay until the cutover.
+	e.certs.Want(d.Service, slices.Concat(prevDomains, cfg.Domains))
 	var containerID string
 	fail := func(reason string) {
+		e.certs.Want(d.Service, prevDomains)
 		reason = oneLine(reason)
 		if ctx.Err() != nil {
 			reason = "the daemon stopped during the deployment (" + reason + ")"
@@ -98,10 +106,6 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	// Cutover: the router first (new requests go to green at once), then the
 	// store. A crash between the two leaves green un-ACTIVE in the store:
 	// reconcile fails it and routes back to blue, which is still running.
-	var prevDomains []string
-	if prev != nil {
-		prevDomains = prev.Config.Domains
-	}
 	previousBackend := e.router.SetRoute(d.Service, cfg.Domains, backendAddr(c.HostPort))
 	active, old, err := e.store.Activate(bg, d.ID)
 	if err != nil {
@@ -113,6 +117,7 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		fail(fmt.Sprintf("record activation: %v", err))
 		return
 	}
+	e.certs.Want(d.Service, cfg.Domains)
 	e.release(d.Service, d.ID) // the next deployment may start while blue drains
 	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number)
 	e.publishDeployment(active, fmt.Sprintf("#%d is ACTIVE", active.Number))

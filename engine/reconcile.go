@@ -55,6 +55,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	}
 	keep := map[string]bool{}
 	for _, svc := range services {
+		e.certs.Redirect(svc.Name, svc.HTTPSRedirect)
 		if svc.ActiveDeploymentID == "" {
 			e.router.SetRoute(svc.Name, svc.Config.Domains, "") // 503: nothing deployed yet
 			continue
@@ -64,6 +65,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			return fmt.Errorf("reconcile %s: %w", svc.Name, err)
 		}
 		keep[d.ID] = true
+		e.certs.Want(d.Service, d.Config.Domains)
 		if !dockerOK {
 			e.router.SetRoute(d.Service, d.Config.Domains, backendAddr(d.HostPort))
 			continue

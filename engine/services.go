@@ -25,6 +25,9 @@ type ServicePatch struct {
 	MemoryBytes    *int64
 	GitBranch      *string
 	PushBuilds     *bool
+	// HTTPSRedirect is service policy, not config: it takes effect at once
+	// (UpdateService), and no deployment records it.
+	HTTPSRedirect *bool
 }
 
 // Apply returns cfg with the patch applied (not yet validated).
@@ -96,7 +99,8 @@ func (p ServicePatch) ApplyGit(g store.GitSettings) (store.GitSettings, error) {
 	return g, nil
 }
 
-// CreateService adds a service. Without domains it gets <name>.localhost.
+// CreateService adds a service. Without domains it gets <name>.localhost; its
+// HTTPS redirect is on (UpdateService changes it).
 func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Config) (store.Service, error) {
 	if err := ValidateServiceName(name); err != nil {
 		return store.Service{}, err
@@ -111,7 +115,7 @@ func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Confi
 	if err := e.checkDomains(ctx, name, cfg.Domains); err != nil {
 		return store.Service{}, err
 	}
-	svc := store.Service{Name: name, Config: cfg}
+	svc := store.Service{Name: name, Config: cfg, HTTPSRedirect: true}
 	if err := e.store.CreateService(ctx, svc); err != nil {
 		return store.Service{}, e.storeErr(err, "service "+name)
 	}
@@ -120,6 +124,7 @@ func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Confi
 		return store.Service{}, err
 	}
 	e.routeUndeployed(ctx, name)
+	e.certs.Redirect(name, svc.HTTPSRedirect)
 	e.publish(Event{Type: EventService, Service: name, Message: "created"})
 	return svc, nil
 }
@@ -147,10 +152,14 @@ func (e *Engine) UpdateService(ctx context.Context, name string, p ServicePatch)
 		return svc, err
 	}
 	svc.Config = cfg
+	if p.HTTPSRedirect != nil {
+		svc.HTTPSRedirect = *p.HTTPSRedirect
+	}
 	if err := e.store.UpdateService(ctx, svc); err != nil {
 		return svc, e.storeErr(err, "service "+name)
 	}
 	e.routeUndeployed(ctx, name)
+	e.certs.Redirect(name, svc.HTTPSRedirect)
 	e.publish(Event{Type: EventService, Service: name, Message: "config changed"})
 	return e.store.GetService(ctx, name)
 }

@@ -67,7 +67,11 @@ type Service struct {
 	// HeldImage is the image a push built while the service was frozen:
 	// kept, not deployed ("" when none is waiting).
 	HeldImage string
-	CreatedAt time.Time
+	// HTTPSRedirect: plain-HTTP requests for the service's domains that have a
+	// certificate get a redirect to HTTPS. A policy of the service, never in a
+	// deployment's snapshot.
+	HTTPSRedirect bool
+	CreatedAt     time.Time
 	UpdatedAt time.Time
 }
 
