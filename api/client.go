@@ -254,3 +254,9 @@ func (c *Client) RegistryCredential(ctx context.Context) (RegistryCredential, er
 	var out RegistryCredential
 	return out, c.do(ctx, http.MethodGet, "/v1/registry/credential", nil, nil, &out)
 }
+
+// Certificates lists every domain's TLS certificate (empty when HTTPS is off).
+func (c *Client) Certificates(ctx context.Context) ([]Certificate, error) {
+	var out []Certificate
+	return out, c.do(ctx, http.MethodGet, "/v1/certs", nil, nil, &out)
+}

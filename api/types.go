@@ -13,19 +13,22 @@ type HealthCheck struct {
 
 // Service is a service's current configuration.
 type Service struct {
-	Name               string            `json:"name"`
-	Image              string            `json:"image"`
-	Port               int               `json:"port"`
-	Domains            []string          `json:"domains"`
-	EnvKeys            []string          `json:"env_keys"`
-	Env                map[string]string `json:"env,omitempty"` // only with --show-env
-	HealthCheck        HealthCheck       `json:"health_check"`
-	DeployTimeout      string            `json:"deploy_timeout"`
-	CPUs               float64           `json:"cpus"`
-	Memory             int64             `json:"memory"` // bytes, 0 = no limit
-	ActiveDeploymentID *string           `json:"active_deployment_id"`
-	GitBranch          string            `json:"git_branch"`  // pushes to it deploy
-	PushBuilds         bool              `json:"push_builds"` // builds go to the Clank registry
+	Name          string            `json:"name"`
+	Image         string            `json:"image"`
+	Port          int               `json:"port"`
+	Domains       []string          `json:"domains"`
+	EnvKeys       []string          `json:"env_keys"`
+	Env           map[string]string `json:"env,omitempty"` // only with --show-env
+	HealthCheck   HealthCheck       `json:"health_check"`
+	DeployTimeout string            `json:"deploy_timeout"`
+	CPUs          float64           `json:"cpus"`
+	Memory        int64             `json:"memory"` // bytes, 0 = no limit
+	// HTTPSRedirect: plain-HTTP requests for its domains that have a certificate
+	// get a 308 to HTTPS. Service policy: it applies at once, a rollback keeps it.
+	HTTPSRedirect      bool    `json:"https_redirect"`
+	ActiveDeploymentID *string `json:"active_deployment_id"`
+	GitBranch          string  `json:"git_branch"`  // pushes to it deploy
+	PushBuilds         bool    `json:"push_builds"` // builds go to the Clank registry
 	// Frozen: a rollback holds pushes back (they build, and do not deploy)
 	// until `clank unfreeze` or an explicit deploy.
 	Frozen       bool       `json:"frozen"`
@@ -80,7 +83,7 @@ type Deployment struct {
 // Event is one lifecycle step or change, as streamed to subscribers.
 type Event struct {
 	Seq          int64       `json:"seq"`
-	Type         string      `json:"type"` // "deployment", "service", "availability"
+	Type         string      `json:"type"` // "deployment", "service", "availability", "certificate"
 	Service      string      `json:"service"`
 	DeploymentID string      `json:"deployment_id,omitempty"`
 	Status       string      `json:"status,omitempty"`
@@ -127,6 +130,7 @@ type Status struct {
 	Docker   string `json:"docker"`   // "ok" or the error
 	Registry string `json:"registry"` // address or "off"
 	Router   string `json:"router"`   // address
+	HTTPS    string `json:"https"`    // the router's HTTPS address or "off"
 	SSH      string `json:"ssh"`      // address or "off"
 	Version  string `json:"version"`
 }
@@ -173,6 +177,7 @@ type ServiceSpec struct {
 	Memory         *string           `json:"memory,omitempty"`
 	GitBranch      *string           `json:"git_branch,omitempty"`
 	PushBuilds     *bool             `json:"push_builds,omitempty"`
+	HTTPSRedirect  *bool             `json:"https_redirect,omitempty"`
 }
 
 // ServiceDeletion says what `clank service delete` did.
@@ -227,4 +232,18 @@ type RegistryCredential struct {
 	Registry string `json:"registry"`
 	Username string `json:"username"`
 	Password string `json:"password"`
+}
+
+// EventCertificate is the type of an Event about a domain's certificate
+// (obtained, renewed, or why it could not be).
+const EventCertificate = "certificate"
+
+// Certificate is one domain's TLS certificate, as `clank certs` lists it.
+type Certificate struct {
+	Domain    string     `json:"domain"`
+	Service   string     `json:"service"`
+	Status    string     `json:"status"` // obtaining | valid | failed | expired
+	Issuer    string     `json:"issuer"` // the issuing CA, "" before the first certificate
+	NotAfter  *time.Time `json:"not_after"`
+	LastError string     `json:"last_error"` // "" since the last success
 }

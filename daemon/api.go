@@ -36,6 +36,7 @@ func (d *Daemon) apiRoutes() *routeMux {
 	mux.Handle("POST /v1/prune", jsonHandler(d.prune))
 	mux.Handle("POST /v1/registry/gc", jsonHandler(d.registryGC))
 	mux.Handle("GET /v1/registry/credential", jsonHandler(d.registryCredential))
+	mux.Handle("GET /v1/certs", jsonHandler(d.listCertificates))
 	// Streams.
 	mux.HandleFunc("GET /v1/events", d.events)
 	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)
@@ -158,7 +159,7 @@ func patch(spec api.ServiceSpec) (engine.ServicePatch, error) {
 	p := engine.ServicePatch{
 		Image: spec.Image, Port: spec.Port, Domains: spec.Domains,
 		SetEnv: spec.Env, UnsetEnv: spec.UnsetEnv, HealthPath: spec.HealthPath, CPUs: spec.CPUs,
-		GitBranch: spec.GitBranch, PushBuilds: spec.PushBuilds,
+		GitBranch: spec.GitBranch, PushBuilds: spec.PushBuilds, HTTPSRedirect: spec.HTTPSRedirect,
 	}
 	for _, f := range []struct {
 		name string
@@ -210,17 +211,18 @@ func (d *Daemon) createService(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	// Checked first, so that a bad branch creates nothing.
-	git := engine.ServicePatch{GitBranch: p.GitBranch, PushBuilds: p.PushBuilds}
-	if _, err := git.ApplyGit(store.GitSettings{}); err != nil {
+	// The service's policy (not config) is set by an update once it exists;
+	// checked first, so that a bad branch creates nothing.
+	policy := engine.ServicePatch{GitBranch: p.GitBranch, PushBuilds: p.PushBuilds, HTTPSRedirect: p.HTTPSRedirect}
+	if _, err := policy.ApplyGit(store.GitSettings{}); err != nil {
 		return 0, nil, err
 	}
 	svc, err := d.Engine.CreateService(r.Context(), spec.Name, cfg)
 	if err != nil {
 		return 0, nil, err
 	}
-	if git.GitBranch != nil || git.PushBuilds != nil {
-		if svc, err = d.Engine.UpdateService(r.Context(), spec.Name, git); err != nil {
+	if policy.GitBranch != nil || policy.PushBuilds != nil || policy.HTTPSRedirect != nil {
+		if svc, err = d.Engine.UpdateService(r.Context(), spec.Name, policy); err != nil {
 			return 0, nil, err
 		}
 	}

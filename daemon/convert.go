@@ -42,6 +42,7 @@ func (v *view) service(svc store.Service, status string) api.Service {
 		DeployTimeout: svc.Config.DeployTimeout.String(),
 		CPUs:          svc.Config.CPUs,
 		Memory:        svc.Config.MemoryBytes,
+		HTTPSRedirect: svc.HTTPSRedirect,
 		Status:        status,
 		GitBranch:     svc.Git.Branch,
 		PushBuilds:    svc.Git.PushBuilds,

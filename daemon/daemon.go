@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/certs"
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/engine/docker"
 	"github.com/clank-dev/clank/engine/edge"
@@ -30,9 +32,17 @@ var Version = "dev"
 
 // Config is the daemon's settings (DESIGN.md: flags and CLANK_* variables).
 type Config struct {
-	DataDir      string
-	Socket       string // default <DataDir>/clank.sock
-	HTTPAddr     string // the edge router
+	DataDir   string
+	Socket    string // default <DataDir>/clank.sock
+	HTTPAddr  string // the edge router
+	HTTPSAddr string // the edge router over HTTPS, "" = no HTTPS
+	ACMECA    string // ACME directory URL (certs.DefaultCA if "")
+	ACMEEmail string // the ACME account's contact, "" for none
+	// ACMERoots trusts the ACME CA's own HTTPS (a test CA); nil trusts the system's.
+	ACMERoots *x509.CertPool
+	// CertRetry is the first wait after a failed attempt at a certificate
+	// (certs.DefaultRetryMin if 0); it doubles up to an hour.
+	CertRetry    time.Duration
 	SSHAddr      string // "" = no SSH dashboard
 	RegistryAddr string // "" = no Clank registry
 	KeepImages   int    // local images kept per service after a deploy (engine.DefaultKeepImages if 0; -1 keeps all)
@@ -57,10 +67,10 @@ type Daemon struct {
 	hub       pubsub.Bus[api.Event]
 	dockerErr error
 
-	lock          *os.File // held while the daemon runs: one daemon per data dir
-	edgeLn, apiLn net.Listener
-	edgeSrv       *http.Server
-	apiSrv        *http.Server
+	lock                    *os.File // held while the daemon runs: one daemon per data dir
+	edgeLn, apiLn, tlsLn    net.Listener
+	edgeSrv, tlsSrv, apiSrv *http.Server
+	certs                   *certs.Manager // nil when HTTPS is off
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -131,10 +141,17 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("edge router on %s: %w", cfg.HTTPAddr, err)
 		}
 	}
-	d.Engine, err = engine.New(ctx, engine.Options{
+	eopts := engine.Options{
 		Store: st, Runtime: d.Runtime, Router: d.Router, Images: images, RegistryAddr: d.registryAddr,
 		KeepImages: cfg.KeepImages, DrainTimeout: cfg.DrainTimeout, Logger: d.log,
-	})
+	}
+	if cfg.HTTPSAddr != "" {
+		if err := d.startCerts(); err != nil {
+			return nil, err
+		}
+		eopts.Certificates = d.certs
+	}
+	d.Engine, err = engine.New(ctx, eopts)
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +165,19 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 
 	d.apiSrv = &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext}
 	d.serve(d.apiSrv, d.apiLn)
+	edgeOpts := edge.ServerOptions{Logger: d.log.With("part", "edge")}
 	if d.edgeLn != nil {
-		d.edgeSrv = edge.NewServer(d.Router, edge.ServerOptions{Logger: d.log.With("part", "edge")})
+		var h http.Handler = d.Router
+		if d.certs != nil {
+			h = d.certs.HTTPHandler(d.Router) // ACME HTTP-01 challenges, redirects to HTTPS
+		}
+		d.edgeSrv = edge.NewServer(h, edgeOpts)
 		d.serve(d.edgeSrv, d.edgeLn)
+	}
+	if d.tlsLn != nil {
+		d.tlsSrv = edge.NewServer(d.Router, edgeOpts)
+		d.tlsSrv.TLSConfig = d.certs.TLSConfig()
+		d.serve(d.tlsSrv, d.tlsLn)
 	}
 	ok = true
 	d.log.Info("clank is up", "socket", cfg.Socket, "router", d.RouterAddr(), "data", cfg.DataDir)
@@ -161,7 +188,11 @@ func (d *Daemon) serve(srv *http.Server, ln net.Listener) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := srv.Serve
+		if srv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
@@ -208,7 +239,10 @@ func (d *Daemon) apiEvent(ev engine.Event) api.Event {
 // Status reports the daemon's parts.
 func (d *Daemon) Status(ctx context.Context) api.Status {
 	host, _ := os.Hostname()
-	s := api.Status{Host: host, Docker: "ok", Router: d.RouterAddr(), Registry: "off", SSH: "off", Version: Version}
+	s := api.Status{Host: host, Docker: "ok", Router: d.RouterAddr(), HTTPS: "off", Registry: "off", SSH: "off", Version: Version}
+	if addr := d.HTTPSAddr(); addr != "" {
+		s.HTTPS = addr
+	}
 	if d.registryAddr != "" {
 		s.Registry = d.registryAddr
 	}
@@ -229,6 +263,14 @@ func (d *Daemon) RouterAddr() string {
 	return d.edgeLn.Addr().String()
 }
 
+// HTTPSAddr is the edge router's HTTPS address ("" if HTTPS is off).
+func (d *Daemon) HTTPSAddr() string {
+	if d.tlsLn == nil {
+		return ""
+	}
+	return d.tlsLn.Addr().String()
+}
+
 // SetSSHAddr records where the SSH dashboard listens, for Status.
 func (d *Daemon) SetSSHAddr(addr string) { d.sshAddr.Store(addr) }
 
@@ -241,7 +283,7 @@ func (d *Daemon) Socket() string { return d.cfg.Socket }
 // Close stops serving and waits for the engine's work to end. Containers keep
 // running; the next start reconciles them.
 func (d *Daemon) Close(ctx context.Context) error {
-	for _, srv := range []*http.Server{d.apiSrv, d.edgeSrv} {
+	for _, srv := range []*http.Server{d.apiSrv, d.edgeSrv, d.tlsSrv} {
 		if srv != nil {
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_ = srv.Shutdown(sctx)
@@ -251,11 +293,16 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.apiLn != nil {
 		d.apiLn.Close()
 	}
-	if d.edgeLn != nil {
-		d.edgeLn.Close()
+	for _, ln := range []net.Listener{d.edgeLn, d.tlsLn} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
 	if d.Engine != nil {
 		d.Engine.Close()
+	}
+	if d.certs != nil {
+		d.certs.Close()
 	}
 	if d.registry != nil {
 		d.registry.Close()

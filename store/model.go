@@ -72,7 +72,7 @@ type Service struct {
 	// deployment's snapshot.
 	HTTPSRedirect bool
 	CreatedAt     time.Time
-	UpdatedAt time.Time
+	UpdatedAt     time.Time
 }
 
 // DefaultGitBranch is the branch whose pushes deploy a service unless it

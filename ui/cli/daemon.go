@@ -22,6 +22,7 @@ import (
 func (s *settings) daemonConfig(logger *slog.Logger) daemon.Config {
 	return daemon.Config{
 		DataDir: s.dataDir, Socket: s.socket, HTTPAddr: s.httpAddr,
+		HTTPSAddr: s.httpsAddr, ACMECA: s.acmeCA, ACMEEmail: s.acmeEmail,
 		SSHAddr: s.sshAddr, RegistryAddr: s.registryAddr, KeepImages: s.keepImages, KeepEvents: s.keepEvents, Logger: logger,
 	}
 }
@@ -95,6 +96,9 @@ func (r *running) close() {
 
 func printWhere(out io.Writer, d *daemon.Daemon) {
 	fmt.Fprintf(out, "clank daemon: API on %s, edge router on http://%s\n", d.Socket(), d.RouterAddr())
+	if addr := d.HTTPSAddr(); addr != "" {
+		fmt.Fprintf(out, "edge router on https://%s (certificates from %s for every domain a deployment serves)\n", addr, d.ACMECA())
+	}
 	st := d.Status(context.Background())
 	if st.Registry != "off" {
 		fmt.Fprintf(out, "Clank registry on %s (clank registry login, then docker push %s/NAME:TAG)\n", st.Registry, st.Registry)

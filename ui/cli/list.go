@@ -161,3 +161,49 @@ func logsCmd(s *settings) *cobra.Command {
 	cmd.Flags().BoolVarP(&followLogs, "follow", "f", false, "keep printing new lines")
 	return cmd
 }
+
+func certsCmd(s *settings) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "certs",
+		Short: "List the TLS certificates of the domains services serve (with --https-addr)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			c := s.client()
+			list, err := c.Certificates(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			if len(list) == 0 {
+				if st, err := c.Status(cmd.Context()); err == nil && st.HTTPS == "off" {
+					fmt.Fprintln(cmd.OutOrStdout(), "HTTPS is off: start the daemon with --https-addr :443 to get certificates")
+					return nil
+				}
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DOMAIN\tSERVICE\tSTATUS\tISSUER\tNOT AFTER\tLAST ERROR")
+			dash := func(s string) string {
+				if s == "" {
+					return "-"
+				}
+				return s
+			}
+			for _, c := range list {
+				notAfter := "-"
+				if c.NotAfter != nil {
+					notAfter = c.NotAfter.Local().Format("2006-01-02 15:04")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Domain, c.Service, c.Status, dash(c.Issuer), notAfter, dash(truncate(c.LastError, 80)))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	return cmd
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/certs"
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/store"
 )
@@ -58,6 +59,7 @@ func ExitCode(err error) int {
 // settings are the daemon settings every command may need.
 type settings struct {
 	dataDir, socket, httpAddr, sshAddr, registryAddr string
+	httpsAddr, acmeCA, acmeEmail                     string
 	keepImages, keepEvents                           int
 }
 
@@ -127,6 +129,9 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&s.dataDir, "data-dir", env("CLANK_DATA_DIR", defaultDataDir()), "where Clank keeps its state (CLANK_DATA_DIR)")
 	pf.StringVar(&s.socket, "socket", env("CLANK_SOCKET", ""), "the daemon's API socket (CLANK_SOCKET; default <data-dir>/clank.sock)")
 	pf.StringVar(&s.httpAddr, "http-addr", env("CLANK_HTTP_ADDR", "127.0.0.1:8080"), "the edge router's address (CLANK_HTTP_ADDR)")
+	pf.StringVar(&s.httpsAddr, "https-addr", env("CLANK_HTTPS_ADDR", ""), "the edge router's HTTPS address, with certificates from ACME; \"\" for none (CLANK_HTTPS_ADDR)")
+	pf.StringVar(&s.acmeCA, "acme-ca", env("CLANK_ACME_CA", certs.DefaultCA), "the ACME directory URL certificates come from (CLANK_ACME_CA)")
+	pf.StringVar(&s.acmeEmail, "acme-email", env("CLANK_ACME_EMAIL", ""), "the contact of the ACME account: the CA writes there about expiring certificates (CLANK_ACME_EMAIL)")
 	pf.StringVar(&s.sshAddr, "ssh-addr", env("CLANK_SSH_ADDR", "127.0.0.1:2222"), "the SSH dashboard's address, \"\" for none (CLANK_SSH_ADDR)")
 	pf.IntVar(&s.keepEvents, "keep-events", envInt("CLANK_KEEP_EVENTS", store.DefaultKeepEvents), "lifecycle events kept per service, the newest; -1 for all (CLANK_KEEP_EVENTS)")
 	pf.IntVar(&s.keepImages, "keep-images", envInt("CLANK_KEEP_IMAGES", engine.DefaultKeepImages), "local images kept per service after each deploy, -1 for all (CLANK_KEEP_IMAGES)")
@@ -144,6 +149,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		logsCmd(s),
 		pruneCmd(s),
 		registryCmd(s),
+		certsCmd(s),
 		sampleAppCmd(),
 	)
 	for _, c := range root.Commands() {

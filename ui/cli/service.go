@@ -20,6 +20,7 @@ type serviceFlags struct {
 	healthInterval, healthTimeout, timeout time.Duration
 	cpus                                   float64
 	pushBuilds                             bool
+	httpsRedirect                          bool
 }
 
 func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
@@ -37,6 +38,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
 	fs.StringVar(&f.memory, "memory", "", "memory limit, like 256m")
 	fs.StringVar(&f.gitBranch, "git-branch", "", "the branch whose git pushes deploy the service (default main)")
 	fs.BoolVar(&f.pushBuilds, "push-builds", false, "push the images git pushes build to the Clank registry")
+	fs.BoolVar(&f.httpsRedirect, "https-redirect", true, "redirect plain HTTP to HTTPS for its domains that have a certificate (takes effect at once)")
 }
 
 // spec takes the flags that were set (cmd.Flags().Changed) into a ServiceSpec.
@@ -74,6 +76,9 @@ func (f *serviceFlags) spec(cmd *cobra.Command) (api.ServiceSpec, error) {
 	}
 	if fs.Changed("domain") {
 		s.Domains = f.domains
+	}
+	if fs.Changed("https-redirect") {
+		s.HTTPSRedirect = &f.httpsRedirect
 	}
 	var err error
 	if s.HealthInterval, err = dur("health-interval", f.healthInterval); err != nil {
