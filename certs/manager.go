@@ -375,7 +375,8 @@ func (m *Manager) obtained(dom *domain) {
 }
 
 func (m *Manager) failed(dom *domain, err error, retryIn time.Duration) {
-	reason := oneLine(err.Error())
+	// certmagic starts its errors with "[name] ": the name is said already.
+	reason := oneLine(strings.TrimPrefix(err.Error(), "["+dom.name+"] "))
 	m.mu.Lock()
 	dom.lastErr = reason
 	service := dom.service

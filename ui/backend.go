@@ -31,4 +31,6 @@ type Backend interface {
 	DeleteService(ctx context.Context, name string, purge bool) (api.ServiceDeletion, error)
 	// Unfreeze lets git pushes deploy the service again (admins only).
 	Unfreeze(ctx context.Context, service, by string) (api.Unfrozen, error)
+	// Certificates lists every domain's TLS certificate (none with HTTPS off).
+	Certificates(ctx context.Context) ([]api.Certificate, error)
 }

@@ -16,7 +16,14 @@ type detailMsg struct {
 	id     string
 	dep    api.Deployment
 	events []api.Event
+	certs  []api.Certificate
 	err    error
+}
+
+// detailCertsMsg brings the certificates again after one of them changed.
+type detailCertsMsg struct {
+	id    string
+	certs []api.Certificate
 }
 
 // detailView is one deployment: its snapshot (env values masked) and its
@@ -26,6 +33,7 @@ type detailView struct {
 	id      string
 	dep     *api.Deployment
 	events  []api.Event
+	certs   []api.Certificate // of every domain (HTTPS on); the deployment's are shown
 	loading bool
 	err     error
 
@@ -40,13 +48,30 @@ func newDetailView(c *common) detailView {
 // open shows a deployment; the row's copy is drawn until the full one comes.
 func (v *detailView) open(d *api.Deployment) tea.Cmd {
 	cp := *d
-	v.id, v.dep, v.events, v.err, v.loading = d.ID, &cp, nil, nil, true
+	v.id, v.dep, v.events, v.certs, v.err, v.loading = d.ID, &cp, nil, nil, nil, true
 	v.vp.GotoTop()
 	v.refresh()
 	ctx, b, id := v.c.ctx, v.c.backend, d.ID
 	return func() tea.Msg {
 		dep, events, err := b.Deployment(ctx, id)
-		return detailMsg{id: id, dep: dep, events: events, err: err}
+		certs, _ := b.Certificates(ctx) // none to show if it fails
+		return detailMsg{id: id, dep: dep, events: events, certs: certs, err: err}
+	}
+}
+
+// reloadCerts fetches the certificates again (one of them changed).
+func (v *detailView) reloadCerts() tea.Cmd {
+	ctx, b, id := v.c.ctx, v.c.backend, v.id
+	return func() tea.Msg {
+		certs, _ := b.Certificates(ctx)
+		return detailCertsMsg{id: id, certs: certs}
+	}
+}
+
+func (v *detailView) applyCerts(msg detailCertsMsg) {
+	if msg.id == v.id {
+		v.certs = msg.certs
+		v.refresh()
 	}
 }
 
@@ -58,7 +83,7 @@ func (v *detailView) apply(msg detailMsg) {
 	if msg.err != nil {
 		v.err = msg.err
 	} else {
-		v.dep = &msg.dep
+		v.dep, v.certs = &msg.dep, msg.certs
 		// Events that arrived while loading are already in msg.events or
 		// newer than them: keep the newer ones.
 		var last int64
@@ -141,6 +166,11 @@ func (v *detailView) refresh() {
 	add("deploy timeout", orDash(d.DeployTimeout))
 	add("limits", "cpus "+cpusText(d.CPUs)+" · memory "+memoryText(d.Memory))
 	add("domains", listText(d.Domains))
+	label := "https"
+	for _, line := range certLines(st, d.Domains, v.certs, v.width-17) {
+		add(label, line)
+		label = ""
+	}
 	if len(d.EnvKeys) == 0 {
 		add("env", "-")
 	}
@@ -169,6 +199,28 @@ func (v *detailView) refresh() {
 		lines = append(lines, eventLine(st, e))
 	}
 	v.vp.SetContent(strings.Join(lines, "\n"))
+}
+
+// certLines says, for each of domains that has a certificate entry, its state:
+// "valid until" with its issuer, and the last error, if any, wrapped to width.
+func certLines(st *Styles, domains []string, certs []api.Certificate, width int) []string {
+	var lines []string
+	for _, d := range domains {
+		for _, c := range certs {
+			if c.Domain != d {
+				continue
+			}
+			line := d + " " + c.Status
+			if c.NotAfter != nil {
+				line += " until " + c.NotAfter.Local().Format("2006-01-02") + st.Dim.Render(" · "+c.Issuer)
+			}
+			lines = append(lines, line)
+			if c.LastError != "" {
+				lines = append(lines, strings.Split(st.Error.Width(max(width, 20)).Render("  "+c.LastError), "\n")...)
+			}
+		}
+	}
+	return lines
 }
 
 // eventLine is one lifecycle event: time, status, message.

@@ -170,6 +170,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return tea.Batch(m.live.start(), m.loadStatus(), m.loadServices(), m.reloadDeployments())
 	case detailMsg:
 		m.detail.apply(msg)
+	case detailCertsMsg:
+		m.detail.applyCerts(msg)
 	case logChunkMsg:
 		return m.logs.apply(msg)
 	case logEndMsg:
@@ -241,7 +243,7 @@ func (m *Model) anyInProgress() bool {
 // applyEvents folds a batch of live events into what is on screen: rows
 // change in place, nothing is re-read.
 func (m *Model) applyEvents(events []api.Event) tea.Cmd {
-	var reload, refresh bool
+	var reload, refresh, certs bool
 	for i := range events {
 		ev := events[i]
 		if d := ev.Deployment; d != nil {
@@ -255,6 +257,9 @@ func (m *Model) applyEvents(events []api.Event) tea.Cmd {
 		}
 		if ev.Type == "availability" {
 			refresh = true
+		}
+		if ev.Type == api.EventCertificate && m.detail.dep != nil && ev.Service == m.detail.dep.Service {
+			certs = true
 		}
 		m.detail.applyEvent(ev)
 		if m.modal != nil {
@@ -270,6 +275,9 @@ func (m *Model) applyEvents(events []api.Event) tea.Cmd {
 	if refresh {
 		// An image's availability changed: the badges on screen are read again.
 		cmds = append(cmds, m.deps.refresh())
+	}
+	if certs {
+		cmds = append(cmds, m.detail.reloadCerts())
 	}
 	return tea.Batch(cmds...)
 }

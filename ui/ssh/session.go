@@ -83,3 +83,7 @@ func (sb sessionBackend) Unfreeze(ctx context.Context, service, by string) (api.
 func (sb sessionBackend) DeleteService(ctx context.Context, name string, purge bool) (api.ServiceDeletion, error) {
 	return sb.b.DeleteService(sb.as(ctx), name, purge)
 }
+
+func (sb sessionBackend) Certificates(ctx context.Context) ([]api.Certificate, error) {
+	return sb.b.Certificates(sb.as(ctx))
+}

@@ -35,6 +35,7 @@ var ErrNotFound = errors.New("not found")
 type Backend struct {
 	mu       sync.Mutex
 	status   api.Status
+	certs    []api.Certificate
 	services []api.Service
 	hist     map[string]*history
 	byID     map[string]ref
@@ -222,6 +223,20 @@ func (b *Backend) publishLocked(ev api.Event) {
 			b.Dropped.Add(1)
 		}
 	}
+}
+
+// SetCertificates sets what Certificates answers.
+func (b *Backend) SetCertificates(certs []api.Certificate) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.certs = slices.Clone(certs)
+}
+
+// Certificates implements ui.Backend.
+func (b *Backend) Certificates(context.Context) ([]api.Certificate, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.certs), nil
 }
 
 // Status implements ui.Backend.

@@ -55,16 +55,25 @@ type World struct {
 // images the World built go when the test ends.
 func New(t testing.TB) *World {
 	t.Helper()
+	return NewWith(t, func(*daemon.Config) {})
+}
+
+// NewWith is New with the daemon's configuration changed by configure (HTTPS on,
+// for one).
+func NewWith(t testing.TB, configure func(*daemon.Config)) *World {
+	t.Helper()
 	rt := testdocker.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := daemon.Start(ctx, daemon.Config{
+	cfg := daemon.Config{
 		DataDir:      t.TempDir(),
 		HTTPAddr:     "127.0.0.1:0",
 		KeepImages:   -1, // the test images are the test's to remove
 		DrainTimeout: time.Second,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	configure(&cfg)
+	d, err := daemon.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start the daemon: %v", err)
 	}
