@@ -3,9 +3,16 @@ package edge
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"flag"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -154,11 +161,19 @@ type loadGen struct {
 	clients    int
 	transport  *http.Transport
 	client     *http.Client
+	// reconnectEvery > 0 gives each client a transport of its own that drops its
+	// connection every so many requests (a TLS client then resumes its session).
+	reconnectEvery int
 }
 
 func newLoadGen(b *testing.B, base, host string) *loadGen {
+	return newLoadGenWith(b, base, host, &http.Transport{DisableCompression: true})
+}
+
+// newLoadGenWith is newLoadGen over tr (TLS settings, HTTP/2).
+func newLoadGenWith(b *testing.B, base, host string, tr *http.Transport) *loadGen {
 	clients := *benchClientsFlag
-	tr := &http.Transport{MaxIdleConnsPerHost: clients, DisableCompression: true}
+	tr.MaxIdleConnsPerHost = clients
 	b.Cleanup(tr.CloseIdleConnections)
 	return &loadGen{base: base, host: host, clients: clients, transport: tr, client: &http.Client{Transport: tr}}
 }
@@ -178,9 +193,18 @@ func (g *loadGen) run(b *testing.B, n int) loadResult {
 			req.Host = g.host
 			mine := make([]time.Duration, 0, n/g.clients+1)
 			buf := make([]byte, 4096)
-			for next.Add(1) <= int64(n) {
+			client := g.client
+			if g.reconnectEvery > 0 {
+				tr := g.transport.Clone()
+				defer tr.CloseIdleConnections()
+				client = &http.Client{Transport: tr}
+			}
+			for i := 0; next.Add(1) <= int64(n); i++ {
+				if g.reconnectEvery > 0 && i%g.reconnectEvery == 0 {
+					client.Transport.(*http.Transport).CloseIdleConnections()
+				}
 				t0 := time.Now()
-				res, err := g.client.Do(req)
+				res, err := client.Do(req)
 				if err != nil {
 					errs <- err
 					return
@@ -336,4 +360,119 @@ func BenchmarkSwitch(b *testing.B) {
 	b.ReportMetric(float64(switches[len(switches)/2].Microseconds()), "switch-p50-µs")
 	b.ReportMetric(float64(switches[len(switches)*99/100].Microseconds()), "switch-p99-µs")
 	b.ReportMetric(float64(steady.Microseconds())/float64(b.N), "steady-µs")
+}
+
+// BenchmarkEdgeTLS measures the router over HTTPS against the same router over plain
+// HTTP, in the same run: the passes alternate in chunks, as in BenchmarkEdge. The
+// HTTPS variants are HTTP/1.1 on keep-alive connections, HTTP/2 (every client
+// multiplexed on one connection, as http.Transport does), and HTTP/1.1 with each
+// client reconnecting every 20 requests and resuming its TLS session (a ticket), as
+// returning browsers do. The certificate is ECDSA P-256, certmagic's default key.
+//
+// Clients and router share this process, so TLS costs show twice in cpu-µs/req: the
+// client's encryption and the router's. The extra CPU over plain HTTP is an upper
+// bound on the router's, about twice its share.
+func BenchmarkEdgeTLS(b *testing.B) {
+	const chunk, host = 2000, "web.localhost"
+	backend := startBenchBackend(b)
+	r := New(Options{})
+	r.SetRoute("web", []string{host}, backend)
+	plain := httptest.NewServer(r)
+	defer plain.Close()
+	cert, roots := benchCertificate(b, host)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := NewServer(r, ServerOptions{})
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+	go srv.ServeTLS(ln, "", "")
+	defer srv.Close()
+	base := "https://" + ln.Addr().String()
+
+	var handshakes, resumed atomic.Int64
+	clientTLS := func() *tls.Config {
+		return &tls.Config{
+			ServerName: host, RootCAs: roots, ClientSessionCache: tls.NewLRUClientSessionCache(256),
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				handshakes.Add(1)
+				if cs.DidResume {
+					resumed.Add(1)
+				}
+				return nil
+			},
+		}
+	}
+	h1 := newLoadGenWith(b, base, host, &http.Transport{DisableCompression: true, TLSClientConfig: clientTLS()})
+	h2 := newLoadGenWith(b, base, host, &http.Transport{DisableCompression: true, TLSClientConfig: clientTLS(), ForceAttemptHTTP2: true})
+	resume := newLoadGenWith(b, base, host, &http.Transport{DisableCompression: true, TLSClientConfig: clientTLS()})
+	resume.reconnectEvery = 20
+	passes := []struct {
+		name string
+		gen  *loadGen
+	}{
+		{"http", newLoadGen(b, plain.URL, host)},
+		{"https-h1", h1},
+		{"https-h2", h2},
+		{"https-h1-resumed", resume},
+	}
+	for _, p := range passes {
+		p.gen.run(b, 1000) // open the connections
+	}
+	handshakes.Store(0)
+	resumed.Store(0)
+	b.ResetTimer()
+	results := make([]loadResult, len(passes))
+	for done := 0; done < b.N; done += chunk {
+		n := min(chunk, b.N-done)
+		for i, p := range passes {
+			results[i].add(p.gen.run(b, n))
+		}
+	}
+	b.StopTimer()
+	http0 := results[0]
+	for i, p := range passes {
+		res := results[i]
+		b.ReportMetric(res.reqPerSec(), p.name+"-req/s")
+		b.ReportMetric(res.cpuPerReq(), p.name+"-cpu-µs/req")
+		if i > 0 {
+			b.ReportMetric(res.reqPerSec()/http0.reqPerSec(), p.name+"-x-http-req/s")
+			b.ReportMetric(res.cpuPerReq()/http0.cpuPerReq(), p.name+"-x-http-cpu")
+		}
+	}
+	if h := handshakes.Load(); h > 0 {
+		b.ReportMetric(100*float64(resumed.Load())/float64(h), "resumed-%")
+	}
+	if h2res, err := h2.client.Get(base + "/"); err == nil {
+		h2res.Body.Close()
+		if h2res.ProtoMajor != 2 {
+			b.Fatalf("the HTTP/2 pass spoke %s", h2res.Proto)
+		}
+	}
+}
+
+// benchCertificate makes a self-signed ECDSA P-256 certificate for host and the pool
+// that trusts it.
+func benchCertificate(b *testing.B, host string) (tls.Certificate, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
