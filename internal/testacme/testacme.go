@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
@@ -139,6 +140,11 @@ func (c *CA) Roots() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(c.front.Certificate())
 	return pool
+}
+
+// RootsPEM is Roots as PEM, for a process that trusts it through SSL_CERT_FILE.
+func (c *CA) RootsPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.front.Certificate().Raw})
 }
 
 // IssuerRoots trusts what the CA issues: a client that checks a served certificate

@@ -173,6 +173,10 @@ func follow(ctx context.Context, c *api.Client, d api.Deployment, events <-chan 
 			}
 			return finish(dd, out, human, start)
 		}
+		if ev.Type == api.EventCertificate && ev.Service == d.Service && human {
+			// Said while waiting, never waited for: a certificate does not hold a deployment up.
+			fmt.Fprintf(out, "  %-16s %s  (+%.2fs)\n", "certificate", ev.Message, time.Since(start).Seconds())
+		}
 		if ev.DeploymentID != d.ID || ev.Deployment == nil {
 			continue
 		}
