@@ -45,7 +45,8 @@ func (c *certCalls) take() []string {
 // TestCertificatesFollowDeployments: certificates are wanted for a deployment's
 // domains while it deploys (with the ACTIVE one's), for its own once ACTIVE, for the
 // ACTIVE one's again if it fails; a rollback brings its domains back; a restart
-// says it all again; the redirect follows the service's policy.
+// says it all again; a deleted service wants none; the redirect follows the
+// service's policy.
 func TestCertificatesFollowDeployments(t *testing.T) {
 	calls := &certCalls{redirect: map[string]bool{}}
 	h := newHarness(t, func(o *engine.Options) { o.Certificates = calls })
@@ -100,6 +101,11 @@ func TestCertificatesFollowDeployments(t *testing.T) {
 	if calls.redirect["web"] {
 		t.Fatal("after a restart the redirect is on again: the policy was not kept")
 	}
+
+	if _, err := h.eng.DeleteService(ctx, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	expect("delete", "web: []")
 }
 
 func ptr[T any](v T) *T { return &v }

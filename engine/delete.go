@@ -58,6 +58,7 @@ func (e *Engine) DeleteService(ctx context.Context, name string, purge bool) (Se
 	// way out; a container that will not go is an orphan the next start
 	// removes.
 	e.router.RemoveRoute(name)
+	e.certs.Want(name, nil) // its certificates stay on disk, for the name's return
 	for _, c := range cs {
 		if err := e.rt.Stop(ctx, c.ID, e.opts.StopGrace); err != nil {
 			e.log.Warn("remove a deleted service's container", "service", name, "container", c.Name, "err", err)
