@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -508,17 +507,6 @@ func (m *Manager) close() {
 	case <-time.After(closeWait):
 		m.log.Warn("certificate work still stopping after " + closeWait.String() + "; not waiting for it")
 	}
-}
-
-// Domains returns the domains wanted now, by service (for tests and the daemon's status).
-func (m *Manager) Domains() map[string][]string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make(map[string][]string, len(m.services))
-	for s, ds := range maps.All(m.services) {
-		out[s] = slices.Clone(ds)
-	}
-	return out
 }
 
 // oneLine folds an error onto one bounded line.
