@@ -126,7 +126,7 @@ func (c *CA) Validate(httpPort, tlsPort int) {
 	profile := ca.Profile{Description: "test", ValidityPeriod: uint64(c.opts.Validity / time.Second)}
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": profile})
 	validator := va.New(logger, httpPort, tlsPort, false, c.dnsSrv.Listener.Addr().String(), store)
-	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 3, 5)
+	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 	c.mu.Lock()
 	c.pebble, c.ca = front.Handler(), authority
 	c.mu.Unlock()
