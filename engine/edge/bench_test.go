@@ -453,7 +453,7 @@ func BenchmarkEdgeTLS(b *testing.B) {
 
 // benchCertificate makes a self-signed ECDSA P-256 certificate for host and the pool
 // that trusts it.
-func benchCertificate(b *testing.B, host string) (tls.Certificate, *x509.CertPool) {
+func benchCertificate(b testing.TB, host string) (tls.Certificate, *x509.CertPool) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		b.Fatal(err)

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -237,5 +238,64 @@ func TestOversizedHeaderIs431(t *testing.T) {
 	res2, body, err := get(t.Context(), newClient(t), "http://"+addr, "web.localhost", "/?"+strings.Repeat("q", MaxHeaderBytes/2))
 	if err != nil || res2.StatusCode != http.StatusOK || body != "A" {
 		t.Fatalf("a request under the limit: %v %v %q", err, res2, body)
+	}
+}
+
+// TestSlowTLSClientsAreClosed: on an HTTPS listener the header timeout bounds the TLS
+// handshake too: clients that never send a ClientHello, or stop halfway through one,
+// are closed within it, while a normal client is served.
+func TestSlowTLSClientsAreClosed(t *testing.T) {
+	opts := testServerOptions
+	tb := newTestBackend(t, "A")
+	r := New(Options{})
+	r.SetRoute("web", []string{"web.localhost"}, tb.addr)
+	cert, roots := benchCertificate(t, "web.localhost")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(r, opts)
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+
+	var wg sync.WaitGroup
+	closed := make([]time.Duration, 40)
+	for i := range closed {
+		wg.Go(func() {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				closed[i] = -1
+				return
+			}
+			defer conn.Close()
+			t0 := time.Now()
+			if i%2 == 1 { // the first bytes of a ClientHello record, then nothing
+				conn.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01})
+			}
+			conn.SetReadDeadline(t0.Add(opts.ReadHeaderTimeout + closeSlack + 30*time.Second))
+			io.Copy(io.Discard, conn)
+			closed[i] = time.Since(t0)
+		})
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "web.localhost", RootCAs: roots}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/", nil)
+	req.Host = "web.localhost"
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal("a normal HTTPS client:", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.ProtoMajor != 2 || string(body) != "A" {
+		t.Fatalf("a normal HTTPS client: %s %q", res.Proto, body)
+	}
+	wg.Wait()
+	for i, d := range closed {
+		if d < opts.ReadHeaderTimeout-opts.ReadHeaderTimeout/4 || d > opts.ReadHeaderTimeout+closeSlack {
+			t.Errorf("slow TLS client %d closed after %s, want about %s", i, d, opts.ReadHeaderTimeout)
+		}
 	}
 }
