@@ -55,6 +55,7 @@ func TestRegistryGCKeepsWhatADeploymentRecorded(t *testing.T) {
 	// #1's local copy goes, so that the rollback must pull it.
 	waitFor(t, 30*time.Second, func() bool { return deploymentsJSON(t, d)[1]["status"] == "INACTIVE" })
 	pinned := host + "/web@" + recorded
+	t.Cleanup(func() { testdocker.RemoveImage(t, rt, pinned) }) // the rollback pulls it again
 	if err := rt.RemoveImage(ctx, pinned); err != nil && !errors.Is(err, engine.ErrImageNotFound) {
 		t.Fatal(err)
 	}
@@ -70,7 +71,6 @@ func TestRegistryGCKeepsWhatADeploymentRecorded(t *testing.T) {
 	if !strings.Contains(out, "ACTIVE") {
 		t.Fatalf("rollback after gc:\n%s", out)
 	}
-	t.Cleanup(func() { testdocker.RemoveImage(t, rt, pinned) })
 	if body := d.mustGet("web.localhost", "/"); body != "hello from v1" {
 		t.Fatalf("after the rollback web answers %q", body)
 	}

@@ -80,8 +80,10 @@ func TestRegistryImageRollsBackAfterLocalRemoval(t *testing.T) {
 	addr := reg.addr
 	ctx := context.Background()
 
-	// Remove every local copy of v1: the registry still has it.
+	// Remove every local copy of v1: the registry still has it. The rollback
+	// pulls it again: that copy goes whatever the test finds.
 	pinned := engine.PinnedRef(d1.ImageSource, d1.Config.Image, d1.ImageDigest)
+	t.Cleanup(func() { testdocker.RemoveImage(t, h.rt, pinned) })
 	for _, ref := range []string{addr + "/web:v1", pinned} {
 		if err := h.rt.RemoveImage(ctx, ref); err != nil && !errors.Is(err, engine.ErrImageNotFound) {
 			t.Fatalf("remove %s: %v", ref, err)
@@ -97,7 +99,6 @@ func TestRegistryImageRollsBackAfterLocalRemoval(t *testing.T) {
 	if d3.Status != store.StatusActive || d3.ImageDigest != d1.ImageDigest {
 		t.Fatalf("rollback: %s %s digest %s", d3.Status, d3.FailureReason, d3.ImageDigest)
 	}
-	t.Cleanup(func() { testdocker.RemoveImage(t, h.rt, pinned) })
 	if got := h.mustGet("web", "/"); got != "hello from v1" {
 		t.Fatalf("after rollback: %q", got)
 	}
@@ -121,10 +122,10 @@ func TestMovedTagIsDetectedAndRollbackKeepsTheDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2 := h.act(deploy("web"))
+	t.Cleanup(func() { testdocker.RemoveImage(t, h.rt, engine.PinnedRef(d2.ImageSource, latest, d2.ImageDigest)) })
 	if d2.ImageDigest == d1.ImageDigest {
 		t.Fatalf("the moved tag was not detected: #2 pinned %s like #1", d2.ImageDigest)
 	}
-	t.Cleanup(func() { testdocker.RemoveImage(t, h.rt, engine.PinnedRef(d2.ImageSource, latest, d2.ImageDigest)) })
 	if got := h.mustGet("web", "/"); got != "hello from v2" {
 		t.Fatalf("#2 serves %q, want what the tag points at now", got)
 	}
