@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,43 @@ type BuildMessage struct {
 	Image  string `json:"image,omitempty"` // the last line of a build that worked
 	Error  string `json:"error,omitempty"` // the last line of a build that failed
 	Code   string `json:"code,omitempty"`  // with Error: as in Error.Code
+	// Result is the last line of a git push that Clank accepted: "deployed",
+	// "held" (built, not deployed: the service is frozen) or "stored" (not
+	// the service's deploy branch).
+	Result string `json:"result,omitempty"`
+}
+
+// GitPush is a push to a service's repository as its pre-receive hook saw
+// it: the ref updates, and where git keeps the pushed objects until the
+// push is accepted.
+type GitPush struct {
+	Updates             []RefUpdate `json:"updates"`
+	ObjectDir           string      `json:"object_dir"`
+	AlternateObjectDirs string      `json:"alternate_object_dirs"`
+}
+
+// RefUpdate is one ref a push moves (40 zeros for "none").
+type RefUpdate struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+	Ref string `json:"ref"`
+}
+
+// ReceivePush hands a git push to the daemon, which builds and deploys the
+// service's branch; the build and lifecycle output is copied to out as it
+// comes. The answer is the push's Result; an error rejects the push.
+func (c *Client) ReceivePush(ctx context.Context, service string, p GitPush, out io.Writer) (string, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.sendBody(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/git/receive", nil, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	m, err := readStream(resp, "push to "+service, out)
+	return m.Result, err
 }
 
 // Build sends buildContext (a tar stream with a Dockerfile at its root) to the
@@ -35,6 +73,13 @@ func (c *Client) Build(ctx context.Context, service, commit string, push bool, b
 		return "", err
 	}
 	defer resp.Body.Close()
+	m, err := readStream(resp, "build of "+service, out)
+	return m.Image, err
+}
+
+// readStream reads a stream of BuildMessage lines, copying the output to out
+// (if not nil), up to the last line: an image or a result, or an error.
+func readStream(resp *http.Response, what string, out io.Writer) (BuildMessage, error) {
 	dec := json.NewDecoder(resp.Body)
 	for {
 		var m BuildMessage
@@ -42,16 +87,16 @@ func (c *Client) Build(ctx context.Context, service, commit string, push bool, b
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return "", fmt.Errorf("build of %s: the daemon's answer ended early: %w", service, err)
+			return m, fmt.Errorf("%s: the daemon's answer ended early: %w", what, err)
 		}
 		switch {
 		case m.Error != "":
-			return "", &RemoteError{Status: resp.StatusCode, Code: m.Code, Msg: m.Error}
-		case m.Image != "":
-			return m.Image, nil
+			return m, &RemoteError{Status: resp.StatusCode, Code: m.Code, Msg: m.Error}
+		case m.Image != "" || m.Result != "":
+			return m, nil
 		case m.Stream != "" && out != nil:
 			if _, err := io.WriteString(out, m.Stream); err != nil {
-				return "", fmt.Errorf("build of %s: write output: %w", service, err)
+				return m, fmt.Errorf("%s: write output: %w", what, err)
 			}
 		}
 	}

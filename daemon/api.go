@@ -41,6 +41,7 @@ func (d *Daemon) apiRoutes() *routeMux {
 	mux.HandleFunc("GET /v1/events", d.events)
 	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)
 	mux.HandleFunc("POST /v1/services/{name}/build", d.buildHandler)
+	mux.HandleFunc("POST /v1/services/{name}/git/receive", d.gitReceive)
 	return mux
 }
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,22 +61,13 @@ func (d *Daemon) buildHandler(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	tag := "clank/" + name + ":" + commit[:min(len(commit), shortCommit)]
-	if push {
-		reg := d.registryHost()
-		if reg == "" {
-			writeErr(w, &refusal{"cannot push: this daemon runs without the Clank registry (--registry-addr \"\"); deploy without --push to keep the image local"})
-			return
-		}
-		tag = reg + "/" + name + ":" + commit[:min(len(commit), shortCommit)]
-	}
-	if err := d.Engine.Ping(ctx); err != nil {
+	tag, err := d.buildTag(name, commit, push)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeErr(w, errors.New("streaming unsupported"))
+	if err := d.Engine.Ping(ctx); err != nil {
+		writeErr(w, err)
 		return
 	}
 	// The engine's output is written while the body may still be read: without
@@ -85,16 +77,12 @@ func (d *Daemon) buildHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := &limitedBody{r: http.MaxBytesReader(w, r.Body, MaxBuildContext)}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
-	out := &buildStream{enc: json.NewEncoder(w), f: flusher}
-
-	labels := map[string]string{engine.LabelManaged: "true", engine.LabelService: name}
-	_, err := d.Runtime.BuildImage(ctx, body, tag, labels, out)
-	if err == nil && push {
-		err = d.Runtime.PushImage(ctx, tag, d.pushAuth(), out)
+	out, err := startStream(w)
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
+	err = d.build(ctx, name, tag, push, body, out)
 	var tooBig *http.MaxBytesError
 	if errors.As(body.err, &tooBig) {
 		err = badRequest("build context of %s is larger than %d bytes (2 GiB)", name, tooBig.Limit)
@@ -107,6 +95,46 @@ func (d *Daemon) buildHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("built", "service", name, "commit", commit, "image", tag, "pushed", push)
 	out.send(api.BuildMessage{Image: tag})
+}
+
+// buildTag is the image a build of service at commit makes:
+// clank/<service>:<commit[:12]>, or with push <registry>/<service>:<commit[:12]>,
+// which needs the Clank registry.
+func (d *Daemon) buildTag(service, commit string, push bool) (string, error) {
+	short := commit[:min(len(commit), shortCommit)]
+	if !push {
+		return "clank/" + service + ":" + short, nil
+	}
+	reg := d.registryHost()
+	if reg == "" {
+		return "", &refusal{"cannot push: this daemon runs without the Clank registry (--registry-addr \"\"); without --push (or a service's --push-builds) the image stays local"}
+	}
+	return reg + "/" + service + ":" + short, nil
+}
+
+// build builds buildContext (a tar stream with a Dockerfile at its root) as
+// tag, labelled as Clank's image of service, and with push pushes it to the
+// Clank registry; the engine's output goes to out. `deploy --git` and `git
+// push` both build through here.
+func (d *Daemon) build(ctx context.Context, service, tag string, push bool, buildContext io.Reader, out io.Writer) error {
+	labels := map[string]string{engine.LabelManaged: "true", engine.LabelService: service}
+	_, err := d.Runtime.BuildImage(ctx, buildContext, tag, labels, out)
+	if err == nil && push {
+		err = d.Runtime.PushImage(ctx, tag, d.pushAuth(), out)
+	}
+	return err
+}
+
+// startStream answers 200 with a stream of api.BuildMessage lines.
+func startStream(w http.ResponseWriter) (*buildStream, error) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return nil, errors.New("streaming unsupported")
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	return &buildStream{enc: json.NewEncoder(w), f: flusher}, nil
 }
 
 // registryHost is the host:port under which the Docker engine reaches the
@@ -162,6 +190,11 @@ func (s *buildStream) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// say sends one line of Clank's own (not the engine's) to the client.
+func (s *buildStream) say(format string, args ...any) error {
+	return s.send(api.BuildMessage{Stream: fmt.Sprintf(format, args...) + "\n"})
 }
 
 func (s *buildStream) send(m api.BuildMessage) error {

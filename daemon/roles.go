@@ -70,15 +70,16 @@ var secretReads = map[string]bool{
 // verbs say what a route does, for a refusal; a route missing here is
 // refused all the same, in general words.
 var verbs = map[string]string{
-	"POST /v1/services":                 "create services",
-	"PATCH /v1/services/{name}":         "change services",
-	"DELETE /v1/services/{name}":        "delete services",
-	"POST /v1/services/{name}/unfreeze": "unfreeze pushes",
-	"POST /v1/actions":                  "deploy, redeploy or roll back",
-	"POST /v1/prune":                    "prune images",
-	"POST /v1/registry/gc":              "collect the registry's garbage",
-	"POST /v1/services/{name}/build":    "build images",
-	"GET /v1/registry/credential":       "read the registry's credential",
+	"POST /v1/services":                    "create services",
+	"PATCH /v1/services/{name}":            "change services",
+	"DELETE /v1/services/{name}":           "delete services",
+	"POST /v1/services/{name}/unfreeze":    "unfreeze pushes",
+	"POST /v1/actions":                     "deploy, redeploy or roll back",
+	"POST /v1/prune":                       "prune images",
+	"POST /v1/registry/gc":                 "collect the registry's garbage",
+	"POST /v1/services/{name}/build":       "build images",
+	"POST /v1/services/{name}/git/receive": "push to deploy",
+	"GET /v1/registry/credential":          "read the registry's credential",
 }
 
 // adminOnly says what r (routed to pattern) would do that only an admin may,

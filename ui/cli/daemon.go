@@ -71,7 +71,8 @@ func startDaemon(ctx context.Context, s *settings, logger *slog.Logger) (*runnin
 	if s.sshAddr != "" {
 		host, _ := os.Hostname()
 		var ln net.Listener
-		r.ssh, err = uissh.NewServer(uissh.ServerOptions{Addr: s.sshAddr, DataDir: s.dataDir, Backend: api.NewClient(d.Socket()), Host: host, Logger: logger.With("part", "ssh")})
+		c := api.NewClient(d.Socket())
+		r.ssh, err = uissh.NewServer(uissh.ServerOptions{Addr: s.sshAddr, DataDir: s.dataDir, Backend: c, Git: c, Host: host, Logger: logger.With("part", "ssh")})
 		if err == nil {
 			ln, err = net.Listen("tcp", s.sshAddr)
 		}
@@ -102,6 +103,9 @@ func printWhere(out io.Writer, d *daemon.Daemon) {
 	st := d.Status(context.Background())
 	if st.Registry != "off" {
 		fmt.Fprintf(out, "Clank registry on %s (clank registry login, then docker push %s/NAME:TAG)\n", st.Registry, st.Registry)
+	}
+	if host, port, err := net.SplitHostPort(st.SSH); err == nil {
+		fmt.Fprintf(out, "SSH dashboard and git push on %s (ssh -p %s %s; git push ssh://git@%s/SERVICE main)\n", st.SSH, port, host, st.SSH)
 	}
 	if st.Docker != "ok" {
 		fmt.Fprintf(out, "warning: %s\n", st.Docker)

@@ -51,6 +51,9 @@ type ServerOptions struct {
 	// calls carry its identity and role (api.WithCaller), which the daemon
 	// checks.
 	Backend ui.Backend
+	// Git serves git push and fetch on the services' repositories, under
+	// <DataDir>/git; nil turns git over SSH off.
+	Git GitBackend
 	// Host names this machine in the dashboard's header.
 	Host string
 	// Logger receives connection and session logs (slog.Default if nil).
@@ -179,6 +182,10 @@ func (s *Server) admit(next ssh.Handler) ssh.Handler {
 		if err != nil {
 			s.log.Warn("ssh: session refused", "remote", sess.RemoteAddr().String(), "err", err)
 			wish.Fatalln(sess, "clank: not authorized")
+			return
+		}
+		if sess.RawCommand() != "" {
+			s.serveGit(sess, id) // git push and fetch ask for a command
 			return
 		}
 		if _, noPTY := sess.Permissions().Extensions[extNoPTY]; noPTY {
