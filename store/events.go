@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 )
 
 // Events returns a deployment's events in the order they happened.
@@ -83,18 +84,48 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (Event, error) {
 // unless told otherwise (SetKeepEvents): the newest.
 const DefaultKeepEvents = 1000
 
-// SetKeepEvents bounds the events kept per service to the newest n; n < 0
-// keeps every event, 0 restores DefaultKeepEvents. Deployments are never
-// deleted: only the oldest events of a long history go.
+// SetKeepEvents bounds the events kept per service to the newest n (with at
+// most a batch of n/16 more between trims); n < 0 keeps every event, 0
+// restores DefaultKeepEvents. Deployments are never deleted: only the oldest
+// events of a long history go.
 func (s *Store) SetKeepEvents(n int) {
 	if n == 0 {
 		n = DefaultKeepEvents
 	}
-	s.keepEvents.Store(int64(n))
+	s.trim.Lock()
+	s.trim.keep = n
+	s.trim.since = map[string]int{}
+	s.trim.Unlock()
 }
 
-// addEvent appends e and drops its service's events beyond the newest
-// keepEvents, in the same transaction, so that the bound always holds.
+// eventTrim is how the store keeps events bounded: each service's oldest
+// events beyond keep are deleted in batches, once every keep/16 events of it
+// (every one for a small keep), so that a service holds at most keep plus a
+// batch, and an insert rarely pays for more than its own row.
+type eventTrim struct {
+	sync.Mutex
+	keep  int            // < 0 keeps all
+	since map[string]int // events added per service since its last trim
+}
+
+// due counts an event of service and says whether its trim is due.
+func (t *eventTrim) due(service string) (keep int, due bool) {
+	t.Lock()
+	defer t.Unlock()
+	if t.keep < 0 {
+		return 0, false
+	}
+	n, seen := t.since[service]
+	if seen && n+1 < max(t.keep/16, 1) {
+		t.since[service] = n + 1
+		return t.keep, false
+	}
+	t.since[service] = 0
+	return t.keep, true
+}
+
+// addEvent appends e and, when due, drops its service's events beyond the
+// newest keepEvents, in the same transaction.
 func (s *Store) addEvent(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO events (deployment_id, service, status, message, at)
 		VALUES (?, ?, ?, ?, ?)`, e.DeploymentID, e.Service, string(e.Status), e.Message, unixNano(e.At))
@@ -105,9 +136,9 @@ func (s *Store) addEvent(ctx context.Context, tx *sql.Tx, e Event) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	if keep := s.keepEvents.Load(); keep > 0 {
+	if keep, due := s.trim.due(e.Service); due {
 		// The index on (service, id) walks the newest keep, then deletes the
-		// older ones; usually none.
+		// older ones.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE service = ?1 AND id <= (
 			SELECT id FROM events WHERE service = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`, e.Service, keep); err != nil {
 			return 0, err

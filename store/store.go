@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -30,7 +29,7 @@ type Store struct {
 
 	listNewest *sql.Stmt // ListDeployments, the dashboard's hot query
 
-	keepEvents atomic.Int64 // per service; < 0 keeps all (SetKeepEvents)
+	trim eventTrim // keeps each service's events bounded (SetKeepEvents)
 }
 
 // Open opens (creating it and its directories if needed) the database at
