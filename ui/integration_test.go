@@ -107,7 +107,7 @@ func TestCancelCreatesNothing(t *testing.T) {
 
 // R redeploys a deployment's image with the current config, d deploys the
 // service's current config; the modal follows each to its end: ACTIVE, and
-// FAILED with the engine's reason.
+// FAILED with the engine's reason (and then, healthy again, ACTIVE).
 func TestRedeployAndDeployFollowedToTheirEnd(t *testing.T) {
 	w := realdaemon.Start(t)
 	s := open(t, w.Backend(), ui.RoleAdmin, 80, 24)
@@ -137,6 +137,19 @@ func TestRedeployAndDeployFollowedToTheirEnd(t *testing.T) {
 	s.waitForModal("✗ #4 FAILED: " + failed.FailureReason)
 	if got := w.Get(realdaemon.Service, "/"); got != "hello from v1" {
 		t.Fatalf("after a failed deploy the router serves %q, want hello from v1 still", got)
+	}
+	s.press("esc")
+	s.waitGone("#4 FAILED")
+
+	// Healthy again: d deploys the service's image (v2) to ACTIVE.
+	w.Update(realdaemon.Service, api.ServiceSpec{UnsetEnv: []string{"HEALTH"}})
+	s.press("d")
+	s.waitFor("Deploy web (its current image and config)", "Changes against ACTIVE #3")
+	s.press("y")
+	s.waitForModal("#5 deploy")
+	s.waitForModal("✓ #5 is ACTIVE")
+	if got := w.Get(realdaemon.Service, "/"); got != "hello from v2" {
+		t.Fatalf("after deploying web's image the router serves %q, want hello from v2", got)
 	}
 }
 
