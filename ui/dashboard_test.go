@@ -34,6 +34,7 @@ func openWeb(s *screen) {
 // the daemon that came after its last key, so that when they are done,
 // anything a stray action had created would be there to see.
 func TestDashboardOnARealHistory(t *testing.T) {
+	t.Parallel()
 	w := realdaemon.History(t)
 	before := w.Snapshot()
 	var acts int64

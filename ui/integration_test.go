@@ -11,7 +11,8 @@ import (
 )
 
 // These tests act: each has a World of its own (realdaemon.Start: web's
-// v1 deployed as #1, then v2 as #2, ACTIVE).
+// v1 deployed as #1, then v2 as #2, ACTIVE), so they run in parallel: most
+// of their time is spent waiting for containers.
 
 // waitRow waits until the deployments table shows deployment n with status.
 func (s *screen) waitRow(n int, status string) {
@@ -36,6 +37,7 @@ func focusDeployments(s *screen) {
 // ACTIVE one, through the API to the engine: a real rollback, real
 // containers, the router switched, and the modal follows it to ACTIVE.
 func TestRollbackFollowedToActive(t *testing.T) {
+	t.Parallel()
 	w := realdaemon.Start(t)
 	s := open(t, w.Backend(), ui.RoleAdmin, 80, 24)
 
@@ -74,6 +76,7 @@ func TestRollbackFollowedToActive(t *testing.T) {
 // an action any cancel had started would have reached the daemon before it,
 // and shown as a deployment too many (or had this one refused).
 func TestCancelCreatesNothing(t *testing.T) {
+	t.Parallel()
 	w := realdaemon.Start(t)
 	b := w.Backend()
 	s := open(t, b, ui.RoleAdmin, 80, 24)
@@ -109,6 +112,7 @@ func TestCancelCreatesNothing(t *testing.T) {
 // service's current config; the modal follows each to its end: ACTIVE, and
 // FAILED with the engine's reason (and then, healthy again, ACTIVE).
 func TestRedeployAndDeployFollowedToTheirEnd(t *testing.T) {
+	t.Parallel()
 	w := realdaemon.Start(t)
 	s := open(t, w.Backend(), ui.RoleAdmin, 80, 24)
 	focusDeployments(s)
@@ -156,6 +160,7 @@ func TestRedeployAndDeployFollowedToTheirEnd(t *testing.T) {
 // Statuses change on screen as they change in the engine, with no key
 // pressed and nothing read again: someone else (the CLI) rolls back.
 func TestLiveStatusChangesWithoutAKeyOrAReread(t *testing.T) {
+	t.Parallel()
 	w := realdaemon.Start(t)
 	b := w.Backend()
 	s := open(t, b, ui.RoleAdmin, 160, 48)
@@ -179,6 +184,7 @@ func TestLiveStatusChangesWithoutAKeyOrAReread(t *testing.T) {
 // planned before the removal and confirmed after it is refused by the engine
 // (the modal's plan-ok-then-act-refused path), creating nothing.
 func TestImageRemovedUnderTheDashboard(t *testing.T) {
+	t.Parallel()
 	w := realdaemon.Start(t)
 	w.Deploy(realdaemon.Service, w.Image("v3")) // #3; #1 and #2 can be rolled back to
 	s := open(t, w.Backend(), ui.RoleAdmin, 160, 48)

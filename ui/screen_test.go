@@ -18,8 +18,8 @@ import (
 )
 
 // waitWithin bounds every wait for the screen: generous, for a loaded
-// 2-core machine under -race.
-const waitWithin = 20 * time.Second
+// 2-core machine under -race; a wait may span a whole deployment.
+const waitWithin = realdaemon.DeployWithin
 
 // recorder wraps the dashboard so a test can read what the program last drew,
 // from inside the program's own goroutine (no race with the test's), and how

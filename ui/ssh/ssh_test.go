@@ -115,8 +115,8 @@ func (w *world) dial(user string, auth ...gossh.AuthMethod) (*gossh.Client, erro
 }
 
 // waitWithin bounds every wait for a session's screen: generous, for a
-// loaded 2-core machine under -race.
-const waitWithin = 20 * time.Second
+// loaded 2-core machine under -race; a wait may span a whole deployment.
+const waitWithin = realdaemon.DeployWithin
 
 // term is an interactive session with a PTY, drawn on a terminal emulator
 // (charmbracelet/x/vt) as the user's terminal would: keys in, a screen out.

@@ -31,6 +31,9 @@ import (
 // Service is the name of the service Start and History deploy.
 const Service = "web"
 
+// WorldLabel is the image label that makes a World's images its own.
+const WorldLabel = testdocker.TestLabel + ".world"
+
 // DeployWithin bounds one deployment of the sample app, from Act to its end,
 // on a loaded machine.
 const DeployWithin = 60 * time.Second
@@ -42,6 +45,7 @@ type World struct {
 	Client  *api.Client
 	Runtime *docker.Runtime
 	images  map[string]string // version -> tag
+	nonce   string            // this World's WorldLabel value
 
 	// Start's state: OldImage (v1) deployed as Old, then NewImage (v2) as
 	// Current, which is ACTIVE.
@@ -84,7 +88,8 @@ func NewWith(t testing.TB, configure func(*daemon.Config)) *World {
 	})
 	// Runs before the daemon closes: every container it started goes.
 	testdocker.Cleanup(t, rt, map[string]string{engine.LabelOwner: d.Engine.Owner()})
-	return &World{t: t, Daemon: d, Client: api.NewClient(d.Socket()), Runtime: rt, images: map[string]string{}}
+	return &World{t: t, Daemon: d, Client: api.NewClient(d.Socket()), Runtime: rt, images: map[string]string{},
+		nonce: testdocker.RandomSuffix()}
 }
 
 // Start is New with Service deployed twice: the sample app at v1 (Old, now
@@ -125,12 +130,19 @@ func (w *World) Image(version string) string {
 }
 
 // ImageLabelled is Image with image labels, set when it is first built.
+// Every World's images are its own (they carry its WorldLabel): the same
+// build in two Worlds of one process would otherwise be one image, and a
+// test that removes it (RemoveImage) would take it from the other too.
 func (w *World) ImageLabelled(version string, labels map[string]string) string {
 	w.t.Helper()
 	if tag, ok := w.images[version]; ok {
 		return tag
 	}
-	tag := testdocker.SampleImageLabelled(w.t, w.Runtime, version, labels)
+	own := map[string]string{WorldLabel: w.nonce}
+	for k, v := range labels {
+		own[k] = v
+	}
+	tag := testdocker.SampleImageLabelled(w.t, w.Runtime, version, own)
 	w.images[version] = tag
 	return tag
 }
