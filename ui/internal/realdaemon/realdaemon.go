@@ -6,6 +6,12 @@
 // The states: New (no services), Start (web deployed twice, a rollback to
 // make) and History (a history that meets every rule a rollback can meet).
 // A test that acts needs its own World; tests that only look may share one.
+// Worlds are independent (their images too), so tests may run in parallel.
+//
+// Around them: Snapshot and CreatedNothing check, after a positive signal,
+// that an action created no deployment record and no container; Counting is
+// the API client as a dashboard's Backend, counting what the dashboard asks;
+// Mask and Clock make a real screen's golden file stable.
 package realdaemon
 
 import (
