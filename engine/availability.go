@@ -245,10 +245,6 @@ func (e *Engine) refreshAvailabilityLoop(ctx context.Context) {
 	}
 }
 
-// RefreshAvailability checks every image of a deployment that was ever
-// ACTIVE now (each distinct one once).
-func (e *Engine) RefreshAvailability(ctx context.Context) { e.recheckAll(ctx, false) }
-
 // recheckAll checks every image of a deployment that was ever ACTIVE; with
 // heldOnly, only those that stood on a local copy (local-only images, and
 // any confirmed via local): what an image removal can change.

@@ -310,19 +310,6 @@ func (c *Checker) TagDigest(ctx context.Context, ref string) (string, error) {
 	return desc.Digest.String(), nil
 }
 
-// TagMoved reports whether ref's tag no longer points at digest: it points
-// elsewhere, or it is gone.
-func (c *Checker) TagMoved(ctx context.Context, ref, digest string) (bool, error) {
-	current, err := c.TagDigest(ctx, ref)
-	if errors.Is(err, ErrNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return current != digest, nil
-}
-
 func (c *Checker) newPuller() (*remote.Puller, error) {
 	never := func(error) bool { return false }
 	p, err := remote.NewPuller(

@@ -182,9 +182,9 @@ func (s *Store) ListServices(ctx context.Context) ([]Service, error) {
 	return svcs, nil
 }
 
-// DomainOwner returns the name of the service that owns domain (compared
+// domainOwner returns the name of the service that owns domain (compared
 // case-insensitively, trailing dot ignored).
-func (s *Store) DomainOwner(ctx context.Context, domain string) (string, error) {
+func (s *Store) domainOwner(ctx context.Context, domain string) (string, error) {
 	var owner string
 	err := s.r.QueryRowContext(ctx, `SELECT service FROM service_domains WHERE domain = ?`,
 		normalizeDomain(domain)).Scan(&owner)

@@ -68,11 +68,11 @@ func TestServiceCRUD(t *testing.T) {
 	if !after.CreatedAt.Equal(created) || !after.UpdatedAt.After(created) {
 		t.Errorf("after update created=%v updated=%v", after.CreatedAt, after.UpdatedAt)
 	}
-	if _, err := s.DomainOwner(ctx, "web.localhost"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.domainOwner(ctx, "web.localhost"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("old domain still owned: %v", err)
 	}
-	if owner, err := s.DomainOwner(ctx, "WWW.Example.com."); err != nil || owner != "web" {
-		t.Errorf("DomainOwner(new domain) = %q, %v", owner, err)
+	if owner, err := s.domainOwner(ctx, "WWW.Example.com."); err != nil || owner != "web" {
+		t.Errorf("domainOwner(new domain) = %q, %v", owner, err)
 	}
 
 	if err := s.DeleteService(ctx, "web", false); err != nil {
@@ -81,7 +81,7 @@ func TestServiceCRUD(t *testing.T) {
 	if _, err := s.GetService(ctx, "web"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetService after delete: %v", err)
 	}
-	if _, err := s.DomainOwner(ctx, "www.example.com"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.domainOwner(ctx, "www.example.com"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleted service still owns its domain: %v", err)
 	}
 	// Its name and domain are free again.
@@ -114,7 +114,7 @@ func TestDeleteServiceKeepsItsHistoryUnlessPurged(t *testing.T) {
 	if svcs, _ := s.ListServices(ctx); len(svcs) != 1 || svcs[0].Name != "api" {
 		t.Fatalf("ListServices after delete: %+v", svcs)
 	}
-	if _, err := s.DomainOwner(ctx, "web.localhost"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.domainOwner(ctx, "web.localhost"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the deleted service still owns its domain: %v", err)
 	}
 	d, err := s.GetDeployment(ctx, d1.ID)
@@ -189,7 +189,7 @@ func TestDomainConflictChangesNothing(t *testing.T) {
 		if _, err := s.GetService(ctx, "blog"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("refused service was stored: %v", err)
 		}
-		if _, err := s.DomainOwner(ctx, "blog.localhost"); !errors.Is(err, ErrNotFound) {
+		if _, err := s.domainOwner(ctx, "blog.localhost"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("refused service claimed a domain: %v", err)
 		}
 	})
@@ -202,10 +202,10 @@ func TestDomainConflictChangesNothing(t *testing.T) {
 		if !reflect.DeepEqual(got, api) {
 			t.Errorf("api changed by a refused update: %+v, want %+v", got, api)
 		}
-		if owner, _ := s.DomainOwner(ctx, "api.localhost"); owner != "api" {
+		if owner, _ := s.domainOwner(ctx, "api.localhost"); owner != "api" {
 			t.Errorf("api.localhost owner = %q after refused update", owner)
 		}
-		if _, err := s.DomainOwner(ctx, "api2.localhost"); !errors.Is(err, ErrNotFound) {
+		if _, err := s.domainOwner(ctx, "api2.localhost"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("refused update claimed api2.localhost: %v", err)
 		}
 	})

@@ -168,7 +168,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if got, err := s2.Events(ctx, "d1"); err != nil || !reflect.DeepEqual(got, ev1) {
 		t.Errorf("events after reopen = %+v, %v; want %+v", got, err, ev1)
 	}
-	if owner, err := s2.DomainOwner(ctx, "web.localhost"); err != nil || owner != "web" {
+	if owner, err := s2.domainOwner(ctx, "web.localhost"); err != nil || owner != "web" {
 		t.Errorf("domain owner after reopen = %q, %v", owner, err)
 	}
 	if v, err := s2.GetMeta(ctx, "instance"); err != nil || v != "abc" {
@@ -244,7 +244,7 @@ func TestNotFound(t *testing.T) {
 	_, checks["GetService"] = s.GetService(ctx, "nope")
 	checks["UpdateService"] = s.UpdateService(ctx, Service{Name: "nope"})
 	checks["DeleteService"] = s.DeleteService(ctx, "nope", false)
-	_, checks["DomainOwner"] = s.DomainOwner(ctx, "nope.localhost")
+	_, checks["domainOwner"] = s.domainOwner(ctx, "nope.localhost")
 	checks["CreateDeployment(no service)"] = s.CreateDeployment(ctx, &Deployment{ID: "x", Service: "nope", Kind: KindDeploy})
 	checks["CreateDeployment(no source)"] = s.CreateDeployment(ctx, &Deployment{ID: "x", Service: "web", Kind: KindRollback, SourceDeploymentID: "gone"})
 	_, checks["GetDeployment"] = s.GetDeployment(ctx, "nope")

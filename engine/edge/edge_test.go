@@ -96,28 +96,28 @@ func TestSetRouteRemoveRouteAndRoutes(t *testing.T) {
 	}
 	r.SetRoute("api", []string{"api.localhost", "web.localhost"}, "") // takes web.localhost over
 
-	routes := r.Routes()
+	routes := r.routes()
 	want := map[string]string{"api.localhost": "", "web.localhost": ""}
 	if len(routes) != len(want) || routes["api.localhost"] != "" || routes["web.localhost"] != "" {
 		t.Fatalf("Routes() = %v, want %v", routes, want)
 	}
 	routes["x.localhost"] = "mutated" // a copy: the router must not see this
-	if _, ok := r.Routes()["x.localhost"]; ok {
+	if _, ok := r.routes()["x.localhost"]; ok {
 		t.Fatal("Routes() returned the router's own map")
 	}
 
 	if prev := r.SetRoute("web", []string{"web.localhost"}, "127.0.0.1:1003"); prev != "127.0.0.1:1002" {
 		t.Fatalf("SetRoute returned previous %q, want 127.0.0.1:1002", prev)
 	}
-	if got := r.Routes()["web.localhost"]; got != "127.0.0.1:1003" {
+	if got := r.routes()["web.localhost"]; got != "127.0.0.1:1003" {
 		t.Fatalf("web.localhost -> %q after taking it back, want 127.0.0.1:1003", got)
 	}
 	r.RemoveRoute("web")
 	r.RemoveRoute("never-existed")
-	if got := r.Routes(); len(got) != 1 || got["api.localhost"] != "" {
+	if got := r.routes(); len(got) != 1 || got["api.localhost"] != "" {
 		t.Fatalf("Routes() after RemoveRoute = %v, want only api.localhost", got)
 	}
-	if n := r.InFlight("127.0.0.1:1003"); n != 0 {
+	if n := r.inFlight("127.0.0.1:1003"); n != 0 {
 		t.Fatalf("InFlight of an idle backend = %d", n)
 	}
 }
@@ -207,8 +207,8 @@ func TestInFlightFinishesOnOldBackend(t *testing.T) {
 	if prev := r.SetRoute("web", []string{"web.localhost"}, b.addr); prev != a.addr {
 		t.Fatalf("SetRoute returned previous %q, want %q", prev, a.addr)
 	}
-	if n := r.InFlight(a.addr); n != 1 {
-		t.Fatalf("InFlight(A) = %d after the switch, want 1", n)
+	if n := r.inFlight(a.addr); n != 1 {
+		t.Fatalf("inFlight(A) = %d after the switch, want 1", n)
 	}
 	if _, body, err := get(t.Context(), c, base, "web.localhost", "/"); err != nil || body != "B" {
 		t.Fatalf("new request after the switch: %q %v, want B", body, err)
@@ -238,8 +238,8 @@ func TestInFlightFinishesOnOldBackend(t *testing.T) {
 			t.Fatal("Drain did not return after the last request on A ended")
 		}
 	}
-	if n := r.InFlight(a.addr); n != 0 {
-		t.Fatalf("InFlight(A) = %d after Drain, want 0", n)
+	if n := r.inFlight(a.addr); n != 0 {
+		t.Fatalf("inFlight(A) = %d after Drain, want 0", n)
 	}
 }
 
@@ -268,8 +268,8 @@ func TestWebSocketSurvivesSwitchUntilDrainEnds(t *testing.T) {
 	if got, err := ws.roundTrip("still there"); err != nil || got != "still there" {
 		t.Fatalf("echo after the switch: %q %v", got, err)
 	}
-	if n := r.InFlight(a.addr); n != 1 {
-		t.Fatalf("InFlight(A) = %d with a WebSocket open, want 1", n)
+	if n := r.inFlight(a.addr); n != 1 {
+		t.Fatalf("inFlight(A) = %d with a WebSocket open, want 1", n)
 	}
 	if _, body, err := get(t.Context(), newClient(t), base, "web.localhost", "/"); err != nil || body != "B" {
 		t.Fatalf("new request after the switch: %q %v, want B", body, err)
@@ -307,7 +307,7 @@ func TestWebSocketSurvivesSwitchUntilDrainEnds(t *testing.T) {
 	} else if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("the drain did not close the upgraded connection")
 	}
-	waitFor(t, func() bool { return r.InFlight(a.addr) == 0 }, "InFlight(A) to reach 0 after the forced close")
+	waitFor(t, func() bool { return r.inFlight(a.addr) == 0 }, "inFlight(A) to reach 0 after the forced close")
 }
 
 // TestDrainDeadlineFailsStuckRequest: a plain request still waiting on the old backend
@@ -373,7 +373,7 @@ func TestServerSentEventsStream(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("first event did not arrive while the stream was open")
 	}
-	if n := r.InFlight(a.addr); n != 1 {
+	if n := r.inFlight(a.addr); n != 1 {
 		t.Fatalf("InFlight = %d during the stream, want 1", n)
 	}
 

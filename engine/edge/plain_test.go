@@ -251,7 +251,7 @@ func TestPlainClientCancelMidBody(t *testing.T) {
 	if _, err := io.ReadFull(res.Body, make([]byte, 5)); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.InFlight(cb.addr()); n != 1 {
+	if n := r.inFlight(cb.addr()); n != 1 {
 		t.Errorf("InFlight = %d while the body streams, want 1", n)
 	}
 	cancel()
@@ -260,7 +260,7 @@ func TestPlainClientCancelMidBody(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the backend did not see the client leave mid-body")
 	}
-	waitFor(t, func() bool { return r.InFlight(cb.addr()) == 0 }, "in-flight count back to 0")
+	waitFor(t, func() bool { return r.inFlight(cb.addr()) == 0 }, "in-flight count back to 0")
 }
 
 func TestIsPlainRequest(t *testing.T) {

@@ -185,7 +185,7 @@ func TestClientCancelReachesBackend(t *testing.T) {
 	if err := <-errc; err == nil {
 		t.Error("cancelled request succeeded")
 	}
-	waitFor(t, func() bool { return r.InFlight(cb.addr()) == 0 }, "in-flight count back to 0")
+	waitFor(t, func() bool { return r.inFlight(cb.addr()) == 0 }, "in-flight count back to 0")
 }
 
 func TestKeepAliveReuseAndStaleConnectionRetry(t *testing.T) {

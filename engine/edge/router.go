@@ -216,8 +216,8 @@ func (e *DrainError) Error() string {
 
 func (e *DrainError) Unwrap() error { return e.Err }
 
-// InFlight is how many requests (upgraded connections included) are on backend now.
-func (r *Router) InFlight(backend string) int {
+// inFlight is how many requests (upgraded connections included) are on backend now.
+func (r *Router) inFlight(backend string) int {
 	r.mu.Lock()
 	b := r.backends[backend]
 	r.mu.Unlock()
@@ -227,9 +227,9 @@ func (r *Router) InFlight(backend string) int {
 	return int(b.inflight.Load())
 }
 
-// Routes returns a copy of the routing table: domain -> backend ("" when the service
+// routes returns a copy of the routing table: domain -> backend ("" when the service
 // has nothing healthy).
-func (r *Router) Routes() map[string]string {
+func (r *Router) routes() map[string]string {
 	t := r.table.Load()
 	routes := make(map[string]string, len(t.hosts))
 	for host, b := range t.hosts {

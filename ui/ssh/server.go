@@ -25,7 +25,7 @@ const DefaultAddr = "127.0.0.1:2222"
 // handshakeTimeout bounds how long a connection may take to authenticate.
 const handshakeTimeout = 30 * time.Second
 
-// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
+// ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = ssh.ErrServerClosed
 
 // Permission extensions set by the public-key callback on the Permissions of
@@ -42,7 +42,8 @@ const (
 
 // ServerOptions configure the SSH dashboard.
 type ServerOptions struct {
-	// Addr is the TCP address ListenAndServe listens on (DefaultAddr if empty).
+	// Addr is the TCP address the server is for (DefaultAddr if empty): the
+	// caller listens on it and hands the listener to Serve.
 	Addr string
 	// DataDir holds the host key (generated on first start, then kept) and
 	// authorized_keys.
@@ -233,15 +234,6 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 	p := ui.NewProgram(s.sessionBackend(id, sess.PublicKey(), sess.RemoteAddr()), opts, bubbletea.MakeOptions(sess)...)
 	context.AfterFunc(ctx, p.Quit)
 	return p
-}
-
-// ListenAndServe listens on the configured address and serves until Shutdown.
-func (s *Server) ListenAndServe() error {
-	l, err := net.Listen("tcp", s.opts.Addr)
-	if err != nil {
-		return fmt.Errorf("ssh dashboard: %w", err)
-	}
-	return s.Serve(l)
 }
 
 // Serve serves connections from l until Shutdown; it then returns
