@@ -13,13 +13,6 @@ import (
 	"github.com/clank-dev/clank/store"
 )
 
-// Image availability states (DESIGN.md: image_availability).
-const (
-	Available = "available"
-	Missing   = "missing"
-	Unknown   = "unknown"
-)
-
 // AvailabilityRefresh is how often every known image is checked again.
 const AvailabilityRefresh = 5 * time.Minute
 
@@ -53,11 +46,11 @@ func (l LocalImages) Check(ctx context.Context, source, ref, digest string) Avai
 	_, err := l.Runtime.InspectImage(ctx, PinnedRef(source, ref, digest))
 	switch {
 	case err == nil:
-		return Availability{State: Available, Reason: "in the local Docker engine", CheckedAt: now}
+		return Availability{State: store.AvailabilityAvailable, Reason: "in the local Docker engine", CheckedAt: now}
 	case errors.Is(err, ErrImageNotFound):
-		return Availability{State: Missing, Reason: RemovedLocally(ref, digest), CheckedAt: now}
+		return Availability{State: store.AvailabilityMissing, Reason: RemovedLocally(ref, digest), CheckedAt: now}
 	default:
-		return Availability{State: Unknown, Reason: err.Error(), CheckedAt: now}
+		return Availability{State: store.AvailabilityUnknown, Reason: err.Error(), CheckedAt: now}
 	}
 }
 
@@ -134,7 +127,7 @@ func (e *Engine) loadAvailability(ctx context.Context) {
 // waits: an image not checked yet is Unknown and queued for a check.
 func (e *Engine) ImageAvailability(d store.Deployment) Availability {
 	if d.ImageDigest == "" {
-		return Availability{State: Unknown, Reason: "no image digest recorded"}
+		return Availability{State: store.AvailabilityUnknown, Reason: "no image digest recorded"}
 	}
 	im := imageOf(d)
 	k := availKey(im)
@@ -153,13 +146,13 @@ func (e *Engine) ImageAvailability(d store.Deployment) Availability {
 		}
 	}
 	e.avail.mu.Unlock()
-	return Availability{State: Unknown, Reason: "not checked yet"}
+	return Availability{State: store.AvailabilityUnknown, Reason: "not checked yet"}
 }
 
 // CheckImage checks d's image now, keeps the result and publishes a change.
 func (e *Engine) CheckImage(ctx context.Context, d store.Deployment) Availability {
 	if d.ImageDigest == "" {
-		return Availability{State: Unknown, Reason: "no image digest recorded"}
+		return Availability{State: store.AvailabilityUnknown, Reason: "no image digest recorded"}
 	}
 	im := imageOf(d)
 	a := e.checkImages(ctx, []store.ImageRef{im})[0]
@@ -181,18 +174,18 @@ func (e *Engine) checkImages(ctx context.Context, images []store.ImageRef) []Ava
 		_, err := e.rt.InspectImage(ctx, PinnedRef(im.Source, im.Image, im.Digest))
 		switch {
 		case err == nil:
-			out[i] = Availability{State: Available, Via: store.ViaLocal, CheckedAt: time.Now()}
+			out[i] = Availability{State: store.AvailabilityAvailable, Via: store.ViaLocal, CheckedAt: time.Now()}
 		case im.Source != store.SourceLocal:
 			remote, at = append(remote, im), append(at, i)
 		case errors.Is(err, ErrImageNotFound):
-			out[i] = Availability{State: Missing, Reason: fmt.Sprintf("image %s (%s) was removed from the local Docker engine", im.Image, ShortDigest(im.Digest)), CheckedAt: time.Now()}
+			out[i] = Availability{State: store.AvailabilityMissing, Reason: fmt.Sprintf("image %s (%s) was removed from the local Docker engine", im.Image, ShortDigest(im.Digest)), CheckedAt: time.Now()}
 		default:
-			out[i] = Availability{State: Unknown, Reason: err.Error(), CheckedAt: time.Now()}
+			out[i] = Availability{State: store.AvailabilityUnknown, Reason: err.Error(), CheckedAt: time.Now()}
 		}
 	}
 	if len(remote) > 0 {
 		for j, a := range e.images.CheckMany(ctx, remote) {
-			if a.State == Available {
+			if a.State == store.AvailabilityAvailable {
 				a.Via = store.ViaRegistry
 			}
 			out[at[j]] = a
@@ -222,7 +215,7 @@ func (e *Engine) record(ctx context.Context, im store.ImageRef, a Availability) 
 // RollbackCapable: d was ACTIVE at some point, is not the current ACTIVE
 // deployment, and its image is confirmed available.
 func (e *Engine) RollbackCapable(d store.Deployment, activeID string) bool {
-	return d.ActivatedAt != nil && d.ID != activeID && e.ImageAvailability(d).State == Available
+	return d.ActivatedAt != nil && d.ID != activeID && e.ImageAvailability(d).State == store.AvailabilityAvailable
 }
 
 // refreshAvailabilityLoop checks queued images at once and every image of a

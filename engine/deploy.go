@@ -146,7 +146,7 @@ func (e *Engine) planFromTarget(ctx context.Context, req Request, p *Plan) error
 	}
 	// Checked now, not from the cache: a rollback to a missing image is
 	// refused before anything is created.
-	if a := e.CheckImage(ctx, target); a.State == Missing {
+	if a := e.CheckImage(ctx, target); a.State == store.AvailabilityMissing {
 		p.Refusal = ImageGone(req.Kind, target, a.Reason)
 	}
 	return nil

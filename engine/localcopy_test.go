@@ -66,12 +66,12 @@ func TestLocalCopyKeepsTheRollbackWhenTheRegistryFails(t *testing.T) {
 	if d1.ImageSource != store.SourceRegistry {
 		t.Fatalf("#1 source %q, want registry", d1.ImageSource)
 	}
-	if a := h.eng.CheckImage(ctx, d1); a.State != engine.Available || a.Via != store.ViaLocal {
+	if a := h.eng.CheckImage(ctx, d1); a.State != store.AvailabilityAvailable || a.Via != store.ViaLocal {
 		t.Fatalf("#1 with the registry up: %+v, want available via local", a)
 	}
 
 	front.deny.Store(true)
-	if a := h.eng.CheckImage(ctx, d1); a.State != engine.Available || a.Via != store.ViaLocal {
+	if a := h.eng.CheckImage(ctx, d1); a.State != store.AvailabilityAvailable || a.Via != store.ViaLocal {
 		t.Fatalf("#1 while the registry answers 401: %+v, want available via local", a)
 	}
 	d3 := h.act(engine.Request{Kind: store.KindRollback, Service: "web", Deployment: "1"})
@@ -91,7 +91,7 @@ func TestLocalCopyKeepsTheRollbackWhenTheRegistryFails(t *testing.T) {
 			t.Fatalf("remove %s: %v", ref, err)
 		}
 	}
-	if a := h.eng.CheckImage(ctx, d2); a.State != engine.Missing || a.Via != "" {
+	if a := h.eng.CheckImage(ctx, d2); a.State != store.AvailabilityMissing || a.Via != "" {
 		t.Fatalf("#2 without a local copy, registry answering 401: %+v, want missing", a)
 	}
 	if _, err := h.eng.Act(ctx, engine.Request{Kind: store.KindRollback, Service: "web", Deployment: "2"}); !errors.Is(err, engine.ErrRefused) {
@@ -99,10 +99,10 @@ func TestLocalCopyKeepsTheRollbackWhenTheRegistryFails(t *testing.T) {
 	}
 
 	front.srv.Close()
-	if a := h.eng.CheckImage(ctx, d2); a.State != engine.Unknown {
+	if a := h.eng.CheckImage(ctx, d2); a.State != store.AvailabilityUnknown {
 		t.Fatalf("#2 without a local copy, registry down: %+v, want unknown", a)
 	}
-	if a := h.eng.CheckImage(ctx, d1); a.State != engine.Available || a.Via != store.ViaLocal {
+	if a := h.eng.CheckImage(ctx, d1); a.State != store.AvailabilityAvailable || a.Via != store.ViaLocal {
 		t.Fatalf("#1 while the registry is down: %+v, want available via local", a)
 	}
 	svc, _ := h.eng.Service(ctx, "web")
@@ -110,7 +110,7 @@ func TestLocalCopyKeepsTheRollbackWhenTheRegistryFails(t *testing.T) {
 		t.Fatal("#1 lost its badge while the registry is down")
 	}
 	kept, err := h.store.GetAvailability(ctx, "registry|"+d1.Config.Image+"|"+d1.ImageDigest)
-	if err != nil || kept.State != engine.Available || kept.Via != store.ViaLocal {
+	if err != nil || kept.State != store.AvailabilityAvailable || kept.Via != store.ViaLocal {
 		t.Fatalf("the store keeps %+v %v, want available via local", kept, err)
 	}
 }

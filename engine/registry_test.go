@@ -92,7 +92,7 @@ func TestRegistryImageRollsBackAfterLocalRemoval(t *testing.T) {
 	if _, err := h.rt.InspectImage(ctx, pinned); !errors.Is(err, engine.ErrImageNotFound) {
 		t.Fatalf("v1 still local: %v", err)
 	}
-	if a := h.eng.CheckImage(ctx, d1); a.State != engine.Available {
+	if a := h.eng.CheckImage(ctx, d1); a.State != store.AvailabilityAvailable {
 		t.Fatalf("registry image removed locally: %s (%s), want available", a.State, a.Reason)
 	}
 	d3 := h.act(engine.Request{Kind: store.KindRollback, Service: "web"})
@@ -172,11 +172,11 @@ func TestDeletedRegistryImageIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 	if after := h.deployments("web"); after != before {
 		t.Fatalf("the refusal created a deployment")
 	}
-	if a := h.eng.ImageAvailability(d1); a.State != engine.Missing {
+	if a := h.eng.ImageAvailability(d1); a.State != store.AvailabilityMissing {
 		t.Fatalf("availability after delete: %+v", a)
 	}
 	kept, err := h.store.GetAvailability(ctx, "registry|"+d1.Config.Image+"|"+d1.ImageDigest)
-	if err != nil || kept.State != engine.Missing || kept.Reason == "" {
+	if err != nil || kept.State != store.AvailabilityMissing || kept.Reason == "" {
 		t.Fatalf("availability kept in the store: %+v %v", kept, err)
 	}
 }
@@ -190,7 +190,7 @@ func TestRemovedLocalImageLosesTheBadgeWithinSeconds(t *testing.T) {
 	h.act(engine.Request{Kind: store.KindDeploy, Service: "web", Image: testdocker.SampleImage(t, h.rt, "v2")})
 	// Until #1's container is gone (drained), its image stays in the engine.
 	h.waitStatus(d1.ID, store.StatusInactive, 15*time.Second)
-	if a := h.eng.CheckImage(ctx, d1); a.State != engine.Available || d1.ImageSource != store.SourceLocal {
+	if a := h.eng.CheckImage(ctx, d1); a.State != store.AvailabilityAvailable || d1.ImageSource != store.SourceLocal {
 		t.Fatalf("#1 before: %+v source %s", a, d1.ImageSource)
 	}
 	// The periodic refresh is minutes away: only the engine's image event
@@ -201,7 +201,7 @@ func TestRemovedLocalImageLosesTheBadgeWithinSeconds(t *testing.T) {
 	events := h.eng.Subscribe(wctx)
 	testdocker.RemoveImage(t, h.rt, v1)
 	start := time.Now()
-	for h.eng.ImageAvailability(d1).State != engine.Missing {
+	for h.eng.ImageAvailability(d1).State != store.AvailabilityMissing {
 		if time.Since(start) > within {
 			t.Fatalf("still %+v %s after the image was removed", h.eng.ImageAvailability(d1), within)
 		}

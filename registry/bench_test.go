@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/auth"
+
+	"github.com/clank-dev/clank/store"
 )
 
 // BenchmarkAvailability1000 is one cold availability refresh of 1,000
@@ -26,7 +28,7 @@ func BenchmarkAvailability1000(b *testing.B) {
 	for i := range digests {
 		repo := fmt.Sprintf("%s/svc%02d", c.addr, i%repos)
 		ref := fmt.Sprintf("%s:build-%d", repo, i)
-		pinned[i] = Item{Source: SourceRegistry, Ref: ref, Digest: pushRandom(b, ref, c.auth())}
+		pinned[i] = Item{Source: store.SourceRegistry, Ref: ref, Digest: pushRandom(b, ref, c.auth())}
 	}
 	items := make([]Item, deployments)
 	for i := range items {
@@ -49,7 +51,7 @@ func BenchmarkAvailability1000(b *testing.B) {
 			b.Fatalf("%d manifest HEADs for %d distinct digests", n, digests)
 		}
 		for i, r := range results {
-			if r.State != Available {
+			if r.State != store.AvailabilityAvailable {
 				b.Fatalf("item %d: %+v", i, r)
 			}
 		}

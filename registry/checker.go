@@ -14,29 +14,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/clank-dev/clank/store"
 )
 
 // Defaults of the availability checker.
 const (
 	DefaultCheckConcurrency = 8
 	DefaultCheckTimeout     = 10 * time.Second
-)
-
-// Image sources (store.SourceRegistry, ...): where a deployment's image lives.
-const (
-	SourceRegistry = "registry" // the Clank registry
-	SourceExternal = "external" // any other registry
-	SourceLocal    = "local"    // only the local engine
-)
-
-// State is what a check found out about an image.
-type State string
-
-// States of an image.
-const (
-	Available State = "available"
-	Missing   State = "missing" // gone, or no access to it: a rollback to it would fail
-	Unknown   State = "unknown" // could not tell (rate limit, 5xx, network): never treated as missing
 )
 
 // Sentinel errors of TagDigest.
@@ -47,8 +32,12 @@ var (
 
 // Result is the outcome of one availability check.
 type Result struct {
-	State     State
-	Reason    string // why, for anything but Available
+	// State is store.AvailabilityAvailable, store.AvailabilityMissing (gone,
+	// or no access to it: a rollback to it would fail) or
+	// store.AvailabilityUnknown (could not tell: a rate limit, a 5xx, the
+	// network; never taken for missing).
+	State     string
+	Reason    string // why, for anything but available
 	CheckedAt time.Time
 }
 
@@ -73,7 +62,7 @@ type CheckerOptions struct {
 	Transport http.RoundTripper
 	// Timeout bounds one check, authentication included.
 	Timeout time.Duration
-	// Local inspects images of source "local"; without it they are Unknown.
+	// Local inspects images of source "local"; without it they are unknown.
 	Local LocalInspector
 }
 
@@ -145,7 +134,7 @@ type Item struct {
 func (c *Checker) Check(ctx context.Context, source, ref, digest string) Result {
 	p, err := c.newPuller()
 	if err != nil {
-		return c.result(Unknown, err.Error())
+		return c.result(store.AvailabilityUnknown, err.Error())
 	}
 	return c.check(ctx, p, Item{Source: source, Ref: ref, Digest: digest})
 }
@@ -158,7 +147,7 @@ func (c *Checker) CheckMany(ctx context.Context, items []Item) []Result {
 	p, err := c.newPuller()
 	if err != nil {
 		for i := range results {
-			results[i] = c.result(Unknown, err.Error())
+			results[i] = c.result(store.AvailabilityUnknown, err.Error())
 		}
 		return results
 	}
@@ -197,14 +186,14 @@ func (c *Checker) CheckMany(ctx context.Context, items []Item) []Result {
 func (c *Checker) dedupeKey(it Item) string {
 	target := it.Ref // unpinned: the tag itself is what is checked
 	switch {
-	case it.Digest != "" && it.Source == SourceLocal:
+	case it.Digest != "" && it.Source == store.SourceLocal:
 		target = "" // an image ID names the image whatever its tags
 	case it.Digest != "":
 		if r, err := c.repository(it.Ref); err == nil {
 			target = r.Name()
 		}
 	default:
-		if r, err := c.parse(it.Ref); err == nil && it.Source != SourceLocal {
+		if r, err := c.parse(it.Ref); err == nil && it.Source != store.SourceLocal {
 			target = r.Name()
 		}
 	}
@@ -215,26 +204,26 @@ func (c *Checker) check(ctx context.Context, p *remote.Puller, it Item) Result {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	switch it.Source {
-	case SourceLocal:
+	case store.SourceLocal:
 		return c.checkLocal(ctx, it)
-	case SourceRegistry, SourceExternal:
+	case store.SourceRegistry, store.SourceExternal:
 	default:
-		return c.result(Unknown, fmt.Sprintf("unknown image source %q", it.Source))
+		return c.result(store.AvailabilityUnknown, fmt.Sprintf("unknown image source %q", it.Source))
 	}
 	ref, err := c.pinned(it.Ref, it.Digest)
 	if err != nil {
-		return c.result(Missing, fmt.Sprintf("invalid image reference %q: %v", it.Ref, err))
+		return c.result(store.AvailabilityMissing, fmt.Sprintf("invalid image reference %q: %v", it.Ref, err))
 	}
 	_, err = p.Head(ctx, ref)
 	if err == nil {
-		return c.result(Available, "")
+		return c.result(store.AvailabilityAvailable, "")
 	}
 	return c.errorResult(ctx, ref.String(), err)
 }
 
 func (c *Checker) checkLocal(ctx context.Context, it Item) Result {
 	if c.local == nil {
-		return c.result(Unknown, "no local engine to inspect")
+		return c.result(store.AvailabilityUnknown, "no local engine to inspect")
 	}
 	target := it.Digest
 	if target == "" {
@@ -243,11 +232,11 @@ func (c *Checker) checkLocal(ctx context.Context, it Item) Result {
 	found, err := c.local.InspectImage(ctx, target)
 	switch {
 	case err != nil:
-		return c.result(Unknown, fmt.Sprintf("inspect %s in the local engine: %v", target, err))
+		return c.result(store.AvailabilityUnknown, fmt.Sprintf("inspect %s in the local engine: %v", target, err))
 	case !found:
-		return c.result(Missing, fmt.Sprintf("%s is no longer in the local engine", displayRef(it.Ref, it.Digest)))
+		return c.result(store.AvailabilityMissing, fmt.Sprintf("%s is no longer in the local engine", displayRef(it.Ref, it.Digest)))
 	}
-	return c.result(Available, "")
+	return c.result(store.AvailabilityAvailable, "")
 }
 
 // errorResult maps a failed HEAD to a state: only a 404 (and 401/403, which
@@ -259,26 +248,26 @@ func (c *Checker) errorResult(ctx context.Context, ref string, err error) Result
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
 		case http.StatusNotFound:
-			return c.result(Missing, fmt.Sprintf("manifest unknown: %s was deleted", ref))
+			return c.result(store.AvailabilityMissing, fmt.Sprintf("manifest unknown: %s was deleted", ref))
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return c.result(Missing, fmt.Sprintf("missing or no access (HTTP %d)", terr.StatusCode))
+			return c.result(store.AvailabilityMissing, fmt.Sprintf("missing or no access (HTTP %d)", terr.StatusCode))
 		case http.StatusTooManyRequests:
-			return c.result(Unknown, "rate limited by the registry (HTTP 429)")
+			return c.result(store.AvailabilityUnknown, "rate limited by the registry (HTTP 429)")
 		default:
-			return c.result(Unknown, fmt.Sprintf("registry answered HTTP %d", terr.StatusCode))
+			return c.result(store.AvailabilityUnknown, fmt.Sprintf("registry answered HTTP %d", terr.StatusCode))
 		}
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return c.result(Unknown, "check cancelled")
+		return c.result(store.AvailabilityUnknown, "check cancelled")
 	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-		return c.result(Unknown, fmt.Sprintf("no answer within %s", c.timeout))
+		return c.result(store.AvailabilityUnknown, fmt.Sprintf("no answer within %s", c.timeout))
 	}
 	var nerr net.Error
 	if errors.As(err, &nerr) {
-		return c.result(Unknown, fmt.Sprintf("registry unreachable: %v", err))
+		return c.result(store.AvailabilityUnknown, fmt.Sprintf("registry unreachable: %v", err))
 	}
-	return c.result(Unknown, err.Error())
+	return c.result(store.AvailabilityUnknown, err.Error())
 }
 
 // TagDigest returns the digest ref's tag points at now (HEAD of the tag).
@@ -370,7 +359,7 @@ func (c *Checker) nameOptions(registry string) []name.Option {
 	return nil
 }
 
-func (c *Checker) result(s State, reason string) Result {
+func (c *Checker) result(s, reason string) Result {
 	return Result{State: s, Reason: reason, CheckedAt: c.now()}
 }
 

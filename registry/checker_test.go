@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clank-dev/clank/internal/testnet"
+	"github.com/clank-dev/clank/store"
 )
 
 func TestCheckAvailableForEachSource(t *testing.T) {
@@ -28,15 +29,15 @@ func TestCheckAvailableForEachSource(t *testing.T) {
 	for _, tc := range []struct {
 		source, ref, digest string
 	}{
-		{SourceRegistry, regRef, regDigest},
-		{SourceExternal, pubRef, pubDigest},
-		{SourceExternal, privRef, privDigest}, // credentials from the Docker config
-		{SourceLocal, "myapp:dev", "sha256:1111"},
+		{store.SourceRegistry, regRef, regDigest},
+		{store.SourceExternal, pubRef, pubDigest},
+		{store.SourceExternal, privRef, privDigest}, // credentials from the Docker config
+		{store.SourceLocal, "myapp:dev", "sha256:1111"},
 	} {
 		t.Run(tc.source+" "+tc.ref, func(t *testing.T) {
 			before := time.Now()
 			r := chk.Check(context.Background(), tc.source, tc.ref, tc.digest)
-			if r.State != Available {
+			if r.State != store.AvailabilityAvailable {
 				t.Fatalf("Check = %+v, want available", r)
 			}
 			if r.CheckedAt.Before(before) {
@@ -56,8 +57,8 @@ func TestDeletedManifestFlipsToMissing(t *testing.T) {
 		source, ref string
 		opts        bool
 	}{
-		{SourceRegistry, c.addr + "/web:v1", false},
-		{SourceExternal, h.addr + "/library/redis:7", true},
+		{store.SourceRegistry, c.addr + "/web:v1", false},
+		{store.SourceExternal, h.addr + "/library/redis:7", true},
 	} {
 		t.Run(tc.source, func(t *testing.T) {
 			var d string
@@ -66,7 +67,7 @@ func TestDeletedManifestFlipsToMissing(t *testing.T) {
 			} else {
 				d = pushRandom(t, tc.ref, c.auth())
 			}
-			if r := chk.Check(context.Background(), tc.source, tc.ref, d); r.State != Available {
+			if r := chk.Check(context.Background(), tc.source, tc.ref, d); r.State != store.AvailabilityAvailable {
 				t.Fatalf("before delete: %+v, want available", r)
 			}
 			repo := tc.ref[:strings.LastIndex(tc.ref, ":")]
@@ -76,7 +77,7 @@ func TestDeletedManifestFlipsToMissing(t *testing.T) {
 				deleteRef(t, repo+"@"+d, c.auth())
 			}
 			r := chk.Check(context.Background(), tc.source, tc.ref, d)
-			if r.State != Missing {
+			if r.State != store.AvailabilityMissing {
 				t.Fatalf("after delete: %+v, want missing", r)
 			}
 			if !strings.Contains(r.Reason, "manifest unknown") || !strings.Contains(r.Reason, d) || !strings.Contains(r.Reason, "was deleted") {
@@ -104,7 +105,7 @@ func TestDeletedOrMovedTag(t *testing.T) {
 	if got, _ := chk.TagDigest(ctx, ref); got != d2 {
 		t.Fatalf("TagDigest after a new push = %s, want %s", got, d2)
 	}
-	if r := chk.Check(ctx, SourceRegistry, ref, d1); r.State != Available {
+	if r := chk.Check(ctx, store.SourceRegistry, ref, d1); r.State != store.AvailabilityAvailable {
 		t.Fatalf("old digest after the tag moved: %+v, want available", r)
 	}
 
@@ -114,7 +115,7 @@ func TestDeletedOrMovedTag(t *testing.T) {
 		t.Fatalf("TagDigest of a deleted tag: err = %v, want ErrNotFound", err)
 	}
 	for _, d := range []string{d1, d2} {
-		if r := chk.Check(ctx, SourceRegistry, ref, d); r.State != Available {
+		if r := chk.Check(ctx, store.SourceRegistry, ref, d); r.State != store.AvailabilityAvailable {
 			t.Errorf("digest %s after its tag was deleted: %+v, want available", d, r)
 		}
 	}
@@ -135,8 +136,8 @@ func TestPrivateWithoutCredentialsIsMissingOrNoAccess(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dockerConfig(t, tc.auths)
 			chk := NewChecker(CheckerOptions{})
-			r := chk.Check(context.Background(), SourceExternal, ref, d)
-			if r.State != Missing || r.Reason != "missing or no access (HTTP 401)" {
+			r := chk.Check(context.Background(), store.SourceExternal, ref, d)
+			if r.State != store.AvailabilityMissing || r.Reason != "missing or no access (HTTP 401)" {
 				t.Fatalf("Check = %+v, want missing with %q", r, "missing or no access (HTTP 401)")
 			}
 			if _, err := chk.TagDigest(context.Background(), ref); !errors.Is(err, ErrNoAccess) {
@@ -164,8 +165,8 @@ func TestServerErrorsAndTimeoutsAreUnknown(t *testing.T) {
 	} {
 		t.Run(tc.repo, func(t *testing.T) {
 			start := time.Now()
-			r := chk.Check(context.Background(), SourceExternal, h.addr+"/"+tc.repo+":v1", d)
-			if r.State != Unknown {
+			r := chk.Check(context.Background(), store.SourceExternal, h.addr+"/"+tc.repo+":v1", d)
+			if r.State != store.AvailabilityUnknown {
 				t.Fatalf("Check = %+v, want unknown", r)
 			}
 			if !strings.Contains(r.Reason, tc.reason) {
@@ -178,8 +179,8 @@ func TestServerErrorsAndTimeoutsAreUnknown(t *testing.T) {
 	}
 
 	t.Run("registry down", func(t *testing.T) {
-		r := chk.Check(context.Background(), SourceRegistry, testnet.RefusedAddr(t)+"/web:v1", d)
-		if r.State != Unknown || !strings.Contains(r.Reason, "unreachable") {
+		r := chk.Check(context.Background(), store.SourceRegistry, testnet.RefusedAddr(t)+"/web:v1", d)
+		if r.State != store.AvailabilityUnknown || !strings.Contains(r.Reason, "unreachable") {
 			t.Fatalf("Check = %+v, want unknown because unreachable", r)
 		}
 	})
@@ -191,7 +192,7 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 	dockerConfig(t, map[string][2]string{h.addr: {hubUser, hubPassword}})
 
 	var items []Item
-	var want []State
+	var want []string
 	// 3 repositories x 4 digests in the Clank registry, each deployed 5 times
 	// under various tags (and once with the digest in the ref).
 	distinct := 0
@@ -205,8 +206,8 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 				if k == 4 {
 					ref = repo + ":v0@" + d
 				}
-				items = append(items, Item{Source: SourceRegistry, Ref: ref, Digest: d})
-				want = append(want, Available)
+				items = append(items, Item{Source: store.SourceRegistry, Ref: ref, Digest: d})
+				want = append(want, store.AvailabilityAvailable)
 			}
 		}
 	}
@@ -215,26 +216,26 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 	deleteRef(t, c.addr+"/svc0@"+gone, c.auth())
 	distinct++
 	for range 2 {
-		items = append(items, Item{Source: SourceRegistry, Ref: c.addr + "/svc0:old", Digest: gone})
-		want = append(want, Missing)
+		items = append(items, Item{Source: store.SourceRegistry, Ref: c.addr + "/svc0:old", Digest: gone})
+		want = append(want, store.AvailabilityMissing)
 	}
 	// A private external image, deployed 3 times.
 	pd := pushRandom(t, h.addr+"/private/app:v1", hubAuth())
 	for range 3 {
-		items = append(items, Item{Source: SourceExternal, Ref: h.addr + "/private/app:v1", Digest: pd})
-		want = append(want, Available)
+		items = append(items, Item{Source: store.SourceExternal, Ref: h.addr + "/private/app:v1", Digest: pd})
+		want = append(want, store.AvailabilityAvailable)
 	}
 	// Local images: one inspect per distinct image ID.
 	local := &mapInspector{images: map[string]bool{"sha256:aaaa": true}}
 	for range 4 {
-		items = append(items, Item{Source: SourceLocal, Ref: "myapp:dev", Digest: "sha256:aaaa"}, Item{Source: SourceLocal, Ref: "myapp:old", Digest: "sha256:bbbb"})
-		want = append(want, Available, Missing)
+		items = append(items, Item{Source: store.SourceLocal, Ref: "myapp:dev", Digest: "sha256:aaaa"}, Item{Source: store.SourceLocal, Ref: "myapp:old", Digest: "sha256:bbbb"})
+		want = append(want, store.AvailabilityAvailable, store.AvailabilityMissing)
 	}
 
 	// Two unpinned deployments of different tags are two checks.
 	for _, tag := range []string{"v0", "v1"} {
-		items = append(items, Item{Source: SourceRegistry, Ref: c.addr + "/svc1:" + tag})
-		want = append(want, Available)
+		items = append(items, Item{Source: store.SourceRegistry, Ref: c.addr + "/svc1:" + tag})
+		want = append(want, store.AvailabilityAvailable)
 		distinct++
 	}
 
@@ -280,14 +281,14 @@ func TestCheckLocalAndSourceErrors(t *testing.T) {
 		source string
 		ref    string
 		digest string
-		want   State
+		want   string
 		reason string
 	}{
-		{"local removed", NewChecker(CheckerOptions{Local: &mapInspector{}}), SourceLocal, "myapp:dev", "sha256:cafe", Missing, "no longer in the local engine"},
-		{"local engine error", NewChecker(CheckerOptions{Local: engineDown}), SourceLocal, "myapp:dev", "sha256:cafe", Unknown, "engine not answering"},
-		{"no inspector", NewChecker(CheckerOptions{}), SourceLocal, "myapp:dev", "sha256:cafe", Unknown, "no local engine"},
-		{"bad source", NewChecker(CheckerOptions{}), "ftp", "myapp:dev", "", Unknown, "unknown image source"},
-		{"bad ref", NewChecker(CheckerOptions{}), SourceRegistry, "Not A Ref!", "sha256:cafe", Missing, "invalid image reference"},
+		{"local removed", NewChecker(CheckerOptions{Local: &mapInspector{}}), store.SourceLocal, "myapp:dev", "sha256:cafe", store.AvailabilityMissing, "no longer in the local engine"},
+		{"local engine error", NewChecker(CheckerOptions{Local: engineDown}), store.SourceLocal, "myapp:dev", "sha256:cafe", store.AvailabilityUnknown, "engine not answering"},
+		{"no inspector", NewChecker(CheckerOptions{}), store.SourceLocal, "myapp:dev", "sha256:cafe", store.AvailabilityUnknown, "no local engine"},
+		{"bad source", NewChecker(CheckerOptions{}), "ftp", "myapp:dev", "", store.AvailabilityUnknown, "unknown image source"},
+		{"bad ref", NewChecker(CheckerOptions{}), store.SourceRegistry, "Not A Ref!", "sha256:cafe", store.AvailabilityMissing, "invalid image reference"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.chk.Check(ctx, tc.source, tc.ref, tc.digest)
@@ -305,22 +306,22 @@ func TestClassify(t *testing.T) {
 		pushedOrPulled bool
 		want           string
 	}{
-		{"127.0.0.1:5000/web:v1", true, SourceRegistry},
-		{"localhost:5000/web:v1", true, SourceRegistry},
-		{"127.0.0.1:5000/team/web@sha256:" + strings.Repeat("a", 64), true, SourceRegistry},
-		{"127.0.0.1:5001/web:v1", true, SourceExternal}, // another registry on loopback
-		{"nginx:1.27", true, SourceExternal},            // pulled from Docker Hub
-		{"docker.io/library/nginx:1.27", true, SourceExternal},
-		{"ghcr.io/acme/api:v2", true, SourceExternal},
-		{"myapp:dev", false, SourceLocal},             // built here, never pushed
-		{"127.0.0.1:5000/web:v9", false, SourceLocal}, // tagged for the registry but not pushed yet
-		{"ghcr.io/acme/api:dev", false, SourceLocal},
+		{"127.0.0.1:5000/web:v1", true, store.SourceRegistry},
+		{"localhost:5000/web:v1", true, store.SourceRegistry},
+		{"127.0.0.1:5000/team/web@sha256:" + strings.Repeat("a", 64), true, store.SourceRegistry},
+		{"127.0.0.1:5001/web:v1", true, store.SourceExternal}, // another registry on loopback
+		{"nginx:1.27", true, store.SourceExternal},            // pulled from Docker Hub
+		{"docker.io/library/nginx:1.27", true, store.SourceExternal},
+		{"ghcr.io/acme/api:v2", true, store.SourceExternal},
+		{"myapp:dev", false, store.SourceLocal},             // built here, never pushed
+		{"127.0.0.1:5000/web:v9", false, store.SourceLocal}, // tagged for the registry but not pushed yet
+		{"ghcr.io/acme/api:dev", false, store.SourceLocal},
 	} {
 		if got := Classify(tc.ref, clankAddr, tc.pushedOrPulled); got != tc.want {
 			t.Errorf("Classify(%q, %q, %v) = %q, want %q", tc.ref, clankAddr, tc.pushedOrPulled, got, tc.want)
 		}
 	}
-	if got := Classify("localhost:5000/web:v1", "0.0.0.0:5000", true); got != SourceRegistry {
+	if got := Classify("localhost:5000/web:v1", "0.0.0.0:5000", true); got != store.SourceRegistry {
 		t.Errorf("a registry listening on 0.0.0.0:5000 does not own localhost:5000 refs: %q", got)
 	}
 }

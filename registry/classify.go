@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/clank-dev/clank/store"
 )
 
 // Classify says where a deployment's image lives, and so how its
@@ -21,16 +23,16 @@ import (
 // A ref that does not parse is local: no registry can serve it.
 func Classify(ref string, clankRegistryAddr string, pushedOrPulled bool) string {
 	if !pushedOrPulled {
-		return SourceLocal
+		return store.SourceLocal
 	}
 	r, err := name.ParseReference(stripDigest(ref))
 	if err != nil {
-		return SourceLocal
+		return store.SourceLocal
 	}
 	if clankRegistryAddr != "" && sameRegistry(r.Context().RegistryStr(), clankRegistryAddr) {
-		return SourceRegistry
+		return store.SourceRegistry
 	}
-	return SourceExternal
+	return store.SourceExternal
 }
 
 // sameRegistry compares two "host:port" addresses, treating every loopback or

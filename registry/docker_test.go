@@ -19,6 +19,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+
+	"github.com/clank-dev/clank/store"
 )
 
 const testLabel = "dev.clank.test"
@@ -146,10 +148,10 @@ func TestDockerPushToEmbeddedRegistryAndPullByDigest(t *testing.T) {
 	chk := NewChecker(CheckerOptions{Local: engineImages{cli}})
 	defer chk.Close()
 
-	if got := Classify(local, c.addr, false); got != SourceLocal {
+	if got := Classify(local, c.addr, false); got != store.SourceLocal {
 		t.Fatalf("Classify of a fresh build = %q, want local", got)
 	}
-	if r := chk.Check(ctx, SourceLocal, local, id); r.State != Available {
+	if r := chk.Check(ctx, store.SourceLocal, local, id); r.State != store.AvailabilityAvailable {
 		t.Fatalf("local image right after the build: %+v", r)
 	}
 
@@ -184,10 +186,10 @@ func TestDockerPushToEmbeddedRegistryAndPullByDigest(t *testing.T) {
 	if digest == "" {
 		t.Fatalf("no repo digest for %s after the push: %v", target, insp.RepoDigests)
 	}
-	if got := Classify(target, c.addr, true); got != SourceRegistry {
+	if got := Classify(target, c.addr, true); got != store.SourceRegistry {
 		t.Fatalf("Classify of the pushed image = %q, want registry", got)
 	}
-	if r := chk.Check(ctx, SourceRegistry, target, digest); r.State != Available {
+	if r := chk.Check(ctx, store.SourceRegistry, target, digest); r.State != store.AvailabilityAvailable {
 		t.Fatalf("pushed image in the registry: %+v", r)
 	}
 
@@ -198,10 +200,10 @@ func TestDockerPushToEmbeddedRegistryAndPullByDigest(t *testing.T) {
 			t.Fatalf("remove %s: %v", ref, err)
 		}
 	}
-	if r := chk.Check(ctx, SourceLocal, local, id); r.State != Missing {
+	if r := chk.Check(ctx, store.SourceLocal, local, id); r.State != store.AvailabilityMissing {
 		t.Fatalf("local image after removal: %+v, want missing", r)
 	}
-	if r := chk.Check(ctx, SourceRegistry, target, digest); r.State != Available {
+	if r := chk.Check(ctx, store.SourceRegistry, target, digest); r.State != store.AvailabilityAvailable {
 		t.Fatalf("registry image after the local removal: %+v", r)
 	}
 	pinned := c.addr + "/hello@" + digest

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/clank-dev/clank/store"
 )
 
 // pullable pulls ref by digest completely (manifest, config, every layer).
@@ -155,7 +157,7 @@ func TestGCKeepsWhatDeploymentsNeed(t *testing.T) {
 	}
 	chk := NewChecker(CheckerOptions{})
 	defer chk.Close()
-	if r := chk.Check(context.Background(), SourceRegistry, repo+":v2", removed); r.State != Missing {
+	if r := chk.Check(context.Background(), store.SourceRegistry, repo+":v2", removed); r.State != store.AvailabilityMissing {
 		t.Errorf("removed manifest after GC: %+v, want missing", r)
 	}
 	if err := pullable(t, repo+"@"+removed); err == nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/clank-dev/clank/store"
 )
 
 func TestTwoServersInOneProcess(t *testing.T) {
@@ -44,10 +46,10 @@ func TestTwoServersInOneProcess(t *testing.T) {
 	d := pushRandom(t, servers[0].Addr()+"/web:v1", writer(servers[0]))
 	chk := NewChecker(CheckerOptions{})
 	defer chk.Close()
-	if r := chk.Check(ctx, SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != Available {
+	if r := chk.Check(ctx, store.SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != store.AvailabilityAvailable {
 		t.Fatalf("first registry: %+v", r)
 	}
-	if r := chk.Check(ctx, SourceRegistry, servers[1].Addr()+"/web:v1", d); r.State != Missing {
+	if r := chk.Check(ctx, store.SourceRegistry, servers[1].Addr()+"/web:v1", d); r.State != store.AvailabilityMissing {
 		t.Fatalf("second registry has its own storage, yet: %+v", r)
 	}
 	for _, s := range servers {
@@ -55,7 +57,7 @@ func TestTwoServersInOneProcess(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	}
-	if r := chk.Check(ctx, SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != Unknown {
+	if r := chk.Check(ctx, store.SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != store.AvailabilityUnknown {
 		t.Fatalf("after Close: %+v, want unknown (unreachable)", r)
 	}
 }
