@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/registry"
 )
 
 // MaxBuildContext bounds the build context a client may send (2 GiB): enough
@@ -137,23 +137,13 @@ func startStream(w http.ResponseWriter) (*buildStream, error) {
 	return &buildStream{enc: json.NewEncoder(w), f: flusher}, nil
 }
 
-// registryHost is the host:port under which the Docker engine reaches the
-// Clank registry ("" if there is none): the address it listens on, or
-// loopback if it listens on every interface (the engine pushes to loopback
-// over plain HTTP with no configuration).
+// registryHost is where the local Docker engine pushes to the Clank
+// registry ("" if it is off).
 func (d *Daemon) registryHost() string {
-	addr := d.RegistryAddr()
-	if addr == "" {
+	if d.registryAddr == "" {
 		return ""
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return addr
+	return registry.PushHost(d.registryAddr)
 }
 
 // pushAuth is what the daemon's own pushes to the Clank registry present.

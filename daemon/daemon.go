@@ -133,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("Clank registry on %s: %w", cfg.RegistryAddr, err)
 		}
 		d.registryAddr = addr.String()
-		images = engine.NewRegistryImages(d.Runtime)
+		images = registry.NewImages(d.registryAddr)
 	}
 	d.Router = edge.New(edge.Options{Logger: d.log})
 	if cfg.HTTPAddr != "" {
@@ -142,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	}
 	eopts := engine.Options{
-		Store: st, Runtime: d.Runtime, Router: d.Router, Images: images, RegistryAddr: d.registryAddr,
+		Store: st, Runtime: d.Runtime, Router: d.Router, Images: images,
 		KeepImages: cfg.KeepImages, DrainTimeout: cfg.DrainTimeout, Logger: d.log,
 	}
 	if cfg.HTTPSAddr != "" {

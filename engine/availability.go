@@ -24,53 +24,44 @@ type Availability struct {
 	CheckedAt time.Time
 }
 
-// ImageChecker confirms that an image pinned by digest can still be run,
-// by its source (DESIGN.md): a registry image while its registry holds the
-// digest, an external one while the digest exists remotely (a manifest HEAD,
-// never a pull), a local one while the local engine has it.
+// ImageChecker is what the engine asks of registries (it imports none: the
+// daemon wires the registry package's): which registry an image lives in,
+// whether registries still hold digests, and where a tag points now. The
+// local engine's copies the engine checks itself (checkImages).
 type ImageChecker interface {
-	Check(ctx context.Context, source, ref, digest string) Availability
-	// CheckMany checks many images, each distinct one once.
+	// Source says where ref's image lives once pushed or pulled:
+	// store.SourceRegistry in the Clank registry, store.SourceExternal in
+	// any other.
+	Source(ref string) string
+	// CheckMany checks each image in its registry, each distinct one once:
+	// a manifest HEAD, never a pull.
 	CheckMany(ctx context.Context, images []store.ImageRef) []Availability
 	// TagDigest is the digest ref's tag points at now in its registry.
 	TagDigest(ctx context.Context, ref string) (string, error)
 }
 
-// LocalImages checks the local engine alone: without a registry checker,
-// every image is available while the engine has it.
-type LocalImages struct{ Runtime Runtime }
+// localImages is the ImageChecker of an engine without registry checks: no
+// image is the Clank registry's, and an image the local engine lacks (the
+// engine asked it first) is missing.
+type localImages struct{}
 
-// Check implements ImageChecker.
-func (l LocalImages) Check(ctx context.Context, source, ref, digest string) Availability {
-	now := time.Now()
-	_, err := l.Runtime.InspectImage(ctx, PinnedRef(source, ref, digest))
-	switch {
-	case err == nil:
-		return Availability{State: store.AvailabilityAvailable, Reason: "in the local Docker engine", CheckedAt: now}
-	case errors.Is(err, ErrImageNotFound):
-		return Availability{State: store.AvailabilityMissing, Reason: RemovedLocally(ref, digest), CheckedAt: now}
-	default:
-		return Availability{State: store.AvailabilityUnknown, Reason: err.Error(), CheckedAt: now}
+func (localImages) Source(string) string { return store.SourceExternal }
+
+func (localImages) CheckMany(_ context.Context, images []store.ImageRef) []Availability {
+	out := make([]Availability, len(images))
+	for i, im := range images {
+		out[i] = Availability{State: store.AvailabilityMissing, Reason: RemovedLocally(im.Image, im.Digest), CheckedAt: time.Now()}
 	}
+	return out
+}
+
+func (localImages) TagDigest(context.Context, string) (string, error) {
+	return "", errors.New("no registry checks configured")
 }
 
 // RemovedLocally is why a local image is missing: the engine no longer has it.
 func RemovedLocally(ref, digest string) string {
 	return fmt.Sprintf("image %s (%s) was removed from the local Docker engine", ref, ShortDigest(digest))
-}
-
-// CheckMany implements ImageChecker.
-func (l LocalImages) CheckMany(ctx context.Context, images []store.ImageRef) []Availability {
-	out := make([]Availability, len(images))
-	for i, im := range images {
-		out[i] = l.Check(ctx, im.Source, im.Image, im.Digest)
-	}
-	return out
-}
-
-// TagDigest implements ImageChecker: without a registry checker no tag is resolved remotely.
-func (l LocalImages) TagDigest(ctx context.Context, ref string) (string, error) {
-	return "", errors.New("no registry checks configured")
 }
 
 // PinnedRef is the reference that runs exactly the image recorded at deploy
@@ -178,7 +169,7 @@ func (e *Engine) checkImages(ctx context.Context, images []store.ImageRef) []Ava
 		case im.Source != store.SourceLocal:
 			remote, at = append(remote, im), append(at, i)
 		case errors.Is(err, ErrImageNotFound):
-			out[i] = Availability{State: store.AvailabilityMissing, Reason: fmt.Sprintf("image %s (%s) was removed from the local Docker engine", im.Image, ShortDigest(im.Digest)), CheckedAt: time.Now()}
+			out[i] = Availability{State: store.AvailabilityMissing, Reason: RemovedLocally(im.Image, im.Digest), CheckedAt: time.Now()}
 		default:
 			out[i] = Availability{State: store.AvailabilityUnknown, Reason: err.Error(), CheckedAt: time.Now()}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/distribution/reference"
 
@@ -301,10 +300,7 @@ func (e *Engine) resolveImage(ctx context.Context, ref string) (digest, source s
 	if err != nil {
 		return "", "", &invalid{fmt.Sprintf("invalid image reference %q: %v", ref, err)}
 	}
-	remote := store.SourceExternal
-	if e.isClankRegistry(reference.Domain(named)) {
-		remote = store.SourceRegistry
-	}
+	remote := e.images.Source(ref)
 	if c, ok := named.(reference.Canonical); ok {
 		return c.Digest().String(), remote, nil // pinned by the user
 	}
@@ -343,19 +339,4 @@ func repoDigest(info ImageInfo, named reference.Named) string {
 		}
 	}
 	return ""
-}
-
-func (e *Engine) isClankRegistry(domain string) bool {
-	addr := e.opts.RegistryAddr
-	if addr == "" {
-		return false
-	}
-	if domain == addr {
-		return true
-	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	return domain == "localhost:"+port || domain == "127.0.0.1:"+port
 }

@@ -31,14 +31,12 @@ type Options struct {
 	Store   *store.Store
 	Runtime Runtime
 	Router  Router
-	// Images checks image availability; nil uses the local engine alone.
+	// Images answers for registries (the daemon wires the registry
+	// package's); nil: no registry checks, the local engine alone counts.
 	Images ImageChecker
 	// Certificates obtains TLS certificates for the domains deployments serve;
 	// nil when HTTPS is off.
 	Certificates Certificates
-	// RegistryAddr is the Clank registry's host:port: images under it have
-	// source "registry".
-	RegistryAddr string
 	// KeepImages is how many recently ACTIVE deployments per service keep
 	// their local images after each deploy (DefaultKeepImages if 0; -1 never prunes).
 	KeepImages   int
@@ -110,7 +108,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.images = opts.Images
 	if e.images == nil {
-		e.images = LocalImages{Runtime: opts.Runtime}
+		e.images = localImages{}
 	}
 	e.certs = opts.Certificates
 	if e.certs == nil {

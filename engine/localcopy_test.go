@@ -13,6 +13,7 @@ import (
 
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/internal/testdocker"
+	"github.com/clank-dev/clank/registry"
 	"github.com/clank-dev/clank/store"
 )
 
@@ -53,8 +54,7 @@ func TestLocalCopyKeepsTheRollbackWhenTheRegistryFails(t *testing.T) {
 	reg, _ := withRegistry(t)
 	front := newFailingRegistry(t, reg.addr)
 	h := newHarness(t, func(o *engine.Options) {
-		o.RegistryAddr = front.addr
-		o.Images = engine.NewRegistryImages(o.Runtime)
+		o.Images = registry.NewImages(front.addr)
 	})
 	ctx := context.Background()
 	reg.addr, reg.auth.ServerAddress = front.addr, front.addr

@@ -38,8 +38,7 @@ func withRegistry(t *testing.T) (clankRegistry, func(*engine.Options)) {
 	c := srv.Credential()
 	reg := clankRegistry{addr: addr.String(), auth: dockerregistry.AuthConfig{Username: c.Username, Password: c.Password, ServerAddress: addr.String()}}
 	return reg, func(o *engine.Options) {
-		o.RegistryAddr = addr.String()
-		o.Images = engine.NewRegistryImages(o.Runtime)
+		o.Images = registry.NewImages(addr.String())
 	}
 }
 

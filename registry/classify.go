@@ -29,10 +29,34 @@ func Classify(ref string, clankRegistryAddr string, pushedOrPulled bool) string 
 	if err != nil {
 		return store.SourceLocal
 	}
-	if clankRegistryAddr != "" && sameRegistry(r.Context().RegistryStr(), clankRegistryAddr) {
+	if IsClankRegistry(r.Context().RegistryStr(), clankRegistryAddr) {
 		return store.SourceRegistry
 	}
 	return store.SourceExternal
+}
+
+// IsClankRegistry reports whether host, the "host:port" of an image
+// reference, is the Clank registry listening on clankAddr ("" when it is
+// off): the same address, or a loopback spelling of the same port
+// (127.0.0.1, localhost, [::1]; any of them for a registry listening on
+// 0.0.0.0). Every part of Clank asks here.
+func IsClankRegistry(host, clankAddr string) bool {
+	return clankAddr != "" && sameRegistry(host, clankAddr)
+}
+
+// PushHost is the "host:port" under which the local Docker engine reaches
+// the Clank registry listening on addr ("" when it is off): addr itself, or
+// loopback when it listens on every interface, since the engine pushes to
+// loopback over plain HTTP with no configuration.
+func PushHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }
 
 // sameRegistry compares two "host:port" addresses, treating every loopback or
