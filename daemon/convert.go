@@ -84,7 +84,7 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 		CreatedAt:         d.CreatedAt,
 		ActivatedAt:       d.ActivatedAt,
 		EndedAt:           d.EndedAt,
-		RollbackCapable:   d.ActivatedAt != nil && d.ID != activeID && a.State == store.AvailabilityAvailable,
+		RollbackCapable:   engine.CanRollBackTo(d, activeID, a),
 		ImageAvailability: a.State,
 		ImageSource:       d.ImageSource,
 		TriggeredBy:       d.TriggeredBy,

@@ -204,9 +204,16 @@ func (e *Engine) record(ctx context.Context, im store.ImageRef, a Availability) 
 }
 
 // RollbackCapable: d was ACTIVE at some point, is not the current ACTIVE
-// deployment, and its image is confirmed available.
+// deployment, and its image is confirmed available (CanRollBackTo).
 func (e *Engine) RollbackCapable(d store.Deployment, activeID string) bool {
-	return d.ActivatedAt != nil && d.ID != activeID && e.ImageAvailability(d).State == store.AvailabilityAvailable
+	return CanRollBackTo(d, activeID, e.ImageAvailability(d))
+}
+
+// CanRollBackTo is the rule of the "Rollback capable" badge: d was ACTIVE at
+// some point, is not the current ACTIVE deployment (activeID), and a, its
+// image's availability, is confirmed. Whoever shows the badge asks here.
+func CanRollBackTo(d store.Deployment, activeID string, a Availability) bool {
+	return d.ActivatedAt != nil && d.ID != activeID && a.State == store.AvailabilityAvailable
 }
 
 // refreshAvailabilityLoop checks queued images at once and every image of a
