@@ -82,9 +82,10 @@ func FormatMemory(n int64) string {
 	return units.BytesSize(float64(n))
 }
 
-// NormalizeDomain lower-cases a domain and checks that it is a host name.
-func NormalizeDomain(d string) (string, error) {
-	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+// ValidateDomain checks that d is a host name and returns it in its normal
+// form (store.NormalizeDomain).
+func ValidateDomain(d string) (string, error) {
+	d = store.NormalizeDomain(d)
 	if d == "" || len(d) > 253 {
 		return "", &invalid{fmt.Sprintf("invalid domain %q", d)}
 	}
@@ -140,7 +141,7 @@ func ValidateConfig(cfg store.Config) (store.Config, error) {
 	seen := map[string]bool{}
 	domains := make([]string, 0, len(cfg.Domains))
 	for _, d := range cfg.Domains {
-		n, err := NormalizeDomain(d)
+		n, err := ValidateDomain(d)
 		if err != nil {
 			return cfg, err
 		}

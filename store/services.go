@@ -187,7 +187,7 @@ func (s *Store) ListServices(ctx context.Context) ([]Service, error) {
 func (s *Store) domainOwner(ctx context.Context, domain string) (string, error) {
 	var owner string
 	err := s.r.QueryRowContext(ctx, `SELECT service FROM service_domains WHERE domain = ?`,
-		normalizeDomain(domain)).Scan(&owner)
+		NormalizeDomain(domain)).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -203,7 +203,7 @@ func claimDomains(ctx context.Context, tx *sql.Tx, service string, domains []str
 	seen := make(map[string]bool, len(domains))
 	var claim []string
 	for _, d := range domains {
-		nd := normalizeDomain(d)
+		nd := NormalizeDomain(d)
 		if nd == "" {
 			return errors.New("empty domain")
 		}
@@ -233,9 +233,10 @@ func claimDomains(ctx context.Context, tx *sql.Tx, service string, domains []str
 	return nil
 }
 
-// normalizeDomain is the form domains are owned under: host names are
-// case-insensitive and "a.com." is "a.com".
-func normalizeDomain(d string) string {
+// NormalizeDomain is the form a domain is owned, stored and routed under:
+// host names are case-insensitive and "a.com." is "a.com". The engine's
+// checks and the edge router's lookups ask here too.
+func NormalizeDomain(d string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
 }
 

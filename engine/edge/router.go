@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/clank-dev/clank/store"
 )
 
 // Defaults for the zero Options.
@@ -297,13 +299,13 @@ func closeIdle(targets []*target) {
 	}
 }
 
-// CanonicalHost lower-cases host and strips its port and a trailing dot: the form the
-// router (and the HTTPS redirect in certs) looks hosts up by. It does not
-// allocate for a host that is already lower-case.
+// CanonicalHost strips a Host header's port and puts the rest in the form
+// domains are owned and routed under (store.NormalizeDomain): what the router
+// (and the HTTPS redirect in certs) looks hosts up by. It does not allocate
+// for a host that is already lower-case.
 func CanonicalHost(host string) string {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i:], ']') < 0 {
 		host = host[:i]
 	}
-	host = strings.TrimSuffix(host, ".")
-	return strings.ToLower(host)
+	return store.NormalizeDomain(host)
 }
