@@ -41,12 +41,6 @@ type Result struct {
 	CheckedAt time.Time
 }
 
-// LocalInspector tells whether the local engine has an image; the engine's
-// runtime is adapted to it.
-type LocalInspector interface {
-	InspectImage(ctx context.Context, ref string) (found bool, err error)
-}
-
 // CheckerOptions configures a Checker; zero values take the defaults.
 type CheckerOptions struct {
 	// Keychain resolves registry credentials; default authn.DefaultKeychain
@@ -62,13 +56,12 @@ type CheckerOptions struct {
 	Transport http.RoundTripper
 	// Timeout bounds one check, authentication included.
 	Timeout time.Duration
-	// Local inspects images of source "local"; without it they are unknown.
-	Local LocalInspector
 }
 
-// Checker checks whether deployments' images can still be had: a manifest
-// HEAD (never a pull, which Docker Hub counts against its rate limit) for
-// images in a registry, an engine inspect for local ones. It is safe for
+// Checker checks whether deployments' images can still be had from their
+// registries: a manifest HEAD, never a pull (which Docker Hub counts against
+// its rate limit). The local engine's copies are the engine's to check
+// (engine.checkImages), local-only images included. It is safe for
 // concurrent use.
 type Checker struct {
 	keychain    authn.Keychain
@@ -76,7 +69,6 @@ type Checker struct {
 	insecure    map[string]bool
 	transport   http.RoundTripper
 	timeout     time.Duration
-	local       LocalInspector
 	now         func() time.Time
 	ownsTrans   bool // Close closes the idle connections of a transport it made
 }
@@ -89,7 +81,6 @@ func NewChecker(opts CheckerOptions) *Checker {
 		insecure:    map[string]bool{},
 		transport:   opts.Transport,
 		timeout:     opts.Timeout,
-		local:       opts.Local,
 		now:         time.Now,
 	}
 	if c.keychain == nil {
@@ -128,10 +119,9 @@ type Item struct {
 	Digest string // "sha256:..." pinned at deploy time (for local images, the image ID)
 }
 
-// Check checks one image. For registry and external images it HEADs
-// repo@digest (the tag when no digest was pinned); for local ones it asks the
-// engine for the digest (image ID), or the ref when there is none.
-func (c *Checker) Check(ctx context.Context, source, ref, digest string) Result {
+// checkOne checks one image (CheckMany checks many): a HEAD of repo@digest,
+// or of the tag when no digest was pinned.
+func (c *Checker) checkOne(ctx context.Context, source, ref, digest string) Result {
 	p, err := c.newPuller()
 	if err != nil {
 		return c.result(store.AvailabilityUnknown, err.Error())
@@ -186,14 +176,12 @@ func (c *Checker) CheckMany(ctx context.Context, items []Item) []Result {
 func (c *Checker) dedupeKey(it Item) string {
 	target := it.Ref // unpinned: the tag itself is what is checked
 	switch {
-	case it.Digest != "" && it.Source == store.SourceLocal:
-		target = "" // an image ID names the image whatever its tags
 	case it.Digest != "":
 		if r, err := c.repository(it.Ref); err == nil {
 			target = r.Name()
 		}
 	default:
-		if r, err := c.parse(it.Ref); err == nil && it.Source != store.SourceLocal {
+		if r, err := c.parse(it.Ref); err == nil {
 			target = r.Name()
 		}
 	}
@@ -205,7 +193,7 @@ func (c *Checker) check(ctx context.Context, p *remote.Puller, it Item) Result {
 	defer cancel()
 	switch it.Source {
 	case store.SourceLocal:
-		return c.checkLocal(ctx, it)
+		return c.result(store.AvailabilityUnknown, fmt.Sprintf("%s was never pushed: no registry has it", displayRef(it.Ref, it.Digest)))
 	case store.SourceRegistry, store.SourceExternal:
 	default:
 		return c.result(store.AvailabilityUnknown, fmt.Sprintf("unknown image source %q", it.Source))
@@ -219,24 +207,6 @@ func (c *Checker) check(ctx context.Context, p *remote.Puller, it Item) Result {
 		return c.result(store.AvailabilityAvailable, "")
 	}
 	return c.errorResult(ctx, ref.String(), err)
-}
-
-func (c *Checker) checkLocal(ctx context.Context, it Item) Result {
-	if c.local == nil {
-		return c.result(store.AvailabilityUnknown, "no local engine to inspect")
-	}
-	target := it.Digest
-	if target == "" {
-		target = it.Ref
-	}
-	found, err := c.local.InspectImage(ctx, target)
-	switch {
-	case err != nil:
-		return c.result(store.AvailabilityUnknown, fmt.Sprintf("inspect %s in the local engine: %v", target, err))
-	case !found:
-		return c.result(store.AvailabilityMissing, fmt.Sprintf("%s is no longer in the local engine", displayRef(it.Ref, it.Digest)))
-	}
-	return c.result(store.AvailabilityAvailable, "")
 }
 
 // errorResult maps a failed HEAD to a state: only a 404 (and 401/403, which

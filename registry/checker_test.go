@@ -23,20 +23,17 @@ func TestCheckAvailableForEachSource(t *testing.T) {
 	pubDigest := pushRandom(t, pubRef, hubAuth())
 	privRef := h.addr + "/private/app:v3"
 	privDigest := pushRandom(t, privRef, hubAuth())
-	local := &mapInspector{images: map[string]bool{"sha256:1111": true}}
-
-	chk := NewChecker(CheckerOptions{Local: local})
+	chk := NewChecker(CheckerOptions{})
 	for _, tc := range []struct {
 		source, ref, digest string
 	}{
 		{store.SourceRegistry, regRef, regDigest},
 		{store.SourceExternal, pubRef, pubDigest},
 		{store.SourceExternal, privRef, privDigest}, // credentials from the Docker config
-		{store.SourceLocal, "myapp:dev", "sha256:1111"},
 	} {
 		t.Run(tc.source+" "+tc.ref, func(t *testing.T) {
 			before := time.Now()
-			r := chk.Check(context.Background(), tc.source, tc.ref, tc.digest)
+			r := chk.checkOne(context.Background(), tc.source, tc.ref, tc.digest)
 			if r.State != store.AvailabilityAvailable {
 				t.Fatalf("Check = %+v, want available", r)
 			}
@@ -67,7 +64,7 @@ func TestDeletedManifestFlipsToMissing(t *testing.T) {
 			} else {
 				d = pushRandom(t, tc.ref, c.auth())
 			}
-			if r := chk.Check(context.Background(), tc.source, tc.ref, d); r.State != store.AvailabilityAvailable {
+			if r := chk.checkOne(context.Background(), tc.source, tc.ref, d); r.State != store.AvailabilityAvailable {
 				t.Fatalf("before delete: %+v, want available", r)
 			}
 			repo := tc.ref[:strings.LastIndex(tc.ref, ":")]
@@ -76,7 +73,7 @@ func TestDeletedManifestFlipsToMissing(t *testing.T) {
 			} else {
 				deleteRef(t, repo+"@"+d, c.auth())
 			}
-			r := chk.Check(context.Background(), tc.source, tc.ref, d)
+			r := chk.checkOne(context.Background(), tc.source, tc.ref, d)
 			if r.State != store.AvailabilityMissing {
 				t.Fatalf("after delete: %+v, want missing", r)
 			}
@@ -105,7 +102,7 @@ func TestDeletedOrMovedTag(t *testing.T) {
 	if got, _ := chk.TagDigest(ctx, ref); got != d2 {
 		t.Fatalf("TagDigest after a new push = %s, want %s", got, d2)
 	}
-	if r := chk.Check(ctx, store.SourceRegistry, ref, d1); r.State != store.AvailabilityAvailable {
+	if r := chk.checkOne(ctx, store.SourceRegistry, ref, d1); r.State != store.AvailabilityAvailable {
 		t.Fatalf("old digest after the tag moved: %+v, want available", r)
 	}
 
@@ -115,7 +112,7 @@ func TestDeletedOrMovedTag(t *testing.T) {
 		t.Fatalf("TagDigest of a deleted tag: err = %v, want ErrNotFound", err)
 	}
 	for _, d := range []string{d1, d2} {
-		if r := chk.Check(ctx, store.SourceRegistry, ref, d); r.State != store.AvailabilityAvailable {
+		if r := chk.checkOne(ctx, store.SourceRegistry, ref, d); r.State != store.AvailabilityAvailable {
 			t.Errorf("digest %s after its tag was deleted: %+v, want available", d, r)
 		}
 	}
@@ -136,7 +133,7 @@ func TestPrivateWithoutCredentialsIsMissingOrNoAccess(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dockerConfig(t, tc.auths)
 			chk := NewChecker(CheckerOptions{})
-			r := chk.Check(context.Background(), store.SourceExternal, ref, d)
+			r := chk.checkOne(context.Background(), store.SourceExternal, ref, d)
 			if r.State != store.AvailabilityMissing || r.Reason != "missing or no access (HTTP 401)" {
 				t.Fatalf("Check = %+v, want missing with %q", r, "missing or no access (HTTP 401)")
 			}
@@ -165,7 +162,7 @@ func TestServerErrorsAndTimeoutsAreUnknown(t *testing.T) {
 	} {
 		t.Run(tc.repo, func(t *testing.T) {
 			start := time.Now()
-			r := chk.Check(context.Background(), store.SourceExternal, h.addr+"/"+tc.repo+":v1", d)
+			r := chk.checkOne(context.Background(), store.SourceExternal, h.addr+"/"+tc.repo+":v1", d)
 			if r.State != store.AvailabilityUnknown {
 				t.Fatalf("Check = %+v, want unknown", r)
 			}
@@ -179,7 +176,7 @@ func TestServerErrorsAndTimeoutsAreUnknown(t *testing.T) {
 	}
 
 	t.Run("registry down", func(t *testing.T) {
-		r := chk.Check(context.Background(), store.SourceRegistry, testnet.RefusedAddr(t)+"/web:v1", d)
+		r := chk.checkOne(context.Background(), store.SourceRegistry, testnet.RefusedAddr(t)+"/web:v1", d)
 		if r.State != store.AvailabilityUnknown || !strings.Contains(r.Reason, "unreachable") {
 			t.Fatalf("Check = %+v, want unknown because unreachable", r)
 		}
@@ -225,11 +222,10 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 		items = append(items, Item{Source: store.SourceExternal, Ref: h.addr + "/private/app:v1", Digest: pd})
 		want = append(want, store.AvailabilityAvailable)
 	}
-	// Local images: one inspect per distinct image ID.
-	local := &mapInspector{images: map[string]bool{"sha256:aaaa": true}}
+	// Local images are not a registry's: unknown here, and no request.
 	for range 4 {
-		items = append(items, Item{Source: store.SourceLocal, Ref: "myapp:dev", Digest: "sha256:aaaa"}, Item{Source: store.SourceLocal, Ref: "myapp:old", Digest: "sha256:bbbb"})
-		want = append(want, store.AvailabilityAvailable, store.AvailabilityMissing)
+		items = append(items, Item{Source: store.SourceLocal, Ref: "myapp:dev", Digest: "sha256:aaaa"})
+		want = append(want, store.AvailabilityUnknown)
 	}
 
 	// Two unpinned deployments of different tags are two checks.
@@ -242,7 +238,7 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 	c.counter.heads.Store(0)
 	h.counter.heads.Store(0)
 	h.tokens.Store(0)
-	chk := NewChecker(CheckerOptions{Concurrency: 4, Local: local})
+	chk := NewChecker(CheckerOptions{Concurrency: 4})
 	results := chk.CheckMany(context.Background(), items)
 	if len(results) != len(items) {
 		t.Fatalf("%d results for %d items", len(results), len(items))
@@ -261,9 +257,6 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 	if got := h.tokens.Load(); got != 1 {
 		t.Errorf("hub issued %d tokens, want 1 (one per repository per refresh)", got)
 	}
-	if local.calls != 2 {
-		t.Errorf("local engine inspected %d times, want 2", local.calls)
-	}
 
 	// A second refresh HEADs again: nothing is cached between calls.
 	chk.CheckMany(context.Background(), items)
@@ -274,7 +267,6 @@ func TestCheckManyMakesOneHeadPerDistinctDigest(t *testing.T) {
 
 func TestCheckLocalAndSourceErrors(t *testing.T) {
 	ctx := context.Background()
-	engineDown := &mapInspector{err: errors.New("engine not answering")}
 	for _, tc := range []struct {
 		name   string
 		chk    *Checker
@@ -284,14 +276,12 @@ func TestCheckLocalAndSourceErrors(t *testing.T) {
 		want   string
 		reason string
 	}{
-		{"local removed", NewChecker(CheckerOptions{Local: &mapInspector{}}), store.SourceLocal, "myapp:dev", "sha256:cafe", store.AvailabilityMissing, "no longer in the local engine"},
-		{"local engine error", NewChecker(CheckerOptions{Local: engineDown}), store.SourceLocal, "myapp:dev", "sha256:cafe", store.AvailabilityUnknown, "engine not answering"},
-		{"no inspector", NewChecker(CheckerOptions{}), store.SourceLocal, "myapp:dev", "sha256:cafe", store.AvailabilityUnknown, "no local engine"},
+		{"local image", NewChecker(CheckerOptions{}), store.SourceLocal, "myapp:dev", "sha256:cafe", store.AvailabilityUnknown, "was never pushed"},
 		{"bad source", NewChecker(CheckerOptions{}), "ftp", "myapp:dev", "", store.AvailabilityUnknown, "unknown image source"},
 		{"bad ref", NewChecker(CheckerOptions{}), store.SourceRegistry, "Not A Ref!", "sha256:cafe", store.AvailabilityMissing, "invalid image reference"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := tc.chk.Check(ctx, tc.source, tc.ref, tc.digest)
+			r := tc.chk.checkOne(ctx, tc.source, tc.ref, tc.digest)
 			if r.State != tc.want || !strings.Contains(r.Reason, tc.reason) {
 				t.Fatalf("Check = %+v, want %s with %q", r, tc.want, tc.reason)
 			}

@@ -6,7 +6,9 @@
 // distribution v3.1.2 lacks, and runs a stop-the-world garbage collection
 // that never removes a manifest a deployment still needs.
 //
-// Checker answers "can this deployment's image still be had?" with a manifest
-// HEAD (never a pull) for images in a registry and an engine inspect for
-// images built here, deduplicating per digest and bounding concurrency.
+// Checker answers "does its registry still hold this deployment's image?"
+// with a manifest HEAD (never a pull), deduplicating per digest and bounding
+// concurrency; Images is the engine's ImageChecker on top of it, and the rule
+// for "is this the Clank registry" (IsClankRegistry). The local engine's
+// copies are the engine's to check.
 package registry

@@ -157,7 +157,7 @@ func TestGCKeepsWhatDeploymentsNeed(t *testing.T) {
 	}
 	chk := NewChecker(CheckerOptions{})
 	defer chk.Close()
-	if r := chk.Check(context.Background(), store.SourceRegistry, repo+":v2", removed); r.State != store.AvailabilityMissing {
+	if r := chk.checkOne(context.Background(), store.SourceRegistry, repo+":v2", removed); r.State != store.AvailabilityMissing {
 		t.Errorf("removed manifest after GC: %+v, want missing", r)
 	}
 	if err := pullable(t, repo+"@"+removed); err == nil {

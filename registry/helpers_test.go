@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -266,23 +265,4 @@ func deleteRef(tb testing.TB, ref string, opts ...remote.Option) {
 	if err := remote.Delete(r, opts...); err != nil {
 		tb.Fatalf("delete %s: %v", ref, err)
 	}
-}
-
-// mapInspector is a LocalInspector over a fixed set of images, for the
-// checker's own logic; the Docker test adapts the real engine.
-type mapInspector struct {
-	mu     sync.Mutex
-	images map[string]bool
-	err    error
-	calls  int
-}
-
-func (m *mapInspector) InspectImage(_ context.Context, ref string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls++
-	if m.err != nil {
-		return false, m.err
-	}
-	return m.images[ref], nil
 }

@@ -46,10 +46,10 @@ func TestTwoServersInOneProcess(t *testing.T) {
 	d := pushRandom(t, servers[0].Addr()+"/web:v1", writer(servers[0]))
 	chk := NewChecker(CheckerOptions{})
 	defer chk.Close()
-	if r := chk.Check(ctx, store.SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != store.AvailabilityAvailable {
+	if r := chk.checkOne(ctx, store.SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != store.AvailabilityAvailable {
 		t.Fatalf("first registry: %+v", r)
 	}
-	if r := chk.Check(ctx, store.SourceRegistry, servers[1].Addr()+"/web:v1", d); r.State != store.AvailabilityMissing {
+	if r := chk.checkOne(ctx, store.SourceRegistry, servers[1].Addr()+"/web:v1", d); r.State != store.AvailabilityMissing {
 		t.Fatalf("second registry has its own storage, yet: %+v", r)
 	}
 	for _, s := range servers {
@@ -57,7 +57,7 @@ func TestTwoServersInOneProcess(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	}
-	if r := chk.Check(ctx, store.SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != store.AvailabilityUnknown {
+	if r := chk.checkOne(ctx, store.SourceRegistry, servers[0].Addr()+"/web:v1", d); r.State != store.AvailabilityUnknown {
 		t.Fatalf("after Close: %+v, want unknown (unreachable)", r)
 	}
 }
