@@ -6,7 +6,7 @@ import (
 	"net/url"
 )
 
-// Roles (DESIGN.md "Dashboard"): an admin may change things, a viewer only
+// Roles (README.md, "Who may do what"): an admin may change things, a viewer only
 // looks. The daemon decides every call's role; see daemon/roles.go.
 const (
 	RoleAdmin  = "admin"

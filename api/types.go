@@ -1,5 +1,5 @@
-// Package api is the daemon's wire contract: the JSON types of DESIGN.md
-// ("-o json"), the HTTP API served on the unix socket, and its client.
+// Package api is the daemon's wire contract: the JSON types the README
+// documents ("-o json"), the HTTP API served on the unix socket, and its client.
 package api
 
 import "time"

@@ -11,7 +11,7 @@ import (
 	"github.com/clank-dev/clank/store"
 )
 
-// view turns store rows into the wire types of DESIGN.md. It caches what a
+// view turns store rows into the wire types of package api. It caches what a
 // list needs more than once (source deployments' numbers).
 type view struct {
 	e       *engine.Engine

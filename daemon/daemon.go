@@ -30,7 +30,7 @@ import (
 // Version is the daemon's version, set by the build.
 var Version = "dev"
 
-// Config is the daemon's settings (DESIGN.md: flags and CLANK_* variables).
+// Config is the daemon's settings (README.md, "Configuration": flags and CLANK_* variables).
 type Config struct {
 	DataDir   string
 	Socket    string // default <DataDir>/clank.sock

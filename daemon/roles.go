@@ -14,7 +14,7 @@ import (
 	"github.com/clank-dev/clank/api"
 )
 
-// Roles in the daemon (DESIGN.md "The edge and access"): every API call is
+// Roles in the daemon (docs/architecture.md, "Invariants"): every API call is
 // made as someone, and the daemon, not a screen, decides what they may do.
 //
 // Who a call is made as. The socket is 0600 in a 0700 directory, so only

@@ -71,7 +71,7 @@ func TestRestartWithoutDockerThenWithIt(t *testing.T) {
 		t.Fatalf("#1 after a restart without Docker: %s", s)
 	}
 	// Routed from the store, or, where the router waits for Docker to confirm
-	// a container before sending it traffic (DESIGN.md, after the cutover),
+	// a container before sending it traffic (docs/architecture.md, the cutover),
 	// 503: never a dead port's 502, never another app.
 	if code, body, err := down.get("web.localhost", "/"); err != nil || !(code == 200 && body == "hello from v1" || code == 503) {
 		t.Fatalf("without Docker web answers %d %q %v, want #1 or 503", code, body, err)

@@ -9,7 +9,7 @@ import (
 	"github.com/clank-dev/clank/internal/testdocker"
 )
 
-// TestCLIRefusalsCreateNothing: every refusal of DESIGN.md through the real
+// TestCLIRefusalsCreateNothing: every refusal of the README through the real
 // binary, each with exit code 1, its reason on one line of stderr, and no
 // deployment record or container made; and a deployment that fails exits 1
 // with its reason, leaves no container, and the ACTIVE one serving.

@@ -155,8 +155,8 @@ func (e *Engine) CheckImage(ctx context.Context, d store.Deployment) Availabilit
 // image whose exact digest the local engine holds can, whatever its source:
 // that is the copy a rollback runs, so a registry that answers 401 or 5xx, or
 // does not answer, cannot block it. Otherwise a local-only image is missing,
-// and a registry or external one is as its registry says (DESIGN.md's rule
-// for what a rollback may rely on remotely), each distinct one asked once.
+// and a registry or external one is as its registry says (docs/architecture.md:
+// what a rollback may rely on remotely), each distinct one asked once.
 func (e *Engine) checkImages(ctx context.Context, images []store.ImageRef) []Availability {
 	out := make([]Availability, len(images))
 	var remote []store.ImageRef

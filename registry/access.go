@@ -25,7 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Registry access (DESIGN.md "The edge and access"): pushes and deletes need
+// Registry access (README.md, "Who may do what"): pushes and deletes need
 // credentials; pulls from loopback are anonymous, so that the local Docker
 // engine pulls with no configuration.
 //

@@ -8,7 +8,7 @@ import (
 // Status is a deployment's place in the lifecycle.
 type Status string
 
-// The lifecycle of DESIGN.md: DEPLOYING -> HEALTH_CHECKING -> ACTIVE, then
+// The lifecycle (docs/architecture.md): DEPLOYING -> HEALTH_CHECKING -> ACTIVE, then
 // DRAINING -> INACTIVE when replaced; FAILED or CANCELLED end a deployment
 // that never became ACTIVE.
 const (
@@ -93,7 +93,7 @@ type Freeze struct {
 	Reason string
 }
 
-// Image sources (DESIGN.md: image_source).
+// Image sources (image_source in JSON): the one home of these values.
 const (
 	SourceRegistry = "registry"
 	SourceExternal = "external"
@@ -158,7 +158,8 @@ func (e *DomainTakenError) Error() string {
 // Unwrap lets errors.Is(err, ErrDomainTaken) match.
 func (e *DomainTakenError) Unwrap() error { return ErrDomainTaken }
 
-// Availability states of an image (DESIGN.md: image_availability).
+// Availability states of an image (image_availability in JSON): the one
+// home of these values.
 const (
 	AvailabilityAvailable = "available"
 	AvailabilityMissing   = "missing"

@@ -17,7 +17,7 @@ type KeyMap struct {
 	Confirm, Cancel, NextButton, Press key.Binding
 }
 
-// DefaultKeyMap returns the keys of DESIGN.md ("Dashboard").
+// DefaultKeyMap returns the keys the README lists ("Dashboard").
 func DefaultKeyMap() *KeyMap {
 	return &KeyMap{
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),

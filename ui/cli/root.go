@@ -1,4 +1,4 @@
-// Package cli is Clank's command line: the cobra commands of DESIGN.md and
+// Package cli is Clank's command line: the cobra commands of README.md and
 // the exit codes they end with. Client commands talk to the daemon over its
 // unix socket through api.Client.
 package cli
@@ -22,7 +22,7 @@ import (
 	"github.com/clank-dev/clank/store"
 )
 
-// Exit codes (DESIGN.md).
+// Exit codes (README.md, "Command line").
 const (
 	ExitOK      = 0
 	ExitRefused = 1 // refused, or the deployment failed
