@@ -49,7 +49,11 @@ func isPlainRequest(req *http.Request) bool {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		return false
 	}
-	if req.ContentLength != 0 || (req.Body != nil && req.Body != http.NoBody) {
+	// A request without a body: net/http gives HTTP/1 such a request http.NoBody;
+	// over HTTP/2 the body is the stream's, empty when the client ended the stream
+	// with its headers, which ContentLength 0 says (the server enforces a declared
+	// Content-Length against the DATA frames).
+	if req.ContentLength != 0 || (req.ProtoMajor < 2 && req.Body != nil && req.Body != http.NoBody) {
 		return false
 	}
 	h := req.Header

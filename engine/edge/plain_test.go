@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -289,6 +290,20 @@ func TestIsPlainRequest(t *testing.T) {
 			t.Errorf("isPlainRequest(%s %v body=%v) = %v, want %v", tt.method, tt.header, tt.body != nil, got, tt.want)
 		}
 	}
+	// Over HTTP/2 the server gives every request the stream as its body; a GET
+	// whose stream ended with its headers has ContentLength 0, and is plain. Over
+	// HTTP/1 a body that is not http.NoBody means one may follow.
+	for _, tt := range []struct {
+		major  int
+		length int64
+		want   bool
+	}{{2, 0, true}, {2, -1, false}, {2, 5, false}, {1, 0, false}} {
+		req, _ := http.NewRequest(http.MethodGet, "http://web.localhost/", io.NopCloser(strings.NewReader("")))
+		req.ProtoMajor, req.ContentLength = tt.major, tt.length
+		if got := isPlainRequest(req); got != tt.want {
+			t.Errorf("isPlainRequest(GET over HTTP/%d, ContentLength %d, a stream body) = %v, want %v", tt.major, tt.length, got, tt.want)
+		}
+	}
 }
 
 // TestWriteHeadMatchesRequestWrite: the backend reads the same request from writeHead
@@ -351,5 +366,64 @@ func TestStreams(t *testing.T) {
 		if got := streams(res); got != tt.want {
 			t.Errorf("streams(%q, length %d) = %v, want %v", tt.ct, tt.length, got, tt.want)
 		}
+	}
+}
+
+// TestHTTP2GetsShareBackendConnections: a GET that reaches the edge over HTTP/2 takes
+// the plain path, on pooled keep-alive connections to the backend, not a connection
+// of its own each (the path of requests with bodies).
+func TestHTTP2GetsShareBackendConnections(t *testing.T) {
+	var accepted atomic.Int64
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok "+r.Method)
+	}))
+	backend.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	backend.Start()
+	defer backend.Close()
+
+	r := New(Options{})
+	r.SetRoute("web", []string{"web.localhost"}, backend.Listener.Addr().String())
+	edge := httptest.NewUnstartedServer(r)
+	edge.EnableHTTP2 = true
+	edge.StartTLS()
+	defer edge.Close()
+	client := edge.Client()
+
+	const n = 40
+	for i := range n {
+		method := http.MethodGet
+		if i%2 == 1 {
+			method = http.MethodHead
+		}
+		req, _ := http.NewRequest(method, edge.URL+"/", nil)
+		req.Host = "web.localhost"
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.ProtoMajor != 2 || res.StatusCode != http.StatusOK {
+			t.Fatalf("%s over %s: %s", method, res.Proto, res.Status)
+		}
+	}
+	if got := accepted.Load(); got > 2 {
+		t.Fatalf("%d requests over HTTP/2 opened %d backend connections: the plain path pools them", n, got)
+	}
+	// A body still goes the other way, and arrives.
+	req, _ := http.NewRequest(http.MethodPost, edge.URL+"/", strings.NewReader("a body"))
+	req.Host = "web.localhost"
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "ok POST" {
+		t.Fatalf("POST over HTTP/2 answered %q", body)
 	}
 }
