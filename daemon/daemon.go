@@ -163,7 +163,11 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	d.forwardEvents()
 
-	d.apiSrv = &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext}
+	d.apiSrv = &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext,
+		BaseContext: func(net.Listener) context.Context { return d.ctx }}
+	// Streams (events, followed logs, a build's output) end when the daemon
+	// does: Shutdown waits for handlers, and these would hold it to its timeout.
+	d.apiSrv.RegisterOnShutdown(d.cancel)
 	d.serve(d.apiSrv, d.apiLn)
 	edgeOpts := edge.ServerOptions{Logger: d.log.With("part", "edge")}
 	if d.edgeLn != nil {
