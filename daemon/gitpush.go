@@ -122,7 +122,8 @@ func (d *Daemon) buildAndDeploy(ctx context.Context, svc store.Service, dir stri
 	events := d.Engine.Subscribe(sctx)
 	dep, err := d.Engine.Act(ctx, engine.Request{Kind: store.KindDeploy, Service: svc.Name, Image: tag, TriggeredBy: actor, GitPush: true})
 	if errors.Is(err, engine.ErrFrozen) {
-		if err := d.Engine.HoldImage(ctx, svc.Name, tag); err != nil {
+		// Recorded even if the pusher is gone by now: nothing built is lost.
+		if err := d.Engine.HoldImage(context.WithoutCancel(ctx), svc.Name, tag); err != nil {
 			return "", err
 		}
 		out.say("clank: %v", err)

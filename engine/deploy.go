@@ -259,19 +259,22 @@ func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error)
 	e.inflight[req.Service] = d.ID
 	e.mu.Unlock()
 	started = true
+	// The deployment exists now: what goes with it is written even if the
+	// caller goes away.
+	bg := context.WithoutCancel(ctx)
 	switch {
 	case d.Kind == store.KindRollback:
-		e.freezeFor(ctx, d, p.Target)
+		e.freezeFor(bg, d, p.Target)
 	case d.Kind == store.KindDeploy && !req.GitPush:
 		// An explicit deploy is the operator's word that pushes may deploy
 		// again; it also settles a push held while frozen.
 		if p.Service.Freeze != nil {
-			if _, err := e.liftFreeze(ctx, d.Service, fmt.Sprintf("deploy #%d by %s", d.Number, d.TriggeredBy)); err != nil {
+			if _, err := e.liftFreeze(bg, d.Service, fmt.Sprintf("deploy #%d by %s", d.Number, d.TriggeredBy)); err != nil {
 				e.log.Error("lift the freeze on deploy", "service", d.Service, "err", err)
 			}
 		}
 		if p.Service.HeldImage != "" {
-			if err := e.store.SetHeldImage(ctx, d.Service, ""); err != nil {
+			if err := e.store.SetHeldImage(bg, d.Service, ""); err != nil {
 				e.log.Error("clear the held push", "service", d.Service, "err", err)
 			}
 		}
