@@ -423,3 +423,24 @@ func TestGitPushClientGoesAway(t *testing.T) {
 		t.Fatalf("web answers %q", body)
 	}
 }
+
+// A service with --push-builds: the push's build goes to the Clank registry
+// (as deploy --git --push does) and deploys from there.
+func TestGitPushBuildsToTheRegistry(t *testing.T) {
+	w := newPushWorld(t, "--registry-addr", "127.0.0.1:0")
+	reg := w.registry()
+	w.ok("service", "create", "web", "--image", w.base, "--port", "8080", "--health-path", "/healthz", "--push-builds")
+	repo, commit := w.repo(t, "pushed-reg", "")
+	out, code := w.push(t, repo, w.admin, "web", "main")
+	image := reg + "/web:" + commit[:12]
+	if code != 0 || !strings.Contains(out, "as "+image) || !strings.Contains(out, "remote:   ACTIVE") {
+		t.Fatalf("push with --push-builds: exit %d\n%s", code, out)
+	}
+	dep := deploymentsJSON(t, w.daemon)[0]
+	if dep["image"] != image || dep["image_source"] != "registry" {
+		t.Fatalf("the push's deployment: %v (%v), want %s (registry)", dep["image"], dep["image_source"], image)
+	}
+	if body := w.mustGet("web.localhost", "/"); body != "hello from pushed-reg" {
+		t.Fatalf("web answers %q", body)
+	}
+}
