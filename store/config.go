@@ -35,3 +35,20 @@ func decodeConfig(s string) (Config, error) {
 	}
 	return c, nil
 }
+
+// encodePolicy is how a Policy is stored: JSON.
+func encodePolicy(p Policy) (string, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encode policy: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodePolicy(s string) (Policy, error) {
+	var p Policy
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		return Policy{}, fmt.Errorf("decode policy: %w", err)
+	}
+	return p, nil
+}

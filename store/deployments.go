@@ -11,7 +11,8 @@ import (
 
 const deploymentColumns = `id, number, service, kind, source_deployment_id, config, image_digest,
 	image_source, triggered_by, status, failure_reason, container_id, host_port,
-	created_at, activated_at, ended_at, schema`
+	created_at, activated_at, ended_at, schema, container_label, restarts, last_exit, watch_until,
+	watch_policy, watch_tripped, warm_until`
 
 // CreateDeployment stores d, a new deployment whose ID the caller chose. In
 // one transaction it numbers d (the service's highest number plus one), and
@@ -107,6 +108,8 @@ func (s *Store) createDeployment(ctx context.Context, d *Deployment) error {
 	d.CreatedAt = created
 	d.FailureReason, d.ContainerID, d.HostPort = "", "", 0
 	d.ActivatedAt, d.EndedAt = nil, nil
+	d.ContainerLabel, d.Restarts, d.LastExit = "", 0, ""
+	d.WatchUntil, d.WatchPolicy, d.WatchTripped, d.WarmUntil = nil, Policy{}, "", nil
 	return nil
 }
 
@@ -258,10 +261,19 @@ func (s *Store) setStatus(ctx context.Context, tx *sql.Tx, id string, status Sta
 }
 
 // SetContainer records the container a deployment runs in and its host port
-// on 127.0.0.1.
+// on 127.0.0.1. The container carries the deployment's own label.
 func (s *Store) SetContainer(ctx context.Context, id, containerID string, hostPort int) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE deployments SET container_id = ?, host_port = ? WHERE id = ?`,
-		containerID, hostPort, id)
+	return s.AdoptContainer(ctx, id, containerID, hostPort, "")
+}
+
+// AdoptContainer records a container made for another deployment (a warm
+// standby) as d's: label is the dev.clank.deployment label it carries.
+func (s *Store) AdoptContainer(ctx context.Context, id, containerID string, hostPort int, label string) error {
+	if label == id {
+		label = ""
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE deployments SET container_id = ?, host_port = ?, container_label = ? WHERE id = ?`,
+		containerID, hostPort, label, id)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n == 0 {
@@ -373,21 +385,30 @@ func scanDeployments(rows *sql.Rows, err error) ([]Deployment, error) {
 
 func scanDeployment(sc scanner) (Deployment, error) {
 	var (
-		d                  Deployment
-		kind, status, cfg  string
-		source             sql.NullString
-		created            int64
-		activated, endedAt sql.NullInt64
+		d                         Deployment
+		kind, status, cfg, policy string
+		source                    sql.NullString
+		created                   int64
+		activated, endedAt        sql.NullInt64
+		watchUntil, warmUntil     sql.NullInt64
 	)
 	err := sc.Scan(&d.ID, &d.Number, &d.Service, &kind, &source, &cfg, &d.ImageDigest,
 		&d.ImageSource, &d.TriggeredBy, &status, &d.FailureReason, &d.ContainerID, &d.HostPort,
-		&created, &activated, &endedAt, &d.Schema)
+		&created, &activated, &endedAt, &d.Schema, &d.ContainerLabel, &d.Restarts, &d.LastExit, &watchUntil,
+		&policy, &d.WatchTripped, &warmUntil)
 	if err != nil {
 		return Deployment{}, err
 	}
 	if d.Config, err = decodeConfig(cfg); err != nil {
 		return Deployment{}, fmt.Errorf("deployment %s: %w", d.ID, err)
 	}
+	if policy != "" {
+		if d.WatchPolicy, err = decodePolicy(policy); err != nil {
+			return Deployment{}, fmt.Errorf("deployment %s: %w", d.ID, err)
+		}
+	}
+	d.WatchUntil = timePtr(watchUntil)
+	d.WarmUntil = timePtr(warmUntil)
 	d.Kind = Kind(kind)
 	d.Status = Status(status)
 	d.SourceDeploymentID = source.String

@@ -56,11 +56,30 @@ type Config struct {
 	MemoryBytes   int64             `json:"memory"`
 }
 
+// Policy is how the engine watches a service's deployments after each
+// cutover (DESIGN.md "After the cutover"). It belongs to the service, never
+// to a deployment's snapshot: a rollback does not restore an older policy,
+// and each deployment is watched with the service's policy at its cutover.
+type Policy struct {
+	AutoRollback  bool          `json:"auto_rollback"`  // roll back when the watch trips
+	WatchWindow   time.Duration `json:"watch_window"`   // how long after a cutover; 0: no watch, no warm standby
+	WatchFailures int           `json:"watch_failures"` // consecutive failed probes that trip it
+	Watch5xx      float64       `json:"watch_5xx"`      // the ratio of 5xx answers that trips it (over >= Watch5xxMin)
+	KeepWarm      bool          `json:"keep_warm"`      // keep the replaced deployment's container during the window
+}
+
+// DefaultPolicy is the policy of a service that sets none (migration 0002
+// gives it to the services made before it).
+func DefaultPolicy() Policy {
+	return Policy{WatchWindow: 5 * time.Minute, WatchFailures: 3, Watch5xx: 0.5, KeepWarm: true}
+}
+
 // Service is a named application and its current configuration.
 type Service struct {
 	Name               string
 	Config             Config
 	Git                GitSettings
+	Policy             Policy
 	ActiveDeploymentID string // "" when nothing is ACTIVE
 	// Freeze is set while a rollback holds pushes back (nil otherwise).
 	Freeze *Freeze
@@ -101,8 +120,7 @@ const (
 )
 
 // Deployment is one immutable snapshot of a service's configuration and the
-// state of its run. Only the run fields (Status, ContainerID, HostPort,
-// FailureReason, ActivatedAt, EndedAt) change after creation.
+// state of its run. Only the run fields (from Status on) change after creation.
 type Deployment struct {
 	ID                 string
 	Number             int // per service, from 1
@@ -124,6 +142,25 @@ type Deployment struct {
 	CreatedAt     time.Time
 	ActivatedAt   *time.Time // first time ACTIVE; nil if never
 	EndedAt       *time.Time // when it left ACTIVE or failed/was cancelled
+
+	// ContainerLabel is the dev.clank.deployment label of the container:
+	// "" for this deployment's own id; another deployment's id when this one
+	// adopted that deployment's warm standby.
+	ContainerLabel string
+	Restarts       int    // crashed containers started again while ACTIVE
+	LastExit       string // how the container last ended: "exit 137 (OOM killed)"
+	WatchUntil     *time.Time
+	WatchPolicy    Policy     // the service's policy at the cutover (zero if never watched)
+	WatchTripped   string     // what tripped the watch, "" if nothing did
+	WarmUntil      *time.Time // a warm standby until then (INACTIVE, container running)
+}
+
+// ContainerDeployment is the dev.clank.deployment label d's container carries.
+func (d Deployment) ContainerDeployment() string {
+	if d.ContainerLabel != "" {
+		return d.ContainerLabel
+	}
+	return d.ID
 }
 
 // Event is one step in a deployment's lifecycle, kept in order.

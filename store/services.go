@@ -20,6 +20,10 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 	if err != nil {
 		return fmt.Errorf("create service %s: %w", svc.Name, err)
 	}
+	policy, err := encodePolicy(svc.Policy)
+	if err != nil {
+		return fmt.Errorf("create service %s: %w", svc.Name, err)
+	}
 	t := now()
 	if svc.CreatedAt.IsZero() {
 		svc.CreatedAt = t
@@ -33,16 +37,16 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			_, err = tx.ExecContext(ctx,
-				`INSERT INTO services (name, config, git_branch, push_builds, https_redirect, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				svc.Name, cfg, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt))
+				`INSERT INTO services (name, config, policy, git_branch, push_builds, https_redirect, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				svc.Name, cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt))
 		case err != nil:
 		case !deleted.Valid:
 			err = ErrExists
 		default:
-			_, err = tx.ExecContext(ctx, `UPDATE services SET config = ?, git_branch = ?, push_builds = ?, https_redirect = ?, active_deployment_id = NULL,
+			_, err = tx.ExecContext(ctx, `UPDATE services SET config = ?, policy = ?, git_branch = ?, push_builds = ?, https_redirect = ?, active_deployment_id = NULL,
 				frozen_at = NULL, frozen_by = '', frozen_reason = '', held_image = '', deleted_at = NULL,
 				created_at = ?, updated_at = ? WHERE name = ?`,
-				cfg, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt), svc.Name)
+				cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt), svc.Name)
 		}
 		if err != nil {
 			return err
@@ -55,12 +59,16 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 	return nil
 }
 
-// UpdateService replaces a service's config, git settings and HTTPS redirect
-// and, in the same transaction, the set of domains it owns. UpdatedAt is set
-// to now when zero. CreatedAt, ActiveDeploymentID (Activate owns it), Freeze
-// and HeldImage are not changed.
+// UpdateService replaces a service's config, policy, git settings and HTTPS
+// redirect and, in the same transaction, the set of domains it owns.
+// UpdatedAt is set to now when zero. CreatedAt, ActiveDeploymentID (Activate
+// owns it), Freeze and HeldImage are not changed.
 func (s *Store) UpdateService(ctx context.Context, svc Service) error {
 	cfg, err := encodeConfig(svc.Config)
+	if err != nil {
+		return fmt.Errorf("update service %s: %w", svc.Name, err)
+	}
+	policy, err := encodePolicy(svc.Policy)
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", svc.Name, err)
 	}
@@ -68,9 +76,9 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) error {
 		svc.UpdatedAt = now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, git_branch = ?, push_builds = ?, https_redirect = ?, updated_at = ?
+		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, policy = ?, git_branch = ?, push_builds = ?, https_redirect = ?, updated_at = ?
 			WHERE name = ? AND deleted_at IS NULL`,
-			cfg, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.UpdatedAt), svc.Name)
+			cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.UpdatedAt), svc.Name)
 		if err != nil {
 			return err
 		}
@@ -241,7 +249,7 @@ func NormalizeDomain(d string) string {
 }
 
 const serviceColumns = `name, config, active_deployment_id, created_at, updated_at,
-	git_branch, push_builds, frozen_at, frozen_by, frozen_reason, held_image, https_redirect`
+	git_branch, push_builds, frozen_at, frozen_by, frozen_reason, held_image, https_redirect, policy`
 
 func gitBranch(g GitSettings) string {
 	if g.Branch == "" {
@@ -256,19 +264,24 @@ type scanner interface{ Scan(dest ...any) error }
 func scanService(sc scanner) (Service, error) {
 	var (
 		svc              Service
-		cfg              string
+		cfg, policy      string
 		active           sql.NullString
 		created, updated int64
 		frozenAt         sql.NullInt64
 		frozenBy, why    string
 	)
 	if err := sc.Scan(&svc.Name, &cfg, &active, &created, &updated,
-		&svc.Git.Branch, &svc.Git.PushBuilds, &frozenAt, &frozenBy, &why, &svc.HeldImage, &svc.HTTPSRedirect); err != nil {
+		&svc.Git.Branch, &svc.Git.PushBuilds, &frozenAt, &frozenBy, &why, &svc.HeldImage, &svc.HTTPSRedirect, &policy); err != nil {
 		return Service{}, err
 	}
 	if frozenAt.Valid {
 		svc.Freeze = &Freeze{By: frozenBy, At: fromUnixNano(frozenAt.Int64), Reason: why}
 	}
+	p, err := decodePolicy(policy)
+	if err != nil {
+		return Service{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	svc.Policy = p
 	c, err := decodeConfig(cfg)
 	if err != nil {
 		return Service{}, fmt.Errorf("service %s: %w", svc.Name, err)
