@@ -145,8 +145,9 @@ func connectionListed(h http.Header) []string {
 	return listed
 }
 
-// servePlain proxies a request isPlainRequest accepted.
-func (b *target) servePlain(w http.ResponseWriter, req *http.Request) {
+// servePlain proxies a request isPlainRequest accepted. With retry, a request the
+// backend left unanswered gets no answer: the error is returned instead.
+func (b *target) servePlain(w http.ResponseWriter, req *http.Request, retry bool) error {
 	out := outRequests.Get().(*outRequest)
 	out.build(req, b.addr)
 	// The handler goroutine runs the whole exchange, so 1xx answers reach w before the
@@ -163,8 +164,11 @@ func (b *target) servePlain(w http.ResponseWriter, req *http.Request) {
 	res, err := b.transport.send(req.Context(), &out.req, hints)
 	if err != nil {
 		out.release()
+		if retry && req.Context().Err() == nil && unanswered(err) {
+			return err
+		}
 		b.proxyError(w, req, err)
-		return
+		return nil
 	}
 
 	h := w.Header()
@@ -185,6 +189,7 @@ func (b *target) servePlain(w http.ResponseWriter, req *http.Request) {
 		h.Add("Trailer", strings.Join(names, ", "))
 	}
 	w.WriteHeader(res.StatusCode)
+	b.count(res.StatusCode)
 
 	var flusher *http.ResponseController
 	if streams(res) {
@@ -199,7 +204,7 @@ func (b *target) servePlain(w http.ResponseWriter, req *http.Request) {
 		// does on this panic (ReverseProxy does the same). out stays unpooled.
 		if req.Context().Value(http.ServerContextKey) == nil {
 			b.logger.Debug("body copy failed outside a server", "path", req.URL.Path, "err", err)
-			return
+			return nil
 		}
 		panic(http.ErrAbortHandler)
 	}
@@ -213,13 +218,14 @@ func (b *target) servePlain(w http.ResponseWriter, req *http.Request) {
 	}
 	if len(res.Trailer) == announced {
 		addHeader(h, res.Trailer)
-		return
+		return nil
 	}
 	for k, vv := range res.Trailer { // trailers the backend did not announce
 		for _, v := range vv {
 			h.Add(http.TrailerPrefix+k, v)
 		}
 	}
+	return nil
 }
 
 // streams reports whether res must reach the client write by write: an event stream,

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,13 @@ const (
 	DefaultMaxIdleConnsPerHost = 512
 	// ProxyBufferSize is the size of the buffers that copy bodies between client and backend.
 	ProxyBufferSize = 32 << 10
+	// DefaultRetryAfter is the Retry-After of a 503 for a service with nothing healthy,
+	// unless SetUnavailable says better.
+	DefaultRetryAfter = time.Second
+	// DefaultMaxHeld bounds the requests that wait at once for a backend to come back
+	// (see SetUnavailable); past it a request gets its 503 at once, so that a flood
+	// cannot pile up.
+	DefaultMaxHeld = 4096
 )
 
 // Options tune a Router. The zero value is ready to use.
@@ -38,6 +46,14 @@ type Options struct {
 	// MaxIdleConnsPerHost is how many keep-alive connections to one backend are kept
 	// (DefaultMaxIdleConnsPerHost if 0).
 	MaxIdleConnsPerHost int
+	// MaxHeld is how many requests may wait at once for a backend to come back
+	// (DefaultMaxHeld if 0).
+	MaxHeld int
+	// RetryUnanswered, if not 0, is how long a plain GET or HEAD that its backend left
+	// wholly unanswered (connection refused, or closed before any answer: a container
+	// that just died) waits for the route to change, and is then sent to the new
+	// backend, rather than answered 502 at once. 0 answers 502 at once.
+	RetryUnanswered time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -53,6 +69,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxIdleConnsPerHost == 0 {
 		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
+	if o.MaxHeld == 0 {
+		o.MaxHeld = DefaultMaxHeld
+	}
 	return o
 }
 
@@ -64,31 +83,43 @@ type Router struct {
 
 	mu       sync.Mutex         // serialises writers of table and guards backends
 	backends map[string]*target // every backend a request may still be on, by address
+	held     atomic.Int64       // requests waiting for a backend (see SetUnavailable)
 }
 
 // table is one immutable version of the routing table. Writers build a new one and
 // swap the pointer; nothing in it changes after the swap.
 type table struct {
 	hosts    map[string]*target // domain -> backend; a nil backend means 503
+	down     map[string]*down   // domain -> how a service with nothing healthy answers
 	services map[string]serviceRoute
+	next     chan struct{} // closed when a newer table replaces this one
 }
 
 type serviceRoute struct {
 	domains []string
 	backend *target // nil: the service is known but nothing healthy serves it
+	down    *down   // with a nil backend
+}
+
+// down is how requests for a service with nothing healthy are answered.
+type down struct {
+	holdUntil  time.Time // until then a request waits for a backend instead of a 503
+	retryAfter string    // the 503's Retry-After, in seconds
 }
 
 // New returns a Router with no routes.
 func New(opts Options) *Router {
 	r := &Router{opts: opts.withDefaults(), backends: map[string]*target{}}
-	r.table.Store(&table{hosts: map[string]*target{}, services: map[string]serviceRoute{}})
+	r.table.Store(&table{hosts: map[string]*target{}, down: map[string]*down{}, services: map[string]serviceRoute{}, next: make(chan struct{})})
 	return r
 }
 
 // ServeHTTP routes req on its Host header: unknown host 404, a service with no healthy
-// backend 503, otherwise the backend's answer (502 if it cannot be reached).
+// backend 503 with Retry-After (after waiting for one while SetUnavailable's hold
+// lasts), otherwise the backend's answer (502 if it cannot be reached).
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := CanonicalHost(req.Host)
+	var retryUntil time.Time // set by the first backend that left req unanswered
 	for {
 		t := r.table.Load()
 		b, ok := t.hosts[host]
@@ -97,6 +128,15 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		if b == nil {
+			d := t.down[host]
+			if r.awaitBackend(req, t, d) {
+				continue
+			}
+			retry := defaultRetryAfter
+			if d != nil {
+				retry = d.retryAfter
+			}
+			w.Header().Set("Retry-After", retry)
 			http.Error(w, "service unavailable: no healthy deployment", http.StatusServiceUnavailable)
 			return
 		}
@@ -109,16 +149,99 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			b.release()
 			continue
 		}
-		b.serve(w, req)
+		err := b.serve(w, req, r.opts.RetryUnanswered > 0)
+		if err == nil {
+			return
+		}
+		// Nothing reached the client: wait for the engine to route elsewhere.
+		if retryUntil.IsZero() {
+			retryUntil = time.Now().Add(r.opts.RetryUnanswered)
+		}
+		if r.awaitChange(req, t, retryUntil) {
+			continue
+		}
+		b.proxyError(w, req, err)
 		return
 	}
 }
 
+var defaultRetryAfter = retryAfterSeconds(DefaultRetryAfter)
+
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
+}
+
+// awaitBackend waits, while d's hold lasts, for a newer table (a backend may be set
+// for the host), and reports whether one came. It holds no lock.
+func (r *Router) awaitBackend(req *http.Request, t *table, d *down) bool {
+	if d == nil {
+		return false
+	}
+	return r.awaitChange(req, t, d.holdUntil)
+}
+
+// awaitChange waits until deadline for a table newer than t, and reports whether one
+// came; past MaxHeld waiting requests it does not wait.
+func (r *Router) awaitChange(req *http.Request, t *table, deadline time.Time) bool {
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return false
+	}
+	if r.held.Add(1) > int64(r.opts.MaxHeld) {
+		r.held.Add(-1)
+		return false
+	}
+	defer r.held.Add(-1)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-t.next:
+		return true
+	case <-timer.C:
+	case <-req.Context().Done():
+	}
+	return false
+}
+
 // SetRoute points every domain of service at backend ("127.0.0.1:PORT"), replacing the
 // service's previous domains and backend in one atomic swap. backend "" keeps the
-// service known with nothing healthy behind it (503). A domain another service held
-// moves to this one. It returns the service's previous backend ("" if none).
+// service known with nothing healthy behind it: 503 with Retry-After at once. A domain
+// another service held moves to this one. It returns the service's previous backend
+// ("" if none).
 func (r *Router) SetRoute(service string, domains []string, backend string) (previous string) {
+	var d *down
+	if backend == "" {
+		d = &down{retryAfter: defaultRetryAfter}
+	}
+	return r.setRoute(service, domains, backend, d)
+}
+
+// SetUnavailable points service's domains at nothing healthy, as SetRoute with no
+// backend, for a service that lost its backend and expects one back soon (a crashed
+// container being started again, a rollback on its way): for hold from now, a request
+// waits for a backend to be set instead of failing; after that, or past
+// Options.MaxHeld waiting requests, it gets 503 with Retry-After retryAfter (rounded up to seconds).
+func (r *Router) SetUnavailable(service string, domains []string, hold, retryAfter time.Duration) {
+	r.setRoute(service, domains, "", &down{holdUntil: time.Now().Add(hold), retryAfter: retryAfterSeconds(retryAfter)})
+}
+
+// Responses counts the answers backend gave through the router, by class ([0] is
+// 1xx ... [4] is 5xx; the router's own 502 and 504 for it count as 5xx), since the
+// router began routing to it. A backend the router forgot counts nothing.
+func (r *Router) Responses(backend string) [5]uint64 {
+	var out [5]uint64
+	r.mu.Lock()
+	b := r.backends[backend]
+	r.mu.Unlock()
+	if b != nil {
+		for i := range out {
+			out[i] = b.responses[i].Load()
+		}
+	}
+	return out
+}
+
+func (r *Router) setRoute(service string, domains []string, backend string, d *down) (previous string) {
 	r.mu.Lock()
 	var idle []*target
 	defer func() {
@@ -151,7 +274,7 @@ func (r *Router) SetRoute(service string, domains []string, backend string) (pre
 			services[name] = s
 		}
 	}
-	services[service] = serviceRoute{domains: clean, backend: b}
+	services[service] = serviceRoute{domains: clean, backend: b, down: d}
 	idle = r.swapLocked(services)
 	return previous
 }
@@ -259,12 +382,18 @@ func (r *Router) backendLocked(addr string) *target {
 // route uses any more and returns those it forgot (see sweepLocked).
 func (r *Router) swapLocked(services map[string]serviceRoute) []*target {
 	hosts := make(map[string]*target, len(services))
+	downs := map[string]*down{}
 	for _, s := range services {
 		for _, d := range s.domains {
 			hosts[d] = s.backend
+			if s.backend == nil && s.down != nil {
+				downs[d] = s.down
+			}
 		}
 	}
-	r.table.Store(&table{hosts: hosts, services: services})
+	old := r.table.Load()
+	r.table.Store(&table{hosts: hosts, down: downs, services: services, next: make(chan struct{})})
+	close(old.next) // wake the requests waiting for a backend: they look again
 
 	inUse := make(map[*target]bool, len(services))
 	for _, s := range services {

@@ -25,9 +25,10 @@ type target struct {
 	transport *plainTransport
 	logger    *slog.Logger
 
-	inflight atomic.Int64  // requests being served, upgraded connections included
-	drainers atomic.Int32  // Drain calls waiting on this backend
-	wake     chan struct{} // a request that brought inflight to 0 while someone drained
+	inflight  atomic.Int64     // requests being served, upgraded connections included
+	responses [5]atomic.Uint64 // answers by class: [0] 1xx ... [4] 5xx (the router's 502/504 too)
+	drainers  atomic.Int32     // Drain calls waiting on this backend
+	wake      chan struct{}    // a request that brought inflight to 0 while someone drained
 
 	retired bool // no route uses it; guarded by Router.mu
 
@@ -83,7 +84,11 @@ func newTarget(addr string, opts Options) *target {
 		Transport:    b.transport,
 		BufferPool:   &proxyBuffers,
 		ErrorHandler: b.proxyError,
-		ErrorLog:     slog.NewLogLogger(b.logger.Handler(), slog.LevelDebug),
+		ModifyResponse: func(resp *http.Response) error {
+			b.count(resp.StatusCode)
+			return nil
+		},
+		ErrorLog: slog.NewLogLogger(b.logger.Handler(), slog.LevelDebug),
 		// FlushInterval 0: ReverseProxy already flushes every write of a response
 		// without Content-Length or of type text/event-stream, so streams go through
 		// unbuffered while ordinary responses take one write.
@@ -109,11 +114,21 @@ func (b *target) proxyError(w http.ResponseWriter, req *http.Request, err error)
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
 		b.logger.Warn("backend timeout", "path", req.URL.Path, "err", err)
+		b.count(http.StatusGatewayTimeout)
 		http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
 		return
 	}
 	b.logger.Warn("backend unreachable", "path", req.URL.Path, "err", err)
+	b.count(http.StatusBadGateway)
 	http.Error(w, "bad gateway", http.StatusBadGateway)
+}
+
+// count adds one answer with status code to the backend's counts by class:
+// one atomic add per request, the cost the router's benchmarks allow.
+func (b *target) count(code int) {
+	if class := code/100 - 1; class >= 0 && class < len(b.responses) {
+		b.responses[class].Add(1)
+	}
 }
 
 func (b *target) acquire() { b.inflight.Add(1) }
@@ -129,14 +144,26 @@ func (b *target) release() {
 
 // serve proxies req: plain requests itself (see plain.go), the rest through
 // ReverseProxy. Both return only when the response (or the upgraded connection) is
-// over, and panic with http.ErrAbortHandler when a body copy fails.
-func (b *target) serve(w http.ResponseWriter, req *http.Request) {
+// over, and panic with http.ErrAbortHandler when a body copy fails. With retry, a
+// plain request the backend left unanswered (see unanswered) is not answered either:
+// serve returns that error, and the caller may send the request elsewhere.
+func (b *target) serve(w http.ResponseWriter, req *http.Request, retry bool) error {
 	defer b.release()
 	if isPlainRequest(req) {
-		b.servePlain(w, req)
-		return
+		return b.servePlain(w, req, retry)
 	}
 	b.proxy.ServeHTTP(w, req)
+	return nil
+}
+
+// unanswered reports whether err means that the backend answered nothing at all to a
+// plain request: the connection was refused, or closed before the first byte of an
+// answer (a container that just died: Docker's port proxy accepts, then closes). Such
+// a GET or HEAD may be sent again.
+func unanswered(err error) bool {
+	var op *net.OpError
+	var stale staleError
+	return errors.Is(err, errRefused) || errors.As(err, &op) && op.Op == "dial" || errors.As(err, &stale)
 }
 
 // drain waits for inflight to reach 0. When ctx ends first it closes every connection
