@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +17,7 @@ import (
 const (
 	maxSlow      = 5 * time.Minute
 	maxSSEEvents = 10000
+	maxAllocMiB  = 4096
 )
 
 // websocketGUID is the fixed key suffix of RFC 6455's opening handshake.
@@ -23,13 +26,54 @@ const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // newHandler serves the app's endpoints; every answer carries X-App-Version.
 func newHandler(cfg config) http.Handler {
 	mux := http.NewServeMux()
+	var healthFail atomic.Bool // POST /health?fail=1 turns the health check bad
+	healthFail.Store(cfg.healthFail)
+	var hoard [][]byte // what POST /alloc keeps
+	var hoardMu sync.Mutex
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.status != 0 {
+			w.WriteHeader(cfg.status)
+		}
 		fmt.Fprintf(w, "hello from %s\n", cfg.version)
+	})
+	mux.HandleFunc("POST /health", func(w http.ResponseWriter, r *http.Request) {
+		healthFail.Store(r.URL.Query().Get("fail") == "1")
+		fmt.Fprintf(w, "health check failing: %v\n", healthFail.Load())
+	})
+	mux.HandleFunc("POST /crash", func(w http.ResponseWriter, r *http.Request) {
+		code, err := strconv.Atoi(r.URL.Query().Get("code"))
+		if err != nil || code < 1 || code > 125 {
+			http.Error(w, "code: want 1..125", http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, "crashing\n")
+		http.NewResponseController(w).Flush()
+		cfg.exit(code)
+	})
+	mux.HandleFunc("POST /alloc", func(w http.ResponseWriter, r *http.Request) {
+		mib, err := strconv.Atoi(r.URL.Query().Get("mb"))
+		if err != nil || mib < 1 || mib > maxAllocMiB {
+			http.Error(w, fmt.Sprintf("mb: want 1..%d", maxAllocMiB), http.StatusBadRequest)
+			return
+		}
+		// Touch every page, so that the memory is really used (and a
+		// container over its limit is OOM killed).
+		hoardMu.Lock()
+		for range mib {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			hoard = append(hoard, b)
+		}
+		held := len(hoard)
+		hoardMu.Unlock()
+		fmt.Fprintf(w, "holding %d MiB\n", held)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case cfg.healthFail:
-			http.Error(w, "unhealthy (HEALTH=fail)", http.StatusInternalServerError)
+		case healthFail.Load():
+			http.Error(w, "unhealthy (HEALTH=fail or POST /health?fail=1)", http.StatusInternalServerError)
 		case time.Since(cfg.started) < cfg.readyAfter:
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 		default:

@@ -1,9 +1,11 @@
 // Package sampleapp is a tiny HTTP service for tests and demos: it answers
 // with its version, has a health endpoint that can be told to fail or to start
 // late, echoes its environment, and serves slow, streaming and upgraded
-// requests so that cutovers and drains can be watched. It has no dependencies
-// beyond the standard library, so it builds as a static binary for a FROM
-// scratch image.
+// requests so that cutovers and drains can be watched. It can also misbehave
+// on demand, to show what Clank does after a cutover: answer 500, fail its
+// health check from some moment on, crash, or allocate past its memory limit.
+// It has no dependencies beyond the standard library, so it builds as a
+// static binary for a FROM scratch image.
 package sampleapp
 
 import (
@@ -34,13 +36,17 @@ type config struct {
 	version    string
 	healthFail bool          // HEALTH=fail: /healthz answers 500
 	readyAfter time.Duration // READY_AFTER: /healthz answers 503 until then
+	status     int           // STATUS: / answers with this status (500: a bad release)
+	crashAfter time.Duration // CRASH_AFTER: the process exits with code 3 this long after it starts
 	started    time.Time
 	lookupEnv  func(string) (string, bool)
+	exit       func(code int) // os.Exit, or a test's stand-in
 }
 
 // Main runs the app until SIGTERM or SIGINT, then lets in-flight requests
-// finish (for up to ShutdownTimeout). It reads PORT, VERSION, HEALTH and
-// READY_AFTER from the environment; -addr overrides PORT.
+// finish (for up to ShutdownTimeout). It reads PORT, VERSION, HEALTH,
+// READY_AFTER, STATUS and CRASH_AFTER from the environment; -addr overrides
+// PORT.
 func Main(args []string) error {
 	cfg, port, err := configFromEnv()
 	if err != nil {
@@ -56,6 +62,12 @@ func Main(args []string) error {
 	defer stop()
 
 	logger := log.New(os.Stdout, "", log.LstdFlags)
+	if cfg.crashAfter > 0 {
+		time.AfterFunc(cfg.crashAfter, func() {
+			logger.Printf("sampleapp %s crashing on purpose (CRASH_AFTER=%s)", cfg.version, cfg.crashAfter)
+			os.Exit(3)
+		})
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("sampleapp: %w", err)
@@ -89,16 +101,26 @@ func configFromEnv() (config, int, error) {
 		healthFail: os.Getenv("HEALTH") == "fail",
 		started:    time.Now(),
 		lookupEnv:  os.LookupEnv,
+		exit:       os.Exit,
 	}
 	if v := os.Getenv("VERSION"); v != "" {
 		cfg.version = v
 	}
-	if v := os.Getenv("READY_AFTER"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return config{}, 0, fmt.Errorf("sampleapp: READY_AFTER=%q: %w", v, err)
+	for name, dst := range map[string]*time.Duration{"READY_AFTER": &cfg.readyAfter, "CRASH_AFTER": &cfg.crashAfter} {
+		if v := os.Getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return config{}, 0, fmt.Errorf("sampleapp: %s=%q: %w", name, v, err)
+			}
+			*dst = d
 		}
-		cfg.readyAfter = d
+	}
+	if v := os.Getenv("STATUS"); v != "" {
+		code, err := strconv.Atoi(v)
+		if err != nil || code < 200 || code > 599 {
+			return config{}, 0, fmt.Errorf("sampleapp: STATUS=%q is not an HTTP status", v)
+		}
+		cfg.status = code
 	}
 	port := DefaultPort
 	if v := os.Getenv("PORT"); v != "" {

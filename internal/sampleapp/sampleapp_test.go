@@ -269,3 +269,44 @@ func TestConfigFromEnvRejectsBadValues(t *testing.T) {
 		})
 	}
 }
+
+// The misbehaviours a test asks for: a bad status, a health check that turns
+// bad and good again, a crash with a code, memory held on request.
+func TestMisbehaviourOnDemand(t *testing.T) {
+	cfg := testConfig(nil)
+	cfg.status = 500
+	exited := -1
+	cfg.exit = func(code int) { exited = code }
+	h := newHandler(cfg)
+	if rec := get(t, h, "/"); rec.Code != 500 || rec.Body.String() != "hello from v7\n" {
+		t.Errorf("STATUS=500: / = %d %q", rec.Code, rec.Body)
+	}
+	post := func(target string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, target, nil))
+		return rec
+	}
+	if rec := get(t, h, "/healthz"); rec.Code != 200 {
+		t.Fatalf("healthz before: %d", rec.Code)
+	}
+	post("/health?fail=1")
+	if rec := get(t, h, "/healthz"); rec.Code != 500 {
+		t.Errorf("healthz after POST /health?fail=1: %d", rec.Code)
+	}
+	post("/health?fail=0")
+	if rec := get(t, h, "/healthz"); rec.Code != 200 {
+		t.Errorf("healthz after POST /health?fail=0: %d", rec.Code)
+	}
+	if rec := post("/crash?code=7"); rec.Code != 200 || exited != 7 {
+		t.Errorf("crash: %d, exited with %d", rec.Code, exited)
+	}
+	if rec := post("/crash?code=0"); rec.Code != 400 {
+		t.Errorf("crash with code 0: %d", rec.Code)
+	}
+	if rec := post("/alloc?mb=2"); rec.Code != 200 || rec.Body.String() != "holding 2 MiB\n" {
+		t.Errorf("alloc: %d %q", rec.Code, rec.Body)
+	}
+	if rec := post("/alloc?mb=99999"); rec.Code != 400 {
+		t.Errorf("alloc past the bound: %d", rec.Code)
+	}
+}

@@ -183,19 +183,29 @@ func RemoveImage(tb testing.TB, rt *docker.Runtime, ref string) {
 		tb.Errorf("remove test image %s: %v", ref, err)
 		return
 	}
-	cs, err := rt.Client().ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: make(client.Filters).Add("ancestor", info.ID).Add("label", TestLabel+"=1")})
-	if err != nil {
-		tb.Errorf("remove test image %s: list its containers: %v", ref, err)
-	}
-	for _, c := range cs.Items {
-		if err := rt.Stop(ctx, c.ID, 0); err != nil {
-			tb.Errorf("remove test image %s: remove container %s: %v", ref, c.ID, err)
+	// An engine under test may start a stopped container again (Clank
+	// supervises what it runs) between the stop and the removal: stop what
+	// uses the image until the removal goes through.
+	for attempt := 0; ; attempt++ {
+		cs, err := rt.Client().ContainerList(ctx, client.ContainerListOptions{All: true,
+			Filters: make(client.Filters).Add("ancestor", info.ID).Add("label", TestLabel+"=1")})
+		if err != nil {
+			tb.Errorf("remove test image %s: list its containers: %v", ref, err)
 		}
-	}
-	_, err = rt.Client().ImageRemove(ctx, info.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
+		for _, c := range cs.Items {
+			if err := rt.Stop(ctx, c.ID, 0); err != nil {
+				tb.Errorf("remove test image %s: remove container %s: %v", ref, c.ID, err)
+			}
+		}
+		_, err = rt.Client().ImageRemove(ctx, info.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		switch {
+		case err == nil, cerrdefs.IsNotFound(err):
+			return
+		case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "running container") && attempt < 20:
+			continue
+		}
 		tb.Errorf("remove test image %s: %v", ref, err)
+		return
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clank-dev/clank/engine"
+	"github.com/clank-dev/clank/engine/docker"
 	"github.com/clank-dev/clank/internal/testdocker"
 )
 
@@ -53,5 +54,36 @@ func BenchmarkSampleImage(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		testdocker.SampleImage(b, rt, fmt.Sprint("v", i))
+	}
+}
+
+// The Docker proxy forwards, goes away (clients see the engine gone, their
+// event streams end) and comes back on the same address.
+func TestDockerProxyCutsAndRestores(t *testing.T) {
+	testdocker.Require(t)
+	p := testdocker.NewDockerProxy(t)
+	rt := p.Runtime(t)
+	ctx := context.Background()
+	if err := rt.Ping(ctx); err != nil {
+		t.Fatalf("through the proxy: %v", err)
+	}
+	events, errs := rt.Events(ctx)
+	p.Cut()
+	select {
+	case err := <-errs:
+		if err == nil {
+			t.Fatal("the event stream ended without an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event stream outlived the cut")
+	}
+	for range events {
+	}
+	if err := rt.Ping(ctx); !docker.IsUnreachable(err) {
+		t.Fatalf("ping while cut: %v, want unreachable", err)
+	}
+	p.Restore()
+	if err := rt.Ping(ctx); err != nil {
+		t.Fatalf("ping after the restore: %v", err)
 	}
 }
