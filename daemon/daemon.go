@@ -135,7 +135,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		d.registryAddr = addr.String()
 		images = registry.NewImages(d.registryAddr)
 	}
-	d.Router = edge.New(edge.Options{Logger: d.log})
+	d.Router = edge.New(edge.Options{Logger: d.log, RetryUnanswered: engine.RecoverHold})
 	if cfg.HTTPAddr != "" {
 		if d.edgeLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("edge router on %s: %w", cfg.HTTPAddr, err)

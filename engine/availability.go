@@ -256,38 +256,3 @@ func (e *Engine) recheckAll(ctx context.Context, heldOnly bool) {
 		e.record(ctx, images[i], a)
 	}
 }
-
-// watchRuntime follows the Docker engine's events: a removed image has the
-// local images checked again at once, so a badge goes within seconds.
-func (e *Engine) watchRuntime(ctx context.Context) {
-	for ctx.Err() == nil {
-		events, errs := e.rt.Events(ctx)
-		func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case err := <-errs:
-					if err != nil && ctx.Err() == nil {
-						e.log.Debug("runtime events ended", "err", err)
-					}
-					return
-				case ev, ok := <-events:
-					if !ok {
-						return
-					}
-					if ev.Type == "image" && (ev.Action == "delete" || ev.Action == "untag") {
-						select {
-						case e.recheck <- struct{}{}:
-						default: // one is pending already
-						}
-					}
-				}
-			}
-		}()
-		select {
-		case <-ctx.Done():
-		case <-time.After(2 * time.Second): // the engine went away: try again
-		}
-	}
-}

@@ -196,9 +196,6 @@ func ImageGone(kind store.Kind, target store.Deployment, why string) error {
 func InProgress(service string, busy *store.Deployment) error {
 	what := "another deployment"
 	if busy != nil {
-		if busy.Status == store.StatusActive {
-			return refuse(ErrInProgress, fmt.Sprintf("service %s: its ACTIVE deployment #%d is being started again after a restart; wait for it", service, busy.Number))
-		}
 		what = fmt.Sprintf("deployment #%d (%s)", busy.Number, busy.Status)
 	}
 	return refuse(ErrInProgress, fmt.Sprintf("service %s: %s is in progress; wait for it to end", service, what))
@@ -211,6 +208,10 @@ func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error)
 	// One deployment in progress per service: claim the service first, so
 	// that two concurrent requests cannot both pass the checks.
 	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return store.Deployment{}, ErrClosed
+	}
 	if busy, ok := e.inflight[req.Service]; ok {
 		e.mu.Unlock()
 		return store.Deployment{}, e.inProgress(ctx, req, busy)
@@ -281,7 +282,14 @@ func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error)
 	}
 	e.log.Info("deployment started", "service", d.Service, "deployment", d.ID, "number", d.Number, "kind", d.Kind, "image", d.Config.Image, "by", d.TriggeredBy)
 	e.publishDeployment(d, fmt.Sprintf("%s #%d started", d.Kind, d.Number))
-	e.go_(func(ctx context.Context) { e.run(ctx, d, p.Current) })
+	if !e.go_(func(ctx context.Context) { e.run(ctx, d, p.Current) }) {
+		// Close began after the claim: the deployment never runs.
+		e.release(req.Service, d.ID)
+		if fd, err := e.store.Fail(context.WithoutCancel(ctx), d.ID, "the daemon stopped before the deployment began"); err == nil {
+			e.publishDeployment(fd, fd.FailureReason)
+		}
+		return store.Deployment{}, ErrClosed
+	}
 	return d, nil
 }
 

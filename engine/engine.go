@@ -22,8 +22,15 @@ type Router interface {
 	// one atomic switch and returns the previous backend.
 	SetRoute(service string, domains []string, backend string) (previous string)
 	RemoveRoute(service string)
+	// SetUnavailable points the service's domains at nothing healthy for
+	// now: requests wait up to hold for a backend (the next SetRoute), then
+	// get 503 with Retry-After retryAfter.
+	SetUnavailable(service string, domains []string, hold, retryAfter time.Duration)
 	// Drain waits until nothing is in flight on backend, or ctx ends.
 	Drain(ctx context.Context, backend string) error
+	// Responses counts backend's answers through the router by class: [0]
+	// is 1xx ... [4] is 5xx.
+	Responses(backend string) [5]uint64
 }
 
 // Options configure an Engine. Store, Runtime and Router are required.
@@ -55,14 +62,29 @@ type Engine struct {
 	opts   Options
 	log    *slog.Logger
 	owner  string // this data dir's instance id, on every container's labels
-	probe  *http.Client
-	bus    pubsub.Bus[Event]
-	avail  availabilityCache
+	// probeClient probes a starting container: a fresh connection each time.
+	probeClient *http.Client
+	// keepAlive probes supervised containers over kept connections.
+	keepAlive *http.Client
+	bus       pubsub.Bus[Event]
+	avail     availabilityCache
 	// recheck asks for the local images to be checked again (an image was removed).
 	recheck chan struct{}
 
 	mu       sync.Mutex
 	inflight map[string]string // service -> deployment id in progress
+	closing  bool              // Close began: no new work
+
+	routeMu sync.Mutex // serialises route switches (see routes.go)
+	routes  routes
+
+	supMu       sync.Mutex
+	sup         map[string]*supervised // ACTIVE deployment id -> its supervision
+	byContainer map[string]*replica    // container id -> the replica that supervises it
+
+	docker      dockerState
+	standbyPoke chan struct{} // a standby was made: look at the next window end
+	traffic     trafficLog
 
 	ctx    context.Context // ends at Close: lifecycles and drains stop
 	cancel context.CancelFunc
@@ -97,15 +119,21 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("engine: instance id: %w", err)
 	}
 	e := &Engine{
-		store:    opts.Store,
-		rt:       opts.Runtime,
-		router:   opts.Router,
-		opts:     opts,
-		log:      opts.Logger,
-		owner:    owner,
-		inflight: map[string]string{},
-		probe:    newProbeClient(),
+		store:       opts.Store,
+		rt:          opts.Runtime,
+		router:      opts.Router,
+		opts:        opts,
+		log:         opts.Logger,
+		owner:       owner,
+		inflight:    map[string]string{},
+		probeClient: newProbeClient(),
+		keepAlive:   newKeepAliveProbeClient(),
+		routes:      routes{owner: map[string]string{}},
+		sup:         map[string]*supervised{},
+		byContainer: map[string]*replica{},
+		standbyPoke: make(chan struct{}, 1),
 	}
+	e.traffic.init()
 	e.images = opts.Images
 	if e.images == nil {
 		e.images = localImages{}
@@ -124,32 +152,62 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 func (e *Engine) Owner() string { return e.owner }
 
 // Start reconciles the store, the runtime and the router after a (re)start,
-// then watches the runtime for image removals. If the Docker engine does not
-// answer, Start still restores routes from the store and returns the error so
+// puts every ACTIVE deployment under supervision, then follows the Docker
+// engine's events (reconciling again each time it comes back). If the Docker
+// engine does not answer, Start still knows the routes from the store (they
+// answer 503 until Docker confirms their containers) and returns the error so
 // that the daemon can say so; the daemon keeps running.
 func (e *Engine) Start(ctx context.Context) error {
 	e.loadAvailability(ctx)
 	err := e.reconcile(ctx)
-	e.go_(e.watchRuntime)
+	e.go_(e.followDocker)
 	e.go_(e.refreshAvailabilityLoop)
+	e.go_(e.standbyLoop)
+	e.go_(e.trafficLoop)
 	return err
 }
 
-// Close stops every lifecycle and drain the engine runs and waits for them.
-// Containers keep running: the next Start reconciles them.
+// ErrClosed refuses work once Close began; it matches ErrUnavailable.
+var ErrClosed = fmt.Errorf("%w: the daemon is shutting down", ErrUnavailable)
+
+// Close refuses new work, stops every lifecycle, drain and supervisor the
+// engine runs and waits for them. Containers keep running: the next Start
+// reconciles them.
 func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
 	e.cancel()
 	e.wg.Wait()
 	return nil
 }
 
-// go_ runs f in a goroutine the engine owns (Close waits for it).
-func (e *Engine) go_(f func(ctx context.Context)) {
+// go_ runs f in a goroutine the engine owns (Close waits for it); once Close
+// began it runs nothing and returns false.
+func (e *Engine) go_(f func(ctx context.Context)) bool {
+	return e.spawn(nil, func() { f(e.ctx) })
+}
+
+// spawn runs f in a goroutine the engine owns, counted in wg too (if not
+// nil); once Close began it runs nothing and returns false.
+func (e *Engine) spawn(wg *sync.WaitGroup, f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return false
+	}
 	e.wg.Add(1)
+	if wg != nil {
+		wg.Add(1)
+	}
 	go func() {
 		defer e.wg.Done()
-		f(e.ctx)
+		if wg != nil {
+			defer wg.Done()
+		}
+		f()
 	}()
+	return true
 }
 
 // Ping reports whether the Docker engine answers.
@@ -181,12 +239,12 @@ func (e *Engine) HasContainer(ctx context.Context, d store.Deployment) error {
 	if d.ContainerID == "" {
 		return &notFound{fmt.Sprintf("deployment #%d of %s never had a container (%s)", d.Number, d.Service, d.Status)}
 	}
-	cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner, LabelDeployment: d.ID})
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	if len(cs) == 0 {
+	_, err := e.verify(ctx, d, d.ContainerID)
+	switch {
+	case errors.Is(err, ErrContainerNotFound), errors.Is(err, errNotOurs):
 		return &notFound{fmt.Sprintf("the container of deployment #%d of %s was removed when it became %s: its logs went with it", d.Number, d.Service, d.Status)}
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
 }
@@ -196,9 +254,9 @@ func (e *Engine) Logs(ctx context.Context, containerID string, follow bool, w io
 	return e.rt.Logs(ctx, containerID, follow, 500, w)
 }
 
-// newProbeClient is the HTTP client of health probes: loopback only, no
-// proxy, no keep-alive (each probe is a fresh connection, as a client's
-// would be), and a redirect counts as an answer.
+// newProbeClient is the HTTP client of a starting container's health
+// probes: loopback only, no proxy, no keep-alive (each probe is a fresh
+// connection, as a client's would be), and a redirect counts as an answer.
 func newProbeClient() *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
@@ -206,4 +264,13 @@ func newProbeClient() *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// newKeepAliveProbeClient is the HTTP client of supervision probes: as
+// newProbeClient, but one connection per container is kept between probes,
+// which makes a probe of an idle service a write and a read.
+func newKeepAliveProbeClient() *http.Client {
+	c := newProbeClient()
+	c.Transport = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: 2 * time.Minute}
+	return c
 }

@@ -435,45 +435,6 @@ func TestZeroFailedRequestsAcrossCutovers(t *testing.T) {
 	}
 }
 
-// A restart that finds the ACTIVE container gone starts it again; until it
-// is healthy the service is held like a deployment in progress, so a deploy
-// cannot race the restore and be undone by it.
-func TestRestoreAfterRestartHoldsTheService(t *testing.T) {
-	h := newHarness(t)
-	ctx := context.Background()
-	v1 := testdocker.SampleImage(t, h.rt, "v1")
-	h.service("web", v1, map[string]string{"READY_AFTER": "1500ms"})
-	d1 := h.act(deploy("web"))
-	h.eng.Close()
-	for _, c := range h.containers() {
-		if err := h.rt.Stop(ctx, c.ID, 0); err != nil { // the host rebooted
-			t.Fatal(err)
-		}
-	}
-	h.start()
-	if _, err := h.eng.Act(ctx, deploy("web")); !errors.Is(err, engine.ErrInProgress) || !strings.Contains(err.Error(), "started again after a restart") {
-		t.Fatalf("deploy during the restore: %v", err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, body, _ := h.get("web", "/"); code == 200 && body == "hello from v1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the ACTIVE deployment was not restored")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	d2 := h.act(deploy("web")) // free again once restored
-	if d2.Status != store.StatusActive {
-		t.Fatalf("deploy after the restore: %s %s", d2.Status, d2.FailureReason)
-	}
-	h.waitStatus(d1.ID, store.StatusInactive, 15*time.Second)
-	if cs := h.containers(); len(cs) != 1 || cs[0].Labels[engine.LabelDeployment] != d2.ID {
-		t.Fatalf("containers: %+v", cs)
-	}
-}
-
 // Changing a service's settings while its first deployment cuts over must not
 // take the new route away.
 func TestConfigChangeDuringFirstCutoverKeepsTheRoute(t *testing.T) {

@@ -9,9 +9,20 @@ import (
 
 // Event types.
 const (
-	EventDeployment   = "deployment"   // a deployment changed status
-	EventService      = "service"      // a service was created or its config changed
-	EventAvailability = "availability" // an image's availability changed
+	EventDeployment   = "deployment"    // a deployment changed status
+	EventService      = "service"       // a service was created or its config changed
+	EventAvailability = "availability"  // an image's availability changed
+	EventRuntime      = "runtime"       // an ACTIVE deployment's runtime changed (Event.Runtime)
+	EventWatch        = "watch"         // a watch window tripped or passed
+	EventAutoRollback = "auto_rollback" // the watch rolled back, or says why it did not
+	EventDocker       = "docker"        // the Docker engine went away (Status "down") or came back ("up")
+	EventTraffic      = "traffic"       // the router's counts gained a sample (Engine.Traffic)
+)
+
+// Statuses of an EventDocker.
+const (
+	DockerUp   = "up"
+	DockerDown = "down"
 )
 
 // Event is one change the engine streams to its subscribers.
@@ -19,7 +30,8 @@ type Event struct {
 	Seq        int64
 	Type       string
 	Service    string
-	Deployment *store.Deployment // after the change, for EventDeployment
+	Deployment *store.Deployment // after the change, for EventDeployment, EventRuntime, EventWatch, EventAutoRollback
+	Runtime    *RuntimeState     // for EventRuntime: the runtime after the change
 	Status     store.Status
 	Message    string
 	At         time.Time

@@ -45,7 +45,7 @@ func newHarness(t testing.TB, tweaks ...func(*engine.Options)) *harness {
 		t.Fatal(err)
 	}
 	h.store = st
-	h.router = edge.New(edge.Options{})
+	h.router = edge.New(edge.Options{RetryUnanswered: engine.RecoverHold})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,14 +85,18 @@ func (h *harness) start() {
 	h.eng = e
 }
 
-// service creates a service running image with sensible test settings.
+// service creates a service running image with sensible test settings. Its
+// replaced deployments are not kept warm, so that a test sees each container
+// go after its drain; tests of the warm standby turn it on.
 func (h *harness) service(name, image string, env map[string]string) store.Service {
 	h.t.Helper()
-	svc, err := h.eng.CreateService(context.Background(), name, store.Config{
+	policy := store.DefaultPolicy()
+	policy.KeepWarm = false
+	svc, err := h.eng.CreateServiceWith(context.Background(), name, store.Config{
 		Image: image, Port: testdocker.SampleAppPort, Env: env,
 		Health:        store.HealthCheck{Path: "/healthz", Interval: 200 * time.Millisecond, Timeout: time.Second},
 		DeployTimeout: 30 * time.Second,
-	})
+	}, policy)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -144,9 +148,14 @@ func (h *harness) waitEnd(ctx context.Context, events <-chan engine.Event, id st
 
 // get sends a request through the edge router for service's domain.
 func (h *harness) get(service, path string) (int, string, error) {
+	return h.getWith(h.client, service, path)
+}
+
+// getWith is get with another HTTP client.
+func (h *harness) getWith(hc *http.Client, service, path string) (int, string, error) {
 	req, _ := http.NewRequest(http.MethodGet, "http://"+h.addr+path, nil)
 	req.Host = service + ".localhost"
-	resp, err := h.client.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", err
 	}

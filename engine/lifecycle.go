@@ -31,7 +31,8 @@ const (
 )
 
 // run takes a created deployment through DEPLOYING -> HEALTH_CHECKING ->
-// ACTIVE, switches the router, and drains the previous deployment.
+// ACTIVE, switches the router, puts it under supervision (and its watch
+// window), and drains the previous deployment, which may stay warm.
 func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deployment) {
 	defer e.release(d.Service, d.ID)
 	cfg := d.Config
@@ -64,66 +65,113 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		e.log.Warn("deployment failed", "service", d.Service, "deployment", d.ID, "reason", reason)
 		e.publishDeployment(fd, reason)
 	}
-
-	if d.ImageDigest == "" || !e.haveImage(ctx, d) {
-		pctx, cancel := context.WithTimeout(ctx, PullTimeout)
-		err := e.pull(pctx, &d)
-		cancel()
+	healthChecking := func(msg string) bool {
+		nd, err := e.store.SetStatus(bg, d.ID, store.StatusHealthChecking, msg)
 		if err != nil {
-			if pctx.Err() == context.DeadlineExceeded {
-				err = fmt.Errorf("pull of %s did not finish within %s", cfg.Image, PullTimeout)
-			}
+			fail(fmt.Sprintf("record status: %v", err))
+			return false
+		}
+		d = nd
+		e.publishDeployment(d, msg)
+		return true
+	}
+
+	c, adopted := e.adoptForRollback(ctx, d)
+	if adopted {
+		containerID = c.ID
+		if !healthChecking(fmt.Sprintf("adopted the running container of a warm standby; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort)) {
+			return
+		}
+		if err := e.probeOnce(ctx, fmt.Sprintf("http://127.0.0.1:%d%s", c.HostPort, cfg.Health.Path), cfg.Health.Timeout); err != nil {
+			e.log.Warn("adopted warm standby failed its probe: starting a new container", "deployment", d.ID, "err", err)
+			e.rt.Stop(bg, c.ID, 0)
+			containerID, adopted = "", false
+		}
+	}
+	if !adopted {
+		if err := e.ensureImage(ctx, &d); err != nil {
+			fail(err.Error())
+			return
+		}
+		if d.Schema == "" {
+			e.recordSchema(bg, &d)
+		}
+		var err error
+		c, err = e.rt.Start(ctx, e.containerSpec(d, d.ID[len(d.ID)-6:]))
+		if err != nil {
+			fail(fmt.Sprintf("start container: %v", err))
+			return
+		}
+		containerID = c.ID
+		if err := e.store.SetContainer(bg, d.ID, c.ID, c.HostPort); err != nil {
+			fail(fmt.Sprintf("record container: %v", err))
+			return
+		}
+		if !healthChecking(fmt.Sprintf("container started; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort)) {
+			return
+		}
+		if err := e.waitHealthy(ctx, d, c.ID, c.HostPort); err != nil {
 			fail(err.Error())
 			return
 		}
 	}
-	if d.Schema == "" {
-		e.recordSchema(bg, &d)
-	}
-	c, err := e.rt.Start(ctx, e.containerSpec(d, d.ID[len(d.ID)-6:]))
-	if err != nil {
-		fail(fmt.Sprintf("start container: %v", err))
+	// The router sends requests to this port only once Docker has said that
+	// the container behind it is this deployment's.
+	if vc, err := e.verify(ctx, d, c.ID); err != nil || !vc.Running || vc.HostPort != c.HostPort {
+		fail(fmt.Sprintf("container check before the cutover: %v", describeCheck(vc, err)))
 		return
 	}
-	containerID = c.ID
-	if err := e.store.SetContainer(bg, d.ID, c.ID, c.HostPort); err != nil {
-		fail(fmt.Sprintf("record container: %v", err))
-		return
-	}
-	msg := fmt.Sprintf("container started; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort)
-	d, err = e.store.SetStatus(bg, d.ID, store.StatusHealthChecking, msg)
-	if err != nil {
-		fail(fmt.Sprintf("record status: %v", err))
-		return
-	}
-	e.publishDeployment(d, msg)
 
-	if err := e.waitHealthy(ctx, d, c.HostPort); err != nil {
-		fail(err.Error())
-		return
+	// The service's policy at the cutover is the one this deployment is
+	// watched with, whatever changes later.
+	policy := store.DefaultPolicy()
+	if svc, err := e.store.GetService(bg, d.Service); err == nil {
+		policy = svc.Policy
 	}
 
 	// Cutover: the router first (new requests go to green at once), then the
 	// store. A crash between the two leaves green un-ACTIVE in the store:
 	// reconcile fails it and routes back to blue, which is still running.
-	previousBackend := e.router.SetRoute(d.Service, cfg.Domains, backendAddr(c.HostPort))
+	prevOwner, previousBackend := e.takeRoute(d.Service, d.ID, cfg.Domains, backendAddr(c.HostPort))
 	active, old, err := e.store.Activate(bg, d.ID)
 	if err != nil {
 		if previousBackend != "" {
-			e.router.SetRoute(d.Service, prevDomains, previousBackend)
+			e.giveBackRoute(d.Service, d.ID, prevOwner, prevDomains, previousBackend)
 		} else {
-			e.router.SetRoute(d.Service, cfg.Domains, "") // 503, not a dead port
+			e.giveBackRoute(d.Service, d.ID, prevOwner, cfg.Domains, "") // 503, not a dead port
 		}
+		e.kickSupervised(prevOwner) // look again, and route it if it runs
 		fail(fmt.Sprintf("record activation: %v", err))
 		return
 	}
 	e.certs.Want(d.Service, cfg.Domains)
+	if old.ID != "" {
+		e.unsupervise(old.ID) // its supervisor no longer restarts or routes it
+	}
+	var w *watch
+	if policy.WatchWindow > 0 {
+		until := time.Now().Add(policy.WatchWindow)
+		if wd, err := e.store.StartWatch(bg, d.ID, until, policy); err != nil {
+			e.log.Error("record watch window", "deployment", d.ID, "err", err)
+		} else {
+			active = wd
+		}
+		w = newWatch(policy, until)
+	}
+	e.supervise(active, c, w)
 	e.release(d.Service, d.ID) // the next deployment may start while blue drains
 	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number)
 	e.publishDeployment(active, fmt.Sprintf("#%d is ACTIVE", active.Number))
 	if old.ID != "" {
+		if fresh, err := e.store.GetDeployment(bg, old.ID); err == nil {
+			old = fresh // its supervisor may have started it again on another port
+		}
 		e.publishDeployment(old, fmt.Sprintf("#%d is draining", old.Number))
-		e.drain(ctx, old)
+		var warmUntil time.Time
+		if w != nil && policy.KeepWarm {
+			warmUntil = w.until
+		}
+		e.drain(ctx, old, warmUntil)
 	}
 	if e.opts.KeepImages > 0 {
 		if _, err := e.Prune(ctx, d.Service, e.opts.KeepImages); err != nil {
@@ -132,9 +180,33 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	}
 }
 
+// describeCheck says why a container failed verify.
+func describeCheck(c Container, err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case !c.Running:
+		return "the container is not running (" + exitDescription(c) + ")"
+	}
+	return fmt.Sprintf("the container is published on port %d now", c.HostPort)
+}
+
+// adoptForRollback adopts the warm standby a rollback targets, if it is one.
+func (e *Engine) adoptForRollback(ctx context.Context, d store.Deployment) (Container, bool) {
+	if d.Kind != store.KindRollback || d.SourceDeploymentID == "" {
+		return Container{}, false
+	}
+	target, err := e.store.GetDeployment(ctx, d.SourceDeploymentID)
+	if err != nil {
+		return Container{}, false
+	}
+	return e.adoptStandby(ctx, d, target)
+}
+
 // drain lets the replaced deployment finish its in-flight requests (bounded by
-// the drain timeout), then stops and removes its container.
-func (e *Engine) drain(ctx context.Context, old store.Deployment) {
+// the drain timeout), then keeps its container warm until warmUntil (if not
+// zero, and the container still runs) or stops and removes it.
+func (e *Engine) drain(ctx context.Context, old store.Deployment, warmUntil time.Time) {
 	bg := context.WithoutCancel(ctx)
 	if backend := backendAddr(old.HostPort); backend != "" {
 		dctx, cancel := context.WithTimeout(ctx, e.opts.DrainTimeout)
@@ -144,11 +216,10 @@ func (e *Engine) drain(ctx context.Context, old store.Deployment) {
 			e.log.Info("drain ended by timeout", "deployment", old.ID, "err", err)
 		}
 	}
-	if old.ContainerID != "" {
-		if err := e.rt.Stop(bg, old.ContainerID, e.opts.StopGrace); err != nil {
-			e.log.Warn("stop drained container", "deployment", old.ID, "err", err)
-		}
+	if !warmUntil.IsZero() && ctx.Err() == nil && e.keepWarm(ctx, old, warmUntil) {
+		return
 	}
+	e.removeContainers(bg, old, e.opts.StopGrace)
 	done, err := e.store.SetStatus(bg, old.ID, store.StatusInactive, "drained; container removed")
 	if err != nil {
 		e.log.Error("record inactive", "deployment", old.ID, "err", err)
@@ -185,6 +256,21 @@ func (e *Engine) haveImage(ctx context.Context, d store.Deployment) bool {
 	return err == nil
 }
 
+// ensureImage pulls d's image (by digest when one is pinned) unless the
+// local engine has it, bounded by PullTimeout, as DEPLOYING does.
+func (e *Engine) ensureImage(ctx context.Context, d *store.Deployment) error {
+	if d.ImageDigest != "" && e.haveImage(ctx, *d) {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, PullTimeout)
+	defer cancel()
+	err := e.pull(pctx, d)
+	if err != nil && pctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		err = fmt.Errorf("pull of %s did not finish within %s", d.Config.Image, PullTimeout)
+	}
+	return err
+}
+
 // pull fetches a registry image (by digest when one is pinned) and records
 // the digest it resolved to.
 func (e *Engine) pull(ctx context.Context, d *store.Deployment) error {
@@ -214,7 +300,7 @@ func (e *Engine) pull(ctx context.Context, d *store.Deployment) error {
 
 // waitHealthy probes the container's health path over loopback until it
 // answers 2xx/3xx, the container exits, or the deploy timeout ends.
-func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, hostPort int) error {
+func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, containerID string, hostPort int) error {
 	cfg := d.Config
 	ctx, cancel := context.WithTimeout(ctx, cfg.DeployTimeout)
 	defer cancel()
@@ -232,10 +318,14 @@ func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, hostPort i
 		if errors.Is(err, errUnhealthy) {
 			answered = err
 		}
-		if time.Since(lastAlive) >= aliveEvery {
+		if time.Since(lastAlive) >= aliveEvery && containerID != "" {
 			lastAlive = time.Now()
-			if cs, lerr := e.rt.List(ctx, map[string]string{LabelDeployment: d.ID}); lerr == nil && (len(cs) == 0 || !cs[0].Running) {
-				return fmt.Errorf("container exited before its health check passed (last probe: %v)", last)
+			c, ierr := e.rt.Inspect(ctx, containerID)
+			if errors.Is(ierr, ErrContainerNotFound) {
+				return fmt.Errorf("container was removed before its health check passed (last probe: %v)", last)
+			}
+			if ierr == nil && !c.Running {
+				return fmt.Errorf("container exited before its health check passed (%s; last probe: %v)", exitDescription(c), last)
 			}
 		}
 		limit := min(cfg.Health.Interval, probeFastCap)
@@ -257,6 +347,13 @@ func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, hostPort i
 var errUnhealthy = errors.New("unhealthy")
 
 func (e *Engine) probeOnce(ctx context.Context, url string, timeout time.Duration) error {
+	return probeWith(ctx, e.probeClient, url, timeout)
+}
+
+// probeWith sends one health probe with client: nil when it answers 2xx or
+// 3xx, an error that wraps errUnhealthy when it answers anything else, and
+// another error when it does not answer.
+func probeWith(ctx context.Context, client *http.Client, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -264,7 +361,7 @@ func (e *Engine) probeOnce(ctx context.Context, url string, timeout time.Duratio
 		return err
 	}
 	req.Header.Set("User-Agent", "clank-health-check")
-	resp, err := e.probe.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("no answer within %s", timeout)

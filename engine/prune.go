@@ -27,7 +27,7 @@ type PrunedImage struct {
 // Prune removes the local images of each service's deployments beyond the
 // last keep that were ACTIVE. It never removes an image that any service
 // still needs: one of its last keep ACTIVE deployments, its current one, one
-// in progress or draining. Images are compared by their local image ID, so an
+// in progress or draining, a warm standby. Images are compared by their local image ID, so an
 // image two services run under different names counts for both. Local-only
 // images pruned this way can no longer be rolled back to (they lose the
 // badge); images in a registry keep it, and are pulled again on rollback.
@@ -87,7 +87,7 @@ func (e *Engine) neededImages(ctx context.Context, services []store.Service, kee
 
 // neededDeployments are the deployments of svc whose images stay: the first
 // keep of those that were ACTIVE (ds has the most recently ACTIVE first), and
-// the current, in-progress and draining ones whatever their rank.
+// the current, in-progress, draining and warm standby ones whatever their rank.
 func neededDeployments(svc store.Service, ds []store.Deployment, keep int) []store.Deployment {
 	var out []store.Deployment
 	ranked := 0
@@ -100,7 +100,7 @@ func neededDeployments(svc store.Service, ds []store.Deployment, keep int) []sto
 		if keep < 0 {
 			inWindow = true // keep everything
 		}
-		if inWindow || d.ID == svc.ActiveDeploymentID || d.Status.InProgress() || d.Status == store.StatusDraining {
+		if inWindow || d.ID == svc.ActiveDeploymentID || d.Status.InProgress() || d.Status == store.StatusDraining || d.WarmUntil != nil {
 			out = append(out, d)
 		}
 	}

@@ -28,7 +28,7 @@ func BenchmarkReadinessDetection(b *testing.B) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	e := &Engine{probe: newProbeClient()}
+	e := &Engine{probeClient: newProbeClient()}
 	d := store.Deployment{Config: store.Config{
 		Health:        store.HealthCheck{Path: "/healthz", Interval: time.Second, Timeout: time.Second},
 		DeployTimeout: 10 * time.Second,
@@ -38,7 +38,7 @@ func BenchmarkReadinessDetection(b *testing.B) {
 		// Ready 30-330 ms from now: within aliveEvery, so no runtime is needed.
 		ready := time.Now().Add(30*time.Millisecond + time.Duration(i%10)*30*time.Millisecond)
 		readyAt.Store(ready.UnixNano())
-		if err := e.waitHealthy(context.Background(), d, port); err != nil {
+		if err := e.waitHealthy(context.Background(), d, "", port); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(ready)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/clank-dev/clank/store"
 )
@@ -13,9 +14,11 @@ const interruptedReason = "interrupted: the daemon stopped during the deployment
 
 // reconcile brings the runtime and the router in line with the store after a
 // (re)start: deployments caught mid-flight are FAILED and their containers
-// removed, drains are finished, every ACTIVE deployment is routed (its
-// container started again if it is gone), and containers of this instance
-// that no deployment owns are removed.
+// removed, drains are finished, every ACTIVE deployment is put under
+// supervision (which routes its container once Docker confirmed it is the
+// deployment's, and starts it again if it exited or went), warm standbys are
+// kept or removed, and containers of this instance that nothing owns are
+// removed.
 func (e *Engine) reconcile(ctx context.Context) error {
 	pingErr := e.Ping(ctx)
 	dockerOK := pingErr == nil
@@ -26,7 +29,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	}
 	for _, d := range stuck {
 		if dockerOK {
-			e.removeContainers(ctx, d)
+			e.removeContainers(ctx, d, 0)
 		}
 		fd, err := e.store.Fail(ctx, d.ID, interruptedReason)
 		if err != nil {
@@ -42,7 +45,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	}
 	for _, d := range draining {
 		if dockerOK {
-			e.removeContainers(ctx, d)
+			e.removeContainers(ctx, d, 0)
 		}
 		if _, err := e.store.SetStatus(ctx, d.ID, store.StatusInactive, "drain ended by a restart; container removed"); err != nil {
 			return fmt.Errorf("reconcile %s: %w", d.ID, err)
@@ -53,89 +56,109 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	keep := map[string]bool{}
 	for _, svc := range services {
 		e.certs.Redirect(svc.Name, svc.HTTPSRedirect)
 		if svc.ActiveDeploymentID == "" {
-			e.router.SetRoute(svc.Name, svc.Config.Domains, "") // 503: nothing deployed yet
+			e.routeNothing(svc.Name, svc.Config.Domains) // 503: nothing deployed yet
 			continue
 		}
 		d, err := e.store.GetDeployment(ctx, svc.ActiveDeploymentID)
 		if err != nil {
 			return fmt.Errorf("reconcile %s: %w", svc.Name, err)
 		}
-		keep[d.ID] = true
 		e.certs.Want(d.Service, d.Config.Domains)
-		if !dockerOK {
-			e.router.SetRoute(d.Service, d.Config.Domains, backendAddr(d.HostPort))
-			continue
-		}
-		cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner, LabelDeployment: d.ID})
-		if err == nil && len(cs) > 0 && cs[0].Running && cs[0].HostPort != 0 {
-			e.router.SetRoute(d.Service, d.Config.Domains, backendAddr(cs[0].HostPort))
-			continue
-		}
-		// The container is gone (the host rebooted, someone removed it): the
-		// service answers 503 until the same snapshot runs again. The restore
-		// holds the service like a deployment in progress, so that no deploy
-		// or rollback can race it.
-		e.router.SetRoute(d.Service, d.Config.Domains, "")
-		e.mu.Lock()
-		e.inflight[d.Service] = d.ID
-		e.mu.Unlock()
-		e.go_(func(ctx context.Context) {
-			defer e.release(d.Service, d.ID)
-			e.restore(ctx, d)
-		})
+		// Nothing is routed before Docker confirms the container: until then
+		// requests wait a little, then get 503.
+		e.takeRouteUnavailable(d.Service, d.ID, d.Config.Domains)
+		e.supervise(d, Container{}, resumedWatch(d))
 	}
-
 	if dockerOK {
-		cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner})
-		if err != nil {
-			return fmt.Errorf("reconcile: list containers: %w", err)
-		}
-		for _, c := range cs {
-			if !keep[c.Labels[LabelDeployment]] {
-				e.log.Info("removing orphan container", "container", c.Name)
-				if err := e.rt.Stop(ctx, c.ID, 0); err != nil {
-					e.log.Warn("remove orphan", "container", c.Name, "err", err)
-				}
-			}
-		}
+		e.reconcileStandbys(ctx)
+		e.removeOrphans(ctx)
 	}
 	return pingErr
 }
 
-// restore starts the ACTIVE deployment d again from its snapshot and routes
-// it once healthy. The caller holds the service (e.inflight).
-func (e *Engine) restore(ctx context.Context, d store.Deployment) {
-	e.removeContainers(ctx, d)
-	c, err := e.rt.Start(ctx, e.containerSpec(d, newID("")[:6]))
+// reconcileLive runs each time the Docker event stream opens (the first time
+// and after every reconnect): every supervisor looks at its container again
+// (and routes it only once Docker confirms it), warm standbys are looked at,
+// and containers of this instance that nothing owns are removed.
+func (e *Engine) reconcileLive(ctx context.Context) {
+	services, err := e.store.ListServices(ctx)
 	if err != nil {
-		e.log.Error("restore active deployment", "service", d.Service, "deployment", d.ID, "err", err)
+		e.log.Warn("reconcile", "err", err)
 		return
 	}
-	bg := context.WithoutCancel(ctx)
-	if err := e.waitHealthy(ctx, d, c.HostPort); err != nil {
-		e.log.Error("restored deployment is not healthy: the service answers 503", "service", d.Service, "deployment", d.ID, "err", err)
-		e.rt.Stop(bg, c.ID, 0)
-		return
+	for _, svc := range services {
+		if svc.ActiveDeploymentID == "" {
+			continue
+		}
+		if d, err := e.store.GetDeployment(ctx, svc.ActiveDeploymentID); err == nil {
+			e.supervise(d, Container{}, resumedWatch(d)) // already supervised: look again
+		}
 	}
-	if svc, err := e.store.GetService(bg, d.Service); err != nil || svc.ActiveDeploymentID != d.ID {
-		e.rt.Stop(bg, c.ID, 0) // replaced meanwhile (cannot happen while we hold the service, but be sure)
-		return
-	}
-	if err := e.store.SetContainer(bg, d.ID, c.ID, c.HostPort); err != nil {
-		e.log.Error("record restored container", "deployment", d.ID, "err", err)
-		e.rt.Stop(bg, c.ID, 0)
-		return
-	}
-	e.router.SetRoute(d.Service, d.Config.Domains, backendAddr(c.HostPort))
-	e.log.Info("active deployment restored", "service", d.Service, "deployment", d.ID)
+	e.pokeStandbys()
+	e.removeOrphans(ctx)
 }
 
-// removeContainers removes every container of this instance labelled with d.
-func (e *Engine) removeContainers(ctx context.Context, d store.Deployment) {
+// resumedWatch is the watch of an ACTIVE deployment found at a reconcile:
+// the rest of its window, if it has not tripped.
+func resumedWatch(d store.Deployment) *watch {
+	if d.WatchUntil == nil || d.WatchTripped != "" {
+		return nil
+	}
+	return newWatch(d.WatchPolicy, *d.WatchUntil)
+}
+
+// removeOrphans removes the containers of this instance that no deployment
+// owns: not one in progress, ACTIVE or draining (by label, so that one still
+// starting counts), nor the recorded container of one of those or of a warm
+// standby (an adopted container carries another deployment's label). The
+// containers are listed before the deployments are read, so that a container
+// made meanwhile belongs to a deployment this reads.
+func (e *Engine) removeOrphans(ctx context.Context) {
+	cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner})
+	if err != nil {
+		e.log.Warn("reconcile: list containers", "err", err)
+		return
+	}
+	live, err := e.store.ListDeploymentsByStatus(ctx, store.StatusDeploying, store.StatusHealthChecking, store.StatusActive, store.StatusDraining)
+	if err != nil {
+		e.log.Warn("reconcile", "err", err)
+		return
+	}
+	warm, err := e.store.ListStandbys(ctx)
+	if err != nil {
+		e.log.Warn("reconcile", "err", err)
+		return
+	}
+	byLabel, byID := map[string]bool{}, map[string]bool{}
+	for _, d := range live {
+		byLabel[d.ID] = true
+		byID[d.ContainerID] = true
+	}
+	for _, d := range warm {
+		byID[d.ContainerID] = true
+	}
+	for _, c := range cs {
+		if byLabel[c.Labels[LabelDeployment]] || byID[c.ID] {
+			continue
+		}
+		e.log.Info("removing orphan container", "container", c.Name)
+		if err := e.rt.Stop(ctx, c.ID, 0); err != nil {
+			e.log.Warn("remove orphan", "container", c.Name, "err", err)
+		}
+	}
+}
+
+// removeContainers stops (within grace) and removes d's recorded container
+// and every container of this instance labelled with d.
+func (e *Engine) removeContainers(ctx context.Context, d store.Deployment, grace time.Duration) {
+	if d.ContainerID != "" {
+		if err := e.rt.Stop(ctx, d.ContainerID, grace); err != nil {
+			e.log.Warn("remove container", "deployment", d.ID, "err", err)
+		}
+	}
 	cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner, LabelDeployment: d.ID})
 	if err != nil {
 		e.log.Warn("list containers", "deployment", d.ID, "err", err)
@@ -148,9 +171,13 @@ func (e *Engine) removeContainers(ctx context.Context, d store.Deployment) {
 	}
 }
 
-// StopAll stops and removes every container of this instance (the demo does
-// this when it ends; the next Start restores each ACTIVE deployment).
+// StopAll ends supervision and stops and removes every container of this
+// instance (the demo does this when it ends; the next Start restores each
+// ACTIVE deployment). Call Close after it.
 func (e *Engine) StopAll(ctx context.Context) error {
+	for _, id := range e.supervisedIDs() {
+		e.unsupervise(id)
+	}
 	cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner})
 	if err != nil {
 		return err

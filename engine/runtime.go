@@ -24,6 +24,10 @@ const LabelSchema = "dev.clank.schema"
 // have the image.
 var ErrImageNotFound = errors.New("image not found in the local engine")
 
+// ErrContainerNotFound is returned by Runtime.Inspect and Runtime.Restart for
+// a container the engine does not have (any more).
+var ErrContainerNotFound = errors.New("container not found in the local engine")
+
 // ImageInfo is what the local engine knows of an image.
 type ImageInfo struct {
 	ID          string   // "sha256:..." (the config digest)
@@ -49,12 +53,29 @@ type Container struct {
 	HostPort int // the ephemeral port on 127.0.0.1
 	Running  bool
 	Labels   map[string]string
+	// How it last ended (Inspect only).
+	ExitCode  int
+	OOMKilled bool
 }
+
+// Runtime event types and the actions Clank follows.
+const (
+	EventTypeContainer = "container"
+	EventTypeImage     = "image"
+
+	ActionStart   = "start"   // container started
+	ActionDie     = "die"     // container exited (Labels["exitCode"])
+	ActionOOM     = "oom"     // the kernel killed a process of the container for memory
+	ActionDestroy = "destroy" // container removed
+	ActionHealth  = "health_status"
+	ActionDelete  = "delete" // image removed
+	ActionUntag   = "untag"  // image lost a tag
+)
 
 // RuntimeEvent is something the engine reports that Clank cares about.
 type RuntimeEvent struct {
-	Type   string // "container" or "image"
-	Action string // "die", "delete", ...
+	Type   string // EventTypeContainer or EventTypeImage
+	Action string // one of the Action* constants
 	ID     string // container ID or image ID/ref
 	Labels map[string]string
 }
@@ -74,10 +95,19 @@ type Runtime interface {
 	Start(ctx context.Context, spec ContainerSpec) (Container, error)
 	// Stop stops (within grace) and removes a container; a missing one is not an error.
 	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Restart starts a stopped container again (its logs stay with it) and
+	// returns it with its host port, which may have changed;
+	// ErrContainerNotFound if it is gone.
+	Restart(ctx context.Context, id string) (Container, error)
+	// Inspect reports a container as the engine sees it now, how it last
+	// ended included; ErrContainerNotFound if it is gone.
+	Inspect(ctx context.Context, id string) (Container, error)
 	// List returns the containers whose labels match all of labels (running or not).
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
 	// Logs copies a container's stdout and stderr to w; with follow it waits for more until ctx ends.
 	Logs(ctx context.Context, id string, follow bool, tail int, w io.Writer) error
-	// Events streams container "die" and image "delete"/"untag" events until ctx ends.
+	// Events streams the container and image events of the Action*
+	// constants until ctx ends. When it returns, the stream is open, or the
+	// error channel already holds why not. After an error, call it again.
 	Events(ctx context.Context) (<-chan RuntimeEvent, <-chan error)
 }

@@ -28,6 +28,33 @@ type ServicePatch struct {
 	// HTTPSRedirect is service policy, not config: it takes effect at once
 	// (UpdateService), and no deployment records it.
 	HTTPSRedirect *bool
+
+	// The service's policy (never part of a deployment's snapshot).
+	AutoRollback  *bool
+	WatchWindow   *time.Duration
+	WatchFailures *int
+	Watch5xx      *float64
+	KeepWarm      *bool
+}
+
+// ApplyPolicy returns p with the patch's policy fields applied and checked.
+func (p ServicePatch) ApplyPolicy(pol store.Policy) (store.Policy, error) {
+	if p.AutoRollback != nil {
+		pol.AutoRollback = *p.AutoRollback
+	}
+	if p.WatchWindow != nil {
+		pol.WatchWindow = *p.WatchWindow
+	}
+	if p.WatchFailures != nil {
+		pol.WatchFailures = *p.WatchFailures
+	}
+	if p.Watch5xx != nil {
+		pol.Watch5xx = *p.Watch5xx
+	}
+	if p.KeepWarm != nil {
+		pol.KeepWarm = *p.KeepWarm
+	}
+	return pol, ValidatePolicy(pol)
 }
 
 // Apply returns cfg with the patch applied (not yet validated).
@@ -99,9 +126,17 @@ func (p ServicePatch) ApplyGit(g store.GitSettings) (store.GitSettings, error) {
 	return g, nil
 }
 
-// CreateService adds a service. Without domains it gets <name>.localhost; its
-// HTTPS redirect is on (UpdateService changes it).
+// CreateService adds a service with the default policy. Without domains it
+// gets <name>.localhost; its HTTPS redirect is on (UpdateService changes it).
 func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Config) (store.Service, error) {
+	return e.CreateServiceWith(ctx, name, cfg, store.DefaultPolicy())
+}
+
+// CreateServiceWith adds a service with policy.
+func (e *Engine) CreateServiceWith(ctx context.Context, name string, cfg store.Config, policy store.Policy) (store.Service, error) {
+	if err := ValidatePolicy(policy); err != nil {
+		return store.Service{}, err
+	}
 	if err := ValidateServiceName(name); err != nil {
 		return store.Service{}, err
 	}
@@ -115,7 +150,7 @@ func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Confi
 	if err := e.checkDomains(ctx, name, cfg.Domains); err != nil {
 		return store.Service{}, err
 	}
-	svc := store.Service{Name: name, Config: cfg, HTTPSRedirect: true}
+	svc := store.Service{Name: name, Config: cfg, HTTPSRedirect: true, Policy: policy}
 	if err := e.store.CreateService(ctx, svc); err != nil {
 		return store.Service{}, e.storeErr(err, "service "+name)
 	}
@@ -139,6 +174,10 @@ func (e *Engine) UpdateService(ctx context.Context, name string, p ServicePatch)
 	if err != nil {
 		return svc, err
 	}
+	policy, err := p.ApplyPolicy(svc.Policy)
+	if err != nil {
+		return svc, err
+	}
 	if len(cfg.Domains) == 0 {
 		cfg.Domains = []string{name + DomainSuffix}
 	}
@@ -151,7 +190,7 @@ func (e *Engine) UpdateService(ctx context.Context, name string, p ServicePatch)
 	if svc.Git, err = p.ApplyGit(svc.Git); err != nil {
 		return svc, err
 	}
-	svc.Config = cfg
+	svc.Config, svc.Policy = cfg, policy
 	if p.HTTPSRedirect != nil {
 		svc.HTTPSRedirect = *p.HTTPSRedirect
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -178,4 +179,18 @@ func ValidateConfig(cfg store.Config) (store.Config, error) {
 		return cfg, &invalid{fmt.Sprintf("invalid memory %d bytes: the minimum is 6m", cfg.MemoryBytes)}
 	}
 	return cfg, nil
+}
+
+// ValidatePolicy checks a service's watch policy: a window of 0 turns the
+// watch (and the warm standby) off, a 5xx ratio of 0 turns that rule off.
+func ValidatePolicy(p store.Policy) error {
+	switch {
+	case p.WatchWindow < 0:
+		return &invalid{fmt.Sprintf("invalid watch window %s: 0 (off) or more", p.WatchWindow)}
+	case p.WatchFailures < 1:
+		return &invalid{fmt.Sprintf("invalid watch failures %d: at least 1", p.WatchFailures)}
+	case p.Watch5xx < 0 || p.Watch5xx > 1 || math.IsNaN(p.Watch5xx):
+		return &invalid{fmt.Sprintf("invalid watch 5xx ratio %g: from 0 (off) to 1", p.Watch5xx)}
+	}
+	return nil
 }

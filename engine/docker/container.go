@@ -83,6 +83,63 @@ func (r *Runtime) Start(ctx context.Context, spec engine.ContainerSpec) (engine.
 	return c, nil
 }
 
+// Restart starts a stopped container again and waits for its host port (the
+// engine may pick another one). Its log stays with it, the crash included.
+func (r *Runtime) Restart(ctx context.Context, id string) (engine.Container, error) {
+	res, err := r.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return engine.Container{}, fmt.Errorf("restart container %s: %w", shortID(id), engine.ErrContainerNotFound)
+	}
+	if err != nil {
+		return engine.Container{}, r.fail(err, "restart container %s", shortID(id))
+	}
+	var port network.Port
+	if res.Container.Config != nil {
+		for p := range res.Container.Config.ExposedPorts {
+			port = p // Clank's containers expose exactly one port
+		}
+	}
+	if port.IsZero() {
+		return engine.Container{}, fmt.Errorf("restart container %s: it exposes no port", shortID(id))
+	}
+	c, err := r.startCreated(ctx, id, port)
+	if cerrdefs.IsNotFound(err) {
+		return engine.Container{}, fmt.Errorf("restart container %s: %w", shortID(id), engine.ErrContainerNotFound)
+	}
+	if err != nil {
+		return engine.Container{}, r.fail(err, "restart container %s", shortID(id))
+	}
+	return c, nil
+}
+
+// Inspect reports a container as the engine sees it now: running or not,
+// its loopback host port, its labels, and how it last ended.
+func (r *Runtime) Inspect(ctx context.Context, id string) (engine.Container, error) {
+	res, err := r.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return engine.Container{}, fmt.Errorf("inspect container %s: %w", shortID(id), engine.ErrContainerNotFound)
+	}
+	if err != nil {
+		return engine.Container{}, r.fail(err, "inspect container %s", shortID(id))
+	}
+	c := res.Container
+	out := engine.Container{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/")}
+	if c.Config != nil {
+		out.Labels = c.Config.Labels
+		for _, p := range slices.SortedFunc(maps.Keys(c.Config.ExposedPorts), func(a, b network.Port) int { return strings.Compare(a.String(), b.String()) }) {
+			if out.HostPort = boundPort(c.NetworkSettings, p); out.HostPort != 0 {
+				break
+			}
+		}
+	}
+	if c.State != nil {
+		out.Running = c.State.Running
+		out.ExitCode = c.State.ExitCode
+		out.OOMKilled = c.State.OOMKilled
+	}
+	return out, nil
+}
+
 // startCreated starts a created container and waits until the engine reports
 // the host port bound to port.
 func (r *Runtime) startCreated(ctx context.Context, id string, port network.Port) (engine.Container, error) {

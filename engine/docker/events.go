@@ -11,20 +11,37 @@ import (
 // eventsBuffer lets the engine's stream run ahead of a slow reader a little.
 const eventsBuffer = 64
 
-// Events streams container "die" and "destroy" and image "delete" and "untag"
-// events until ctx ends; the subscription is in place when Events returns. For a
-// container, Labels holds the event's attributes: the container's labels plus
-// "name", "image" and (for die) "exitCode". Both channels close when the
-// stream ends; the error channel carries the reason first unless ctx ended.
-// After an error the caller subscribes again.
+// Events streams the container events the engine supervises by ("start",
+// "die", "oom", "destroy", "health_status") and image "delete" and "untag"
+// events until ctx ends. For a container, Labels holds the event's
+// attributes: the container's labels plus "name", "image" and (for die)
+// "exitCode"; a health_status action comes without its ": healthy" suffix.
+//
+// When Events returns, the subscription is in place, or the error channel
+// already holds why not (the engine tells "Docker is back" from "still down"
+// by that). Both channels close when the stream ends; the error channel
+// carries the reason first unless ctx ended. After an error the caller
+// subscribes again.
 func (r *Runtime) Events(ctx context.Context) (<-chan engine.RuntimeEvent, <-chan error) {
 	filters := make(client.Filters).
-		Add("type", "container", "image").
-		Add("event", "die", "destroy", "delete", "untag")
+		Add("type", engine.EventTypeContainer, engine.EventTypeImage).
+		Add("event", engine.ActionStart, engine.ActionDie, engine.ActionOOM, engine.ActionDestroy,
+			engine.ActionHealth, engine.ActionDelete, engine.ActionUntag)
+	// The client returns once the engine answered the request (or failed to).
 	res := r.cli.Events(ctx, client.EventsListOptions{Filters: filters})
 
 	events := make(chan engine.RuntimeEvent, eventsBuffer)
 	errs := make(chan error, 1)
+	select {
+	case err := <-res.Err:
+		if ctx.Err() == nil {
+			errs <- r.fail(err, "Docker events stream")
+		}
+		close(events)
+		close(errs)
+		return events, errs
+	default:
+	}
 	go func() {
 		defer close(errs)
 		defer close(events)
@@ -33,7 +50,7 @@ func (r *Runtime) Events(ctx context.Context) (<-chan engine.RuntimeEvent, <-cha
 			case m := <-res.Messages:
 				ev := engine.RuntimeEvent{
 					Type:   string(m.Type),
-					Action: string(m.Action),
+					Action: actionName(string(m.Action)),
 					ID:     m.Actor.ID,
 					Labels: m.Actor.Attributes,
 				}
@@ -53,4 +70,14 @@ func (r *Runtime) Events(ctx context.Context) (<-chan engine.RuntimeEvent, <-cha
 		}
 	}()
 	return events, errs
+}
+
+// actionName drops the detail some actions carry ("health_status: healthy").
+func actionName(action string) string {
+	for i := 0; i < len(action); i++ {
+		if action[i] == ':' {
+			return action[:i]
+		}
+	}
+	return action
 }

@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/clank-dev/clank/store"
+)
+
+// Following the Docker engine: its event stream tells the supervisors about
+// their containers and the availability checker about removed images. When
+// the stream ends and the engine does not answer, Docker is down: every route
+// answers 503 (after RecoverHold) until Docker is back and has confirmed each
+// container again, because a restarted Docker engine may hand an old host
+// port to another container. Each time the stream opens, the engine
+// reconciles live, without a restart of Clank.
+
+// Reconnect backoff while the Docker engine does not answer.
+const (
+	dockerRetryMin = 100 * time.Millisecond
+	dockerRetryMax = 2 * time.Second
+)
+
+// dockerState is what the engine last knew of the Docker engine.
+type dockerState struct {
+	mu    sync.Mutex
+	known bool
+	up    bool
+	err   string
+	since time.Time
+}
+
+// DockerStatus is whether the Docker engine answers, since when, and why not.
+type DockerStatus struct {
+	Up    bool
+	Err   string // why it does not answer
+	Since time.Time
+}
+
+// Docker says whether the engine's Docker engine answers, as its event stream
+// last showed.
+func (e *Engine) Docker() DockerStatus {
+	e.docker.mu.Lock()
+	defer e.docker.mu.Unlock()
+	return DockerStatus{Up: e.docker.up, Err: e.docker.err, Since: e.docker.since}
+}
+
+// setDocker records whether Docker answers (err nil) and publishes a change.
+func (e *Engine) setDocker(err error) (changed bool) {
+	up := err == nil
+	e.docker.mu.Lock()
+	changed = !e.docker.known || e.docker.up != up
+	e.docker.known, e.docker.up = true, up
+	if up {
+		e.docker.err = ""
+	} else {
+		e.docker.err = err.Error()
+	}
+	if changed {
+		e.docker.since = time.Now()
+	}
+	e.docker.mu.Unlock()
+	if changed {
+		status, msg := DockerUp, "the Docker engine answers"
+		if !up {
+			status, msg = DockerDown, "the Docker engine does not answer: "+err.Error()
+			e.log.Warn("Docker engine lost: routes answer 503 until it is back and each container is checked again", "err", err)
+		} else {
+			e.log.Info("Docker engine answers: reconciling")
+		}
+		e.publish(Event{Type: EventDocker, Status: store.Status(status), Message: msg})
+	}
+	return changed
+}
+
+// followDocker follows the Docker engine's events until ctx ends,
+// subscribing again whenever the stream ends, and reconciles live on each
+// (re)connect.
+func (e *Engine) followDocker(ctx context.Context) {
+	retry := dockerRetryMin
+	for ctx.Err() == nil {
+		events, errs := e.rt.Events(ctx)
+		var err error
+		select {
+		case err = <-errs:
+		default:
+		}
+		if err == nil {
+			retry = dockerRetryMin
+			e.setDocker(nil)
+			e.reconcileLive(ctx)
+			err = e.consume(ctx, events, errs)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		e.log.Debug("Docker events stream ended", "err", err)
+		// Only the stream, or the engine itself?
+		if perr := e.rt.Ping(ctx); perr != nil && ctx.Err() == nil {
+			if e.setDocker(perr) {
+				e.dockerLost()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, dockerRetryMax)
+	}
+}
+
+// consume hands each event to whoever follows it until the stream ends, and
+// returns why it ended.
+func (e *Engine) consume(ctx context.Context, events <-chan RuntimeEvent, errs <-chan error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return <-errs
+			}
+			e.onRuntimeEvent(ev)
+		}
+	}
+}
+
+// onRuntimeEvent: a container event of this instance goes to its supervisor
+// (or has the warm standbys looked at); a removed image has the local images
+// checked again at once, so that a badge goes within seconds.
+func (e *Engine) onRuntimeEvent(ev RuntimeEvent) {
+	switch ev.Type {
+	case EventTypeImage:
+		if ev.Action == ActionDelete || ev.Action == ActionUntag {
+			select {
+			case e.recheck <- struct{}{}:
+			default: // one is pending already
+			}
+		}
+	case EventTypeContainer:
+		if ev.Labels[LabelOwner] != e.owner {
+			return
+		}
+		if e.dispatched(ev.ID) {
+			return
+		}
+		if ev.Action == ActionDie || ev.Action == ActionDestroy {
+			e.pokeStandbys() // maybe a warm standby's
+		}
+	}
+}
+
+// dispatched passes an event about containerID to its supervisor, if one
+// supervises it.
+func (e *Engine) dispatched(containerID string) bool {
+	e.supMu.Lock()
+	r := e.byContainer[containerID]
+	e.supMu.Unlock()
+	if r != nil {
+		r.kick()
+	}
+	return r != nil
+}
+
+// dockerLost makes every ACTIVE deployment's route unavailable until its
+// supervisor has the container confirmed by Docker again.
+func (e *Engine) dockerLost() {
+	e.supMu.Lock()
+	all := make([]*supervised, 0, len(e.sup))
+	for _, s := range e.sup {
+		all = append(all, s)
+	}
+	e.supMu.Unlock()
+	for _, s := range all {
+		s.mu.Lock()
+		for _, r := range s.replicas {
+			r.verified = false
+		}
+		s.mu.Unlock()
+		e.routeReplicas(s, true)
+	}
+}

@@ -1,0 +1,542 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/clank-dev/clank/store"
+)
+
+// Supervision (DESIGN.md "After the cutover"): every ACTIVE deployment has a
+// supervisor for each of its containers (its replicas: one today). It
+// follows the Docker events of the container, probes its health check at the
+// configured interval, starts a crashed container again from the same
+// snapshot with backoff, and routes the container only once the Docker
+// engine has confirmed that it is this deployment's (see verify). A
+// deployment's runtime state is its worst replica's.
+
+// Runtime states of an ACTIVE deployment (DESIGN.md: runtime).
+const (
+	RuntimeHealthy    = "healthy"    // the health check passes
+	RuntimeUnhealthy  = "unhealthy"  // the container runs, its health check fails
+	RuntimeCrashed    = "crashed"    // the container exited; it will be started again
+	RuntimeRestarting = "restarting" // started again, not healthy yet
+)
+
+// Restart backoff: a crashed container is started again after
+// RestartBackoffMin, then twice as long after each crash up to
+// RestartBackoffMax; once it has stayed healthy for BackoffReset the next
+// crash waits RestartBackoffMin again.
+const (
+	RestartBackoffMin = time.Second
+	RestartBackoffMax = time.Minute
+	BackoffReset      = 2 * time.Minute
+)
+
+// severity orders runtime states from best to worst.
+var severity = map[string]int{RuntimeHealthy: 0, RuntimeUnhealthy: 1, RuntimeRestarting: 2, RuntimeCrashed: 3}
+
+// RuntimeState is what an ACTIVE deployment's containers are doing now.
+type RuntimeState struct {
+	State    string // the worst replica's
+	Reason   string // unhealthy: the last answer; crashed: how it ended; restarting: which start
+	Since    time.Time
+	Restarts int    // crashed containers started again while ACTIVE
+	LastExit string // "exit 137 (OOM killed)", "" if it never exited
+	Replicas []ReplicaState
+}
+
+// ReplicaState is one container of an ACTIVE deployment.
+type ReplicaState struct {
+	ContainerID string
+	HostPort    int
+	State       string
+	Reason      string
+	Since       time.Time
+}
+
+// supervised is one ACTIVE deployment under supervision.
+type supervised struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // its goroutines: Engine.unsupervise waits for them
+
+	mu       sync.Mutex
+	d        store.Deployment // its record as last written
+	replicas []*replica
+	watch    *watch // nil when it is not (or no longer) watched
+}
+
+// replica is one container of a supervised deployment. Its goroutine owns it;
+// the fields under s.mu are read by Runtime.
+type replica struct {
+	s    *supervised
+	wake chan struct{} // a Docker event about its container: look at it now
+
+	// Guarded by s.mu.
+	containerID  string
+	hostPort     int
+	state        string
+	reason       string
+	since        time.Time
+	verified     bool // the Docker engine confirmed the container since the last reconnect
+	failures     int  // consecutive failed probes
+	crashes      int  // crashes since it last stayed healthy for BackoffReset
+	healthySince time.Time
+	restartAt    time.Time // crashed: when it starts again
+}
+
+// supervise puts ACTIVE deployment d under supervision, its container c
+// (zero at a reconcile: the supervisor looks at the recorded one first).
+// Without a container known to be healthy, the route is left to the first
+// check. A deployment already supervised is only asked to look again.
+func (e *Engine) supervise(d store.Deployment, c Container, w *watch) {
+	e.supMu.Lock()
+	defer e.supMu.Unlock()
+	if s := e.sup[d.ID]; s != nil {
+		for _, r := range s.replicas {
+			r.kick()
+		}
+		return
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	s := &supervised{cancel: cancel, d: d, watch: w}
+	r := &replica{s: s, wake: make(chan struct{}, 1), containerID: d.ContainerID, hostPort: d.HostPort, since: time.Now()}
+	if c.ID != "" {
+		// Just cut over: healthy and verified by the deployment itself.
+		r.containerID, r.hostPort, r.state, r.verified, r.healthySince = c.ID, c.HostPort, RuntimeHealthy, true, time.Now()
+	}
+	s.replicas = []*replica{r}
+	e.sup[d.ID] = s
+	for _, r := range s.replicas {
+		if r.containerID != "" {
+			e.byContainer[r.containerID] = r
+		}
+		if !e.spawn(&s.wg, func() { e.runReplica(ctx, r, c.ID == "") }) {
+			cancel()
+			delete(e.sup, d.ID)
+			return
+		}
+	}
+	if w != nil {
+		e.spawn(&s.wg, func() { e.runWatch(ctx, s) })
+	}
+}
+
+// unsupervise ends the supervision of deployment id and waits for it: it no
+// longer starts, routes or probes anything. Its containers keep running.
+func (e *Engine) unsupervise(id string) {
+	e.supMu.Lock()
+	s := e.sup[id]
+	delete(e.sup, id)
+	if s != nil {
+		for _, r := range s.replicas {
+			s.mu.Lock()
+			delete(e.byContainer, r.containerID)
+			s.mu.Unlock()
+		}
+	}
+	e.supMu.Unlock()
+	if s != nil {
+		s.cancel()
+		s.wg.Wait()
+	}
+}
+
+// kickSupervised asks the supervisors of deployment id to look at their
+// containers now.
+func (e *Engine) kickSupervised(id string) {
+	e.supMu.Lock()
+	defer e.supMu.Unlock()
+	if s := e.sup[id]; s != nil {
+		for _, r := range s.replicas {
+			r.kick()
+		}
+	}
+}
+
+// supervisedIDs lists the deployments under supervision.
+func (e *Engine) supervisedIDs() []string {
+	e.supMu.Lock()
+	defer e.supMu.Unlock()
+	ids := make([]string, 0, len(e.sup))
+	for id := range e.sup {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Runtime is what ACTIVE deployment id's containers are doing now; nil when
+// it is not ACTIVE (or not supervised yet).
+func (e *Engine) Runtime(id string) *RuntimeState {
+	e.supMu.Lock()
+	s := e.sup[id]
+	e.supMu.Unlock()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stateLocked()
+}
+
+func (s *supervised) stateLocked() *RuntimeState {
+	out := &RuntimeState{Restarts: s.d.Restarts, LastExit: s.d.LastExit}
+	worst := -1
+	for _, r := range s.replicas {
+		state := r.state
+		if state == "" {
+			state = RuntimeRestarting // not looked at yet (a reconcile)
+		}
+		out.Replicas = append(out.Replicas, ReplicaState{ContainerID: r.containerID, HostPort: r.hostPort, State: state, Reason: r.reason, Since: r.since})
+		if sev := severity[state]; sev > worst {
+			worst = sev
+			out.State, out.Reason, out.Since = state, r.reason, r.since
+		}
+	}
+	return out
+}
+
+// kick asks the replica's supervisor to look at its container now.
+func (r *replica) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // one look is pending already
+	}
+}
+
+// runReplica is a replica's supervisor: it looks at the container when
+// Docker reports something about it, probes it at the health check's
+// interval, and starts it again when it crashed. initial: it was not seen
+// healthy yet (a reconcile), so it looks at once and starts a crashed or
+// missing container without waiting.
+func (e *Engine) runReplica(ctx context.Context, r *replica, initial bool) {
+	interval := r.s.d.Config.Health.Interval
+	if interval <= 0 {
+		interval = DefaultHealthInterval
+	}
+	probe := time.NewTicker(interval)
+	defer probe.Stop()
+	restart := time.NewTimer(time.Hour)
+	restart.Stop()
+	defer restart.Stop()
+	schedule := func(after time.Duration) {
+		if after >= 0 {
+			restart.Reset(after)
+		}
+	}
+	if initial {
+		schedule(e.check(ctx, r, true))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+			schedule(e.check(ctx, r, false))
+		case <-probe.C:
+			schedule(e.probe(ctx, r))
+		case <-restart.C:
+			schedule(e.restart(ctx, r))
+		}
+	}
+}
+
+// noRestart is what check, probe and restart return when no start is due.
+const noRestart = time.Duration(-1)
+
+// check looks at the replica's container with the Docker engine and brings
+// the replica in line: a container that exited crashed (started again after
+// the backoff, at once when initial), a running one that is verified is
+// routed. It returns when to start the container again (noRestart: not due).
+func (e *Engine) check(ctx context.Context, r *replica, initial bool) time.Duration {
+	s := r.s
+	s.mu.Lock()
+	d, id, state := s.d, r.containerID, r.state
+	s.mu.Unlock()
+	c, err := e.verify(ctx, d, id)
+	switch {
+	case ctx.Err() != nil:
+		return noRestart
+	case errors.Is(err, ErrContainerNotFound), errors.Is(err, errNotOurs):
+		if state == RuntimeCrashed && !initial {
+			return noRestart // known; its restart is due
+		}
+		if errors.Is(err, errNotOurs) {
+			e.log.Warn("the recorded container is not the deployment's: starting a new one", "deployment", d.ID, "err", err)
+		}
+		s.mu.Lock()
+		r.containerID = "" // a new container is needed
+		s.mu.Unlock()
+		return e.crashed(ctx, r, "container removed", "", initial)
+	case err != nil: // the Docker engine does not answer: the reconnect looks again
+		s.mu.Lock()
+		r.verified = false
+		s.mu.Unlock()
+		return noRestart
+	case !c.Running:
+		if state == RuntimeCrashed && !initial {
+			return noRestart // known; its restart is due
+		}
+		return e.crashed(ctx, r, exitDescription(c), exitDescription(c), initial)
+	}
+	// Running and this deployment's.
+	s.mu.Lock()
+	r.verified = true
+	moved := c.HostPort != r.hostPort
+	r.hostPort = c.HostPort
+	s.mu.Unlock()
+	if moved {
+		if err := e.store.SetContainer(context.WithoutCancel(ctx), d.ID, c.ID, c.HostPort); err != nil {
+			e.log.Warn("record container port", "deployment", d.ID, "err", err)
+		}
+	}
+	if state == RuntimeCrashed || state == RuntimeRestarting || state == "" {
+		// Started again (by the restart, or behind Clank's back), or found
+		// running at a reconcile: the next probe says healthy or not, and
+		// routes it. A restart still due finds it no longer crashed.
+		s.mu.Lock()
+		r.state = ""
+		s.mu.Unlock()
+		return e.probe(ctx, r)
+	}
+	e.routeReplicas(s, false)
+	return noRestart
+}
+
+// exitDescription says how a container ended: "exit 137 (OOM killed)".
+func exitDescription(c Container) string {
+	s := fmt.Sprintf("exit %d", c.ExitCode)
+	if c.OOMKilled {
+		s += " (OOM killed)"
+	}
+	return s
+}
+
+// crashed records that the replica's container is down (reason says how;
+// lastExit is its exit, "" when it is gone), makes the service unavailable
+// until something healthy answers, tells the watch, and returns when to
+// start it again: at once when immediate (found down at a reconcile), else
+// after the backoff.
+func (e *Engine) crashed(ctx context.Context, r *replica, reason, lastExit string, immediate bool) time.Duration {
+	s := r.s
+	now := time.Now()
+	s.mu.Lock()
+	if !r.healthySince.IsZero() && now.Sub(r.healthySince) >= BackoffReset {
+		r.crashes = 0
+	}
+	delay := min(RestartBackoffMin<<min(r.crashes, 10), RestartBackoffMax)
+	if immediate {
+		delay = 0
+	}
+	r.crashes++
+	r.state, r.reason, r.since, r.failures, r.healthySince = RuntimeCrashed, reason, now, 0, time.Time{}
+	r.restartAt = now.Add(delay)
+	d := s.d
+	s.mu.Unlock()
+
+	msg := fmt.Sprintf("crashed: %s; starting it again in %s", reason, delay)
+	if lastExit != "" {
+		if nd, err := e.store.RecordExit(context.WithoutCancel(ctx), d.ID, lastExit, msg); err != nil {
+			e.log.Error("record container exit", "deployment", d.ID, "err", err)
+		} else {
+			s.mu.Lock()
+			s.d = nd
+			s.mu.Unlock()
+		}
+	}
+	e.log.Warn("ACTIVE container crashed", "service", d.Service, "deployment", d.ID, "reason", reason, "restart_in", delay)
+	e.routeReplicas(s, true)
+	e.publishRuntime(s, msg)
+	e.watchCrash(s, reason)
+	return delay
+}
+
+// probe runs the health check once on a running replica and records the
+// answer. A probe that gets no answer at all has the container looked at
+// at once: it may have died.
+func (e *Engine) probe(ctx context.Context, r *replica) time.Duration {
+	s := r.s
+	s.mu.Lock()
+	d, port, state, verified := s.d, r.hostPort, r.state, r.verified
+	s.mu.Unlock()
+	if state == RuntimeCrashed || port == 0 || !verified {
+		// Until Docker confirms the container (a reconcile, Docker away),
+		// whatever answers on the port may be another container's.
+		return noRestart
+	}
+	cfg := d.Config.Health
+	err := e.probeSupervised(ctx, fmt.Sprintf("http://127.0.0.1:%d%s", port, cfg.Path), cfg.Timeout)
+	if ctx.Err() != nil {
+		return noRestart
+	}
+	now := time.Now()
+	s.mu.Lock()
+	if r.state == RuntimeCrashed || r.hostPort != port {
+		s.mu.Unlock()
+		return noRestart // it changed meanwhile
+	}
+	was := r.state
+	if err == nil {
+		r.failures, r.reason = 0, ""
+		if r.state != RuntimeHealthy {
+			r.state, r.since, r.healthySince = RuntimeHealthy, now, now
+		}
+	} else {
+		r.failures++
+		r.reason = oneLine(err.Error())
+		if r.state != RuntimeUnhealthy && r.state != RuntimeRestarting {
+			r.state, r.since = RuntimeUnhealthy, now // a restart's own wait decides for a restarting one
+		}
+	}
+	failures, reason, state := r.failures, r.reason, r.state
+	s.mu.Unlock()
+
+	routable := func(st string) bool { return st == RuntimeHealthy || st == RuntimeUnhealthy }
+	if routable(state) && !routable(was) {
+		e.routeReplicas(s, false)
+	}
+	switch {
+	case state == RuntimeHealthy && was != RuntimeHealthy && was != "":
+		e.publishRuntime(s, "healthy again")
+	case state == RuntimeHealthy && was == "":
+		e.publishRuntime(s, "healthy")
+	case state == RuntimeUnhealthy && was != RuntimeUnhealthy:
+		e.publishRuntime(s, "unhealthy: "+reason)
+	}
+	if err != nil {
+		e.watchFailures(s, failures, reason)
+		if !errors.Is(err, errUnhealthy) {
+			return e.check(ctx, r, false) // no answer: did it die?
+		}
+	}
+	return noRestart
+}
+
+// restart starts the replica's crashed container again from the same
+// snapshot, as the same deployment: the same container when it still exists
+// (its log keeps the crash), else a new one, its image pulled first if the
+// local engine lost it (as a deploy would). It returns when to try again if
+// the start failed.
+func (e *Engine) restart(ctx context.Context, r *replica) time.Duration {
+	s := r.s
+	bg := context.WithoutCancel(ctx)
+	s.mu.Lock()
+	if r.state != RuntimeCrashed {
+		s.mu.Unlock()
+		return noRestart
+	}
+	d, id := s.d, r.containerID
+	n := d.Restarts + 1
+	r.state, r.reason, r.since = RuntimeRestarting, fmt.Sprintf("start %d", n), time.Now()
+	s.mu.Unlock()
+
+	msg := fmt.Sprintf("restart %d: starting the container again from the same snapshot", n)
+	if nd, err := e.store.RecordRestart(bg, d.ID, msg); err != nil {
+		e.log.Error("record restart", "deployment", d.ID, "err", err)
+	} else {
+		d = nd
+		s.mu.Lock()
+		s.d = nd
+		s.mu.Unlock()
+	}
+	e.log.Info("restarting ACTIVE container", "service", d.Service, "deployment", d.ID, "restart", n)
+	e.publishRuntime(s, msg)
+
+	c, err := e.startAgain(ctx, d, id)
+	if ctx.Err() != nil {
+		return noRestart
+	}
+	if err != nil {
+		return e.crashed(ctx, r, "start failed: "+oneLine(err.Error()), "", false)
+	}
+	e.supMu.Lock()
+	delete(e.byContainer, id)
+	e.byContainer[c.ID] = r
+	e.supMu.Unlock()
+	s.mu.Lock()
+	r.containerID, r.hostPort = c.ID, c.HostPort
+	s.mu.Unlock()
+	if err := e.store.AdoptContainer(bg, d.ID, c.ID, c.HostPort, labelOf(c)); err != nil {
+		e.log.Error("record restarted container", "deployment", d.ID, "err", err)
+	}
+
+	if err := e.waitHealthy(ctx, d, c.ID, c.HostPort); err != nil {
+		if ctx.Err() != nil {
+			return noRestart
+		}
+		if now, ierr := e.rt.Inspect(ctx, c.ID); ierr == nil && !now.Running {
+			return e.crashed(ctx, r, exitDescription(now), exitDescription(now), false)
+		}
+		// It runs but does not pass: route it anyway (nothing better answers)
+		// and let the probes and the watch say so.
+		s.mu.Lock()
+		r.state, r.reason, r.since = RuntimeUnhealthy, oneLine(err.Error()), time.Now()
+		s.mu.Unlock()
+		e.publishRuntime(s, "unhealthy after restart: "+oneLine(err.Error()))
+		return e.check(ctx, r, false)
+	}
+	return e.check(ctx, r, false) // verify, then the probe routes it
+}
+
+// startAgain starts container id of d again, or a new container from d's
+// snapshot when id is gone.
+func (e *Engine) startAgain(ctx context.Context, d store.Deployment, id string) (Container, error) {
+	if id != "" {
+		c, err := e.rt.Restart(ctx, id)
+		if !errors.Is(err, ErrContainerNotFound) {
+			return c, err
+		}
+	}
+	if err := e.ensureImage(ctx, &d); err != nil {
+		return Container{}, err
+	}
+	return e.rt.Start(ctx, e.containerSpec(d, newID("")[:6]))
+}
+
+// labelOf is the deployment label a container carries.
+func labelOf(c Container) string { return c.Labels[LabelDeployment] }
+
+// routeReplicas points the deployment's route at a verified running replica,
+// or, when there is none, makes it unavailable: lost says it just stopped
+// answering, so requests wait RecoverHold for a restart or a rollback.
+func (e *Engine) routeReplicas(s *supervised, lost bool) {
+	s.mu.Lock()
+	d := s.d
+	backend := ""
+	next := time.Time{}
+	for _, r := range s.replicas {
+		if r.verified && r.hostPort != 0 && (r.state == RuntimeHealthy || r.state == RuntimeUnhealthy) {
+			backend = backendAddr(r.hostPort)
+			break
+		}
+		if r.state == RuntimeCrashed && (next.IsZero() || r.restartAt.Before(next)) {
+			next = r.restartAt
+		}
+	}
+	s.mu.Unlock()
+	hold := time.Duration(0)
+	if lost {
+		hold = RecoverHold
+	}
+	retry := time.Until(next) + time.Second
+	e.routeIfOwner(d.ID, d.Service, d.Config.Domains, backend, hold, retry)
+}
+
+// publishRuntime streams a change of a supervised deployment's runtime.
+func (e *Engine) publishRuntime(s *supervised, msg string) {
+	s.mu.Lock()
+	d := s.d
+	rs := s.stateLocked()
+	s.mu.Unlock()
+	e.publish(Event{Type: EventRuntime, Service: d.Service, Deployment: &d, Status: d.Status, Runtime: rs, Message: msg})
+}
+
+// probeSupervised is one health probe of a running container. It keeps the
+// connection alive between probes: fifty idle services cost a probe each
+// per interval, not a TCP handshake each too.
+func (e *Engine) probeSupervised(ctx context.Context, url string, timeout time.Duration) error {
+	return probeWith(ctx, e.keepAlive, url, timeout)
+}
