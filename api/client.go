@@ -232,6 +232,17 @@ func envQuery(show bool) url.Values {
 	return q
 }
 
+// Traffic is the recent answers through the edge router of every service, or
+// of service alone when it is not "".
+func (c *Client) Traffic(ctx context.Context, service string) ([]Traffic, error) {
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	var out []Traffic
+	return out, c.do(ctx, http.MethodGet, "/v1/traffic", q, nil, &out)
+}
+
 // Prune removes the local images of deployments beyond the last keep that
 // were ACTIVE per service (service "" for all).
 func (c *Client) Prune(ctx context.Context, service string, keep int) ([]PrunedImage, error) {

@@ -39,9 +39,26 @@ type Service struct {
 	HeldImage string `json:"held_image"`
 	// Status is a summary for lists: the active deployment's status, or the
 	// in-progress one's, or "NONE".
-	Status    string    `json:"status"`
+	Status string `json:"status"`
+	// The ACTIVE deployment's runtime, restarts and last exit, as on the
+	// deployment (runtime null when nothing is ACTIVE).
+	Runtime       *string `json:"runtime"`
+	RuntimeReason string  `json:"runtime_reason,omitempty"`
+	Restarts      int     `json:"restarts"`
+	LastExit      *string `json:"last_exit"`
+	// The service's policy after each cutover (never a deployment's).
+	Policy
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Policy is how a service's deployments are watched after their cutover.
+type Policy struct {
+	AutoRollback  bool    `json:"auto_rollback"`
+	WatchWindow   string  `json:"watch_window"` // a Go duration, "0s": no watch
+	WatchFailures int     `json:"watch_failures"`
+	Watch5xx      float64 `json:"watch_5xx"`
+	KeepWarm      bool    `json:"keep_warm"`
 }
 
 // Deployment is one deployment (an immutable snapshot and its run).
@@ -78,12 +95,32 @@ type Deployment struct {
 	// ImageAvailabilityVia says where an available image was confirmed:
 	// "local" (the local engine holds its digest) or "registry"; "" otherwise.
 	ImageAvailabilityVia string `json:"image_availability_via"`
+
+	// After the cutover (DESIGN.md): what the containers of an ACTIVE
+	// deployment do, "healthy" | "unhealthy" | "crashed" | "restarting"
+	// (null when not ACTIVE), why (the last answer, how it ended) and since
+	// when; restarts and the last exit ("exit 137 (OOM killed)", null if
+	// none); the watch window (null if never watched) and what tripped it;
+	// warm_until while the deployment is a warm standby.
+	Runtime       *string    `json:"runtime"`
+	RuntimeReason string     `json:"runtime_reason,omitempty"`
+	RuntimeSince  *time.Time `json:"runtime_since,omitempty"`
+	Restarts      int        `json:"restarts"`
+	LastExit      *string    `json:"last_exit"`
+	WatchUntil    *time.Time `json:"watch_until"`
+	WatchTripped  string     `json:"watch_tripped,omitempty"`
+	WarmUntil     *time.Time `json:"warm_until"`
 }
 
 // Event is one lifecycle step or change, as streamed to subscribers.
 type Event struct {
-	Seq          int64       `json:"seq"`
-	Type         string      `json:"type"` // "deployment", "service", "availability", "certificate"
+	Seq int64 `json:"seq"`
+	// "deployment", "service", "availability", "certificate"; after the
+	// cutover: "runtime" (an ACTIVE deployment's runtime changed), "watch" (a
+	// watch tripped or passed), "auto_rollback" (the watch rolled back, or
+	// says why not), "docker" (Status "down" or "up"), "traffic" (the
+	// router's counts have a new step: GET /v1/traffic).
+	Type         string      `json:"type"`
 	Service      string      `json:"service"`
 	DeploymentID string      `json:"deployment_id,omitempty"`
 	Status       string      `json:"status,omitempty"`
@@ -126,13 +163,17 @@ type SchemaChange struct {
 
 // Status is the daemon's health for the dashboard header.
 type Status struct {
-	Host     string `json:"host"`
-	Docker   string `json:"docker"`   // "ok" or the error
-	Registry string `json:"registry"` // address or "off"
-	Router   string `json:"router"`   // address
-	HTTPS    string `json:"https"`    // the router's HTTPS address or "off"
-	SSH      string `json:"ssh"`      // address or "off"
-	Version  string `json:"version"`
+	Host   string `json:"host"`
+	Docker string `json:"docker"` // "ok" or the error
+	// DockerUp and DockerSince: whether the engine's Docker event stream is
+	// up, and since when (the "docker" events say when it changes).
+	DockerUp    bool       `json:"docker_up"`
+	DockerSince *time.Time `json:"docker_since,omitempty"`
+	Registry    string     `json:"registry"` // address or "off"
+	Router      string     `json:"router"`   // address
+	HTTPS       string     `json:"https"`    // the router's HTTPS address or "off"
+	SSH         string     `json:"ssh"`      // address or "off"
+	Version     string     `json:"version"`
 }
 
 // ActionRequest asks for a deploy, redeploy or rollback.
@@ -178,6 +219,29 @@ type ServiceSpec struct {
 	GitBranch      *string           `json:"git_branch,omitempty"`
 	PushBuilds     *bool             `json:"push_builds,omitempty"`
 	HTTPSRedirect  *bool             `json:"https_redirect,omitempty"`
+	AutoRollback   *bool             `json:"auto_rollback,omitempty"`
+	WatchWindow    *string           `json:"watch_window,omitempty"`
+	WatchFailures  *int              `json:"watch_failures,omitempty"`
+	Watch5xx       *float64          `json:"watch_5xx,omitempty"`
+	KeepWarm       *bool             `json:"keep_warm,omitempty"`
+}
+
+// Traffic is what a service's ACTIVE containers answered through the edge
+// router, by class, in steps of Step seconds, oldest first (GET /v1/traffic).
+type Traffic struct {
+	Service string         `json:"service"`
+	Step    float64        `json:"step_seconds"`
+	Points  []TrafficPoint `json:"points"`
+}
+
+// TrafficPoint is one step: answers by class (1xx ... 5xx) ending at At.
+type TrafficPoint struct {
+	At   time.Time `json:"at"`
+	C1xx uint64    `json:"1xx"`
+	C2xx uint64    `json:"2xx"`
+	C3xx uint64    `json:"3xx"`
+	C4xx uint64    `json:"4xx"`
+	C5xx uint64    `json:"5xx"`
 }
 
 // ServiceDeletion says what `clank service delete` did.

@@ -37,6 +37,7 @@ func (d *Daemon) apiRoutes() *routeMux {
 	mux.Handle("POST /v1/registry/gc", jsonHandler(d.registryGC))
 	mux.Handle("GET /v1/registry/credential", jsonHandler(d.registryCredential))
 	mux.Handle("GET /v1/certs", jsonHandler(d.listCertificates))
+	mux.Handle("GET /v1/traffic", jsonHandler(d.getTraffic))
 	// Streams.
 	mux.HandleFunc("GET /v1/events", d.events)
 	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)
@@ -128,6 +129,32 @@ func (d *Daemon) getStatus(r *http.Request) (int, any, error) {
 	return http.StatusOK, d.Status(r.Context()), nil
 }
 
+// getTraffic answers every service's recent answers through the router
+// (?service=NAME for one).
+func (d *Daemon) getTraffic(r *http.Request) (int, any, error) {
+	ctx := r.Context()
+	svcs, err := d.Engine.Services(ctx)
+	if name := r.URL.Query().Get("service"); name != "" {
+		var svc store.Service
+		svc, err = d.Engine.Service(ctx, name)
+		svcs = []store.Service{svc}
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]api.Traffic, 0, len(svcs))
+	for _, svc := range svcs {
+		t := d.Engine.Traffic(svc.Name)
+		at := api.Traffic{Service: svc.Name, Step: t.Step.Seconds(), Points: make([]api.TrafficPoint, 0, len(t.Points))}
+		for _, p := range t.Points {
+			c := p.Responses
+			at.Points = append(at.Points, api.TrafficPoint{At: p.At, C1xx: c[0], C2xx: c[1], C3xx: c[2], C4xx: c[3], C5xx: c[4]})
+		}
+		out = append(out, at)
+	}
+	return http.StatusOK, out, nil
+}
+
 func (d *Daemon) listServices(r *http.Request) (int, any, error) {
 	out, err := d.services(r.Context(), showEnv(r))
 	return http.StatusOK, out, err
@@ -161,6 +188,7 @@ func patch(spec api.ServiceSpec) (engine.ServicePatch, error) {
 		Image: spec.Image, Port: spec.Port, Domains: spec.Domains,
 		SetEnv: spec.Env, UnsetEnv: spec.UnsetEnv, HealthPath: spec.HealthPath, CPUs: spec.CPUs,
 		GitBranch: spec.GitBranch, PushBuilds: spec.PushBuilds, HTTPSRedirect: spec.HTTPSRedirect,
+		AutoRollback: spec.AutoRollback, WatchFailures: spec.WatchFailures, Watch5xx: spec.Watch5xx, KeepWarm: spec.KeepWarm,
 	}
 	for _, f := range []struct {
 		name string
@@ -170,6 +198,7 @@ func patch(spec api.ServiceSpec) (engine.ServicePatch, error) {
 		{"health interval", spec.HealthInterval, &p.HealthInterval},
 		{"health timeout", spec.HealthTimeout, &p.HealthTimeout},
 		{"deploy timeout", spec.DeployTimeout, &p.DeployTimeout},
+		{"watch window", spec.WatchWindow, &p.WatchWindow},
 	} {
 		d, err := parseDuration(f.in)
 		if err != nil {
@@ -212,18 +241,23 @@ func (d *Daemon) createService(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	// The service's policy (not config) is set by an update once it exists;
-	// checked first, so that a bad branch creates nothing.
-	policy := engine.ServicePatch{GitBranch: p.GitBranch, PushBuilds: p.PushBuilds, HTTPSRedirect: p.HTTPSRedirect}
-	if _, err := policy.ApplyGit(store.GitSettings{}); err != nil {
+	// The service's git settings and HTTPS redirect are set by an update once
+	// it exists; checked first, as its watch policy, so that bad input
+	// creates nothing.
+	settings := engine.ServicePatch{GitBranch: p.GitBranch, PushBuilds: p.PushBuilds, HTTPSRedirect: p.HTTPSRedirect}
+	if _, err := settings.ApplyGit(store.GitSettings{}); err != nil {
 		return 0, nil, err
 	}
-	svc, err := d.Engine.CreateService(r.Context(), spec.Name, cfg)
+	policy, err := p.ApplyPolicy(store.DefaultPolicy())
 	if err != nil {
 		return 0, nil, err
 	}
-	if policy.GitBranch != nil || policy.PushBuilds != nil || policy.HTTPSRedirect != nil {
-		if svc, err = d.Engine.UpdateService(r.Context(), spec.Name, policy); err != nil {
+	svc, err := d.Engine.CreateServiceWith(r.Context(), spec.Name, cfg, policy)
+	if err != nil {
+		return 0, nil, err
+	}
+	if settings.GitBranch != nil || settings.PushBuilds != nil || settings.HTTPSRedirect != nil {
+		if svc, err = d.Engine.UpdateService(r.Context(), spec.Name, settings); err != nil {
 			return 0, nil, err
 		}
 	}

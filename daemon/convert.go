@@ -57,11 +57,30 @@ func (v *view) service(svc store.Service, status string) api.Service {
 	if svc.ActiveDeploymentID != "" {
 		id := svc.ActiveDeploymentID
 		s.ActiveDeploymentID = &id
+		if rs := v.e.Runtime(id); rs != nil {
+			s.Runtime, s.RuntimeReason = &rs.State, rs.Reason
+			s.Restarts, s.LastExit = rs.Restarts, optional(rs.LastExit)
+		}
 	}
+	s.Policy = policy(svc.Policy)
 	if v.showEnv {
 		s.Env = maps.Clone(svc.Config.Env)
 	}
 	return s
+}
+
+// policy is a service's watch policy on the wire.
+func policy(p store.Policy) api.Policy {
+	return api.Policy{AutoRollback: p.AutoRollback, WatchWindow: p.WatchWindow.String(),
+		WatchFailures: p.WatchFailures, Watch5xx: p.Watch5xx, KeepWarm: p.KeepWarm}
+}
+
+// optional is nil for "", else a pointer to s (a JSON null or a string).
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func (v *view) deployment(ctx context.Context, d store.Deployment, activeID string) api.Deployment {
@@ -94,6 +113,15 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 		HostPort:          d.HostPort,
 	}
 	out.ImageAvailabilityVia = a.Via
+	out.Restarts, out.LastExit = d.Restarts, optional(d.LastExit)
+	out.WatchUntil, out.WatchTripped, out.WarmUntil = d.WatchUntil, d.WatchTripped, d.WarmUntil
+	if d.Status == store.StatusActive {
+		if rs := v.e.Runtime(d.ID); rs != nil {
+			since := rs.Since
+			out.Runtime, out.RuntimeReason, out.RuntimeSince = &rs.State, rs.Reason, &since
+			out.Restarts, out.LastExit = rs.Restarts, optional(rs.LastExit)
+		}
+	}
 	if d.SourceDeploymentID != "" {
 		id := d.SourceDeploymentID
 		out.SourceDeploymentID = &id

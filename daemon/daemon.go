@@ -256,6 +256,10 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 	if err := d.Engine.Ping(ctx); err != nil {
 		s.Docker = err.Error()
 	}
+	if ds := d.Engine.Docker(); !ds.Since.IsZero() {
+		since := ds.Since
+		s.DockerUp, s.DockerSince = ds.Up, &since
+	}
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/distribution/reference"
 
@@ -207,18 +208,10 @@ func InProgress(service string, busy *store.Deployment) error {
 func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error) {
 	// One deployment in progress per service: claim the service first, so
 	// that two concurrent requests cannot both pass the checks.
-	e.mu.Lock()
-	if e.closing {
-		e.mu.Unlock()
-		return store.Deployment{}, ErrClosed
+	claim, err := e.claim(ctx, req)
+	if err != nil {
+		return store.Deployment{}, err
 	}
-	if busy, ok := e.inflight[req.Service]; ok {
-		e.mu.Unlock()
-		return store.Deployment{}, e.inProgress(ctx, req, busy)
-	}
-	claim := newID("pending-")
-	e.inflight[req.Service] = claim
-	e.mu.Unlock()
 	started := false
 	defer func() {
 		if !started {
@@ -293,10 +286,50 @@ func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error)
 	return d, nil
 }
 
+// finishingWait bounds how long a request waits for a deployment that is
+// already ACTIVE to let go of its service (see claim).
+const finishingWait = 2 * time.Second
+
+// claim holds req's service for a new deployment, or says why not. A
+// deployment the store already shows ACTIVE has only its last quick steps
+// left (supervision, then the release): a request that comes then, as one
+// that saw it ACTIVE would, waits for the release rather than be refused.
+func (e *Engine) claim(ctx context.Context, req Request) (string, error) {
+	deadline := time.Now().Add(finishingWait)
+	for {
+		e.mu.Lock()
+		if e.closing {
+			e.mu.Unlock()
+			return "", ErrClosed
+		}
+		busy, ok := e.inflight[req.Service]
+		if !ok {
+			claim := newID("pending-")
+			e.inflight[req.Service] = claim
+			e.mu.Unlock()
+			return claim, nil
+		}
+		released := e.released
+		e.mu.Unlock()
+		d, err := e.store.GetDeployment(ctx, busy)
+		if err != nil || d.Status != store.StatusActive || time.Now().After(deadline) {
+			return "", e.inProgress(ctx, req, busy)
+		}
+		select {
+		case <-released:
+		case <-time.After(time.Until(deadline)):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
 func (e *Engine) release(service, id string) {
 	e.mu.Lock()
 	if e.inflight[service] == id {
 		delete(e.inflight, service)
+		close(e.released) // wake the claims waiting for it
+		e.released = make(chan struct{})
 	}
 	e.mu.Unlock()
 }

@@ -73,6 +73,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	inflight map[string]string // service -> deployment id in progress
+	released chan struct{}     // closed (and made anew) at each release
 	closing  bool              // Close began: no new work
 
 	routeMu sync.Mutex // serialises route switches (see routes.go)
@@ -126,6 +127,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		log:         opts.Logger,
 		owner:       owner,
 		inflight:    map[string]string{},
+		released:    make(chan struct{}),
 		probeClient: newProbeClient(),
 		keepAlive:   newKeepAliveProbeClient(),
 		routes:      routes{owner: map[string]string{}},

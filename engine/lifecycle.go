@@ -129,6 +129,16 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		policy = svc.Policy
 	}
 
+	// The watch window is recorded before the activation, so that once the
+	// store says ACTIVE only quick steps remain before the service is free.
+	var w *watch
+	if policy.WatchWindow > 0 {
+		until := time.Now().Add(policy.WatchWindow)
+		if _, err := e.store.StartWatch(bg, d.ID, until, policy); err != nil {
+			e.log.Error("record watch window", "deployment", d.ID, "err", err)
+		}
+		w = newWatch(policy, until)
+	}
 	// Cutover: the router first (new requests go to green at once), then the
 	// store. A crash between the two leaves green un-ACTIVE in the store:
 	// reconcile fails it and routes back to blue, which is still running.
@@ -145,26 +155,17 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		return
 	}
 	e.certs.Want(d.Service, cfg.Domains)
-	if old.ID != "" {
-		e.unsupervise(old.ID) // its supervisor no longer restarts or routes it
-	}
-	var w *watch
-	if policy.WatchWindow > 0 {
-		until := time.Now().Add(policy.WatchWindow)
-		if wd, err := e.store.StartWatch(bg, d.ID, until, policy); err != nil {
-			e.log.Error("record watch window", "deployment", d.ID, "err", err)
-		} else {
-			active = wd
-		}
-		w = newWatch(policy, until)
-	}
 	e.supervise(active, c, w)
 	e.release(d.Service, d.ID) // the next deployment may start while blue drains
 	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number)
 	e.publishDeployment(active, fmt.Sprintf("#%d is ACTIVE", active.Number))
 	if old.ID != "" {
+		// Its supervisor no longer restarts or routes it (the route is not
+		// its own since takeRoute); it may have started it again on another
+		// port meanwhile.
+		e.unsupervise(old.ID)
 		if fresh, err := e.store.GetDeployment(bg, old.ID); err == nil {
-			old = fresh // its supervisor may have started it again on another port
+			old = fresh
 		}
 		e.publishDeployment(old, fmt.Sprintf("#%d is draining", old.Number))
 		var warmUntil time.Time

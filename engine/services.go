@@ -218,7 +218,7 @@ func (e *Engine) routeUndeployed(ctx context.Context, name string) {
 	if err != nil || svc.ActiveDeploymentID != "" {
 		return
 	}
-	e.router.SetRoute(name, svc.Config.Domains, "")
+	e.routeNothing(name, svc.Config.Domains)
 }
 
 // checkDomains refuses domains that another service claims in its config,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,7 +43,7 @@ func servicesCmd(s *settings) *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tIMAGE\tPORT\tDOMAINS\tENV")
 			for _, svc := range svcs {
-				status := svc.Status
+				status := svc.Status + runtimeLabel(svc.Runtime)
 				if svc.Frozen {
 					status += " · " + frozenLabel(svc.FrozenAt)
 				}
@@ -99,7 +100,7 @@ func deploymentsCmd(s *settings) *cobra.Command {
 				} else if d.ImageAvailability == "missing" {
 					badge = "image missing"
 				}
-				status := d.Status
+				status := d.Status + runtimeLabel(d.Runtime) + warmLabel(d.WarmUntil)
 				if d.FailureReason != "" {
 					status += ": " + truncate(d.FailureReason, 48)
 				}
@@ -113,6 +114,30 @@ func deploymentsCmd(s *settings) *cobra.Command {
 	cmd.Flags().BoolVar(&showEnv, "show-env", false, "include env values (secrets)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many, newest first")
 	return cmd
+}
+
+// runtimeLabel follows an ACTIVE status whose containers are not healthy:
+// "ACTIVE · crashed".
+func runtimeLabel(runtime *string) string {
+	if runtime == nil || *runtime == "healthy" {
+		return ""
+	}
+	return " · " + *runtime
+}
+
+// warmLabel follows the status of a warm standby: "INACTIVE · warm, 4m left".
+func warmLabel(until *time.Time) string {
+	if until == nil {
+		return ""
+	}
+	secs := int(math.Ceil(time.Until(*until).Seconds()))
+	switch {
+	case secs <= 0:
+		return ""
+	case secs < 60:
+		return fmt.Sprintf(" · warm, %ds left", secs)
+	}
+	return fmt.Sprintf(" · warm, %dm left", (secs+59)/60)
 }
 
 func kindLabel(d api.Deployment) string {

@@ -21,6 +21,11 @@ type serviceFlags struct {
 	cpus                                   float64
 	pushBuilds                             bool
 	httpsRedirect                          bool
+	// The policy after each cutover.
+	autoRollback, keepWarm bool
+	watchWindow            time.Duration
+	watchFailures          int
+	watch5xx               float64
 }
 
 func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
@@ -39,6 +44,11 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
 	fs.StringVar(&f.gitBranch, "git-branch", "", "the branch whose git pushes deploy the service (default main)")
 	fs.BoolVar(&f.pushBuilds, "push-builds", false, "push the images git pushes build to the Clank registry")
 	fs.BoolVar(&f.httpsRedirect, "https-redirect", true, "redirect plain HTTP to HTTPS for its domains that have a certificate (takes effect at once)")
+	fs.BoolVar(&f.autoRollback, "auto-rollback", false, "roll back by itself when the watch trips after a cutover (default off)")
+	fs.DurationVar(&f.watchWindow, "watch-window", 0, "how long each deployment is watched after its cutover; 0 for no watch and no warm standby (default 5m)")
+	fs.IntVar(&f.watchFailures, "watch-failures", 0, "failed health probes in a row that trip the watch (default 3)")
+	fs.Float64Var(&f.watch5xx, "watch-5xx", 0, "the ratio of 5xx answers (over >= 20) that trips the watch; 0 for none (default 0.5)")
+	fs.BoolVar(&f.keepWarm, "keep-warm", true, "keep the replaced deployment's container running during the watch window, for an instant rollback")
 }
 
 // spec takes the flags that were set (cmd.Flags().Changed) into a ServiceSpec.
@@ -67,6 +77,31 @@ func (f *serviceFlags) spec(cmd *cobra.Command) (api.ServiceSpec, error) {
 	s.GitBranch = str("git-branch", f.gitBranch)
 	if fs.Changed("push-builds") {
 		s.PushBuilds = &f.pushBuilds
+	}
+	if fs.Changed("auto-rollback") {
+		s.AutoRollback = &f.autoRollback
+	}
+	if fs.Changed("keep-warm") {
+		s.KeepWarm = &f.keepWarm
+	}
+	if fs.Changed("watch-window") {
+		if f.watchWindow < 0 {
+			return s, usagef("--watch-window must be 0 (no watch) or more")
+		}
+		v := f.watchWindow.String()
+		s.WatchWindow = &v
+	}
+	if fs.Changed("watch-failures") {
+		if f.watchFailures < 1 {
+			return s, usagef("--watch-failures must be at least 1")
+		}
+		s.WatchFailures = &f.watchFailures
+	}
+	if fs.Changed("watch-5xx") {
+		if f.watch5xx < 0 || f.watch5xx > 1 {
+			return s, usagef("--watch-5xx must be a ratio from 0 (off) to 1")
+		}
+		s.Watch5xx = &f.watch5xx
 	}
 	if fs.Changed("port") {
 		s.Port = &f.port

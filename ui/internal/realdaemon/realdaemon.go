@@ -174,12 +174,15 @@ func (w *World) ctxAs(actor string) (context.Context, context.CancelFunc) {
 
 // CreateService creates a service running image, the sample app: port
 // 8080, health GET /healthz every 200ms with a 1s timeout, deploy timeout
-// DeployWithin; each of with may change that spec first.
+// DeployWithin, replaced deployments not kept warm (each cutover starts a
+// container and removes the old one, as the screens show); each of with may
+// change that spec first.
 func (w *World) CreateService(name, image string, with ...func(*api.ServiceSpec)) api.Service {
 	w.t.Helper()
 	port, path, interval, timeout, deadline := testdocker.SampleAppPort, "/healthz", "200ms", "1s", DeployWithin.String()
+	warm := false
 	spec := api.ServiceSpec{Name: name, Image: &image, Port: &port, HealthPath: &path, HealthInterval: &interval,
-		HealthTimeout: &timeout, DeployTimeout: &deadline}
+		HealthTimeout: &timeout, DeployTimeout: &deadline, KeepWarm: &warm}
 	for _, f := range with {
 		f(&spec)
 	}
