@@ -55,9 +55,9 @@ func (e *Engine) DeleteService(ctx context.Context, name string, purge bool) (Se
 		return out, err
 	}
 	// The route goes first, so that no request is sent to a container on its
-	// way out; a container that will not go is an orphan the next start
-	// removes.
-	e.router.RemoveRoute(name)
+	// way out, and its supervision, so that nothing starts it again; a
+	// container that will not go is an orphan the next start removes.
+	e.removeRoute(name)
 	e.certs.Want(name, nil) // its certificates stay on disk, for the name's return
 	for _, c := range cs {
 		if err := e.rt.Stop(ctx, c.ID, e.opts.StopGrace); err != nil {

@@ -81,6 +81,18 @@ func (e *Engine) routeNothing(service string, domains []string) {
 	e.router.SetRoute(service, domains, "")
 }
 
+// removeRoute forgets service (its domains answer 404) and ends the
+// supervision of its deployments, so that nothing routes or starts them again.
+func (e *Engine) removeRoute(service string) {
+	e.routeMu.Lock()
+	delete(e.routes.owner, service)
+	e.router.RemoveRoute(service)
+	e.routeMu.Unlock()
+	for _, id := range e.supervisedOf(service) {
+		e.unsupervise(id)
+	}
+}
+
 // errNotOurs: a container is not the one Clank recorded for a deployment.
 var errNotOurs = errors.New("not this deployment's container")
 

@@ -157,6 +157,21 @@ func (e *Engine) kickSupervised(id string) {
 	}
 }
 
+// supervisedOf lists the deployments of service under supervision.
+func (e *Engine) supervisedOf(service string) []string {
+	e.supMu.Lock()
+	defer e.supMu.Unlock()
+	var ids []string
+	for id, s := range e.sup {
+		s.mu.Lock()
+		if s.d.Service == service {
+			ids = append(ids, id)
+		}
+		s.mu.Unlock()
+	}
+	return ids
+}
+
 // supervisedIDs lists the deployments under supervision.
 func (e *Engine) supervisedIDs() []string {
 	e.supMu.Lock()
