@@ -117,8 +117,9 @@ type Event struct {
 	Seq int64 `json:"seq"`
 	// "deployment", "service", "availability", "certificate"; after the
 	// cutover: "runtime" (an ACTIVE deployment's runtime changed), "watch" (a
-	// watch tripped or passed), "auto_rollback" (the watch rolled back, or
-	// says why not), "docker" (Status "down" or "up"), "traffic" (the
+	// watch tripped), "auto_rollback" (the watch started a rollback:
+	// Deployment is it), "auto_rollback_refused" (the rules forbid it; the
+	// message says why), "docker" (Status "down" or "up"), "traffic" (the
 	// router's counts have a new step: GET /v1/traffic).
 	Type         string      `json:"type"`
 	Service      string      `json:"service"`
@@ -224,6 +225,20 @@ type ServiceSpec struct {
 	WatchFailures  *int              `json:"watch_failures,omitempty"`
 	Watch5xx       *float64          `json:"watch_5xx,omitempty"`
 	KeepWarm       *bool             `json:"keep_warm,omitempty"`
+}
+
+// Notification is the JSON body `clank serve --notify URL` POSTs to URL.
+type Notification struct {
+	// Event: "deployment.active", "deployment.failed", "watch.tripped",
+	// "rollback.automatic", "rollback.refused" or "container.crashed".
+	Event   string    `json:"event"`
+	Service string    `json:"service"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+	Host    string    `json:"host"` // the daemon's host name
+	// Deployment is the deployment concerned, as `-o json` prints it
+	// (never its env values).
+	Deployment *Deployment `json:"deployment,omitempty"`
 }
 
 // Traffic is what a service's ACTIVE containers answered through the edge

@@ -47,6 +47,9 @@ type Config struct {
 	RegistryAddr string // "" = no Clank registry
 	KeepImages   int    // local images kept per service after a deploy (engine.DefaultKeepImages if 0; -1 keeps all)
 	KeepEvents   int    // lifecycle events kept per service (store.DefaultKeepEvents if 0; -1 keeps all)
+	// Notify are the URLs that get a JSON POST for each deployment that ends,
+	// watch trip, automatic rollback and crash (see notify.go).
+	Notify       []string
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
 }
@@ -162,6 +165,14 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		d.log.Warn("reconcile without Docker: routes restored from the store", "err", err)
 	}
 	d.forwardEvents()
+	if len(cfg.Notify) > 0 {
+		n := newNotifier(cfg.Notify, d.log)
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			n.run(d.ctx, d.hub.Subscribe)
+		}()
+	}
 
 	d.apiSrv = &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext,
 		BaseContext: func(net.Listener) context.Context { return d.ctx }}
@@ -232,6 +243,12 @@ func (d *Daemon) apiEvent(ev engine.Event) api.Event {
 		}
 		v := view{e: d.Engine}
 		dep := v.deployment(d.ctx, *ev.Deployment, active)
+		if rs := ev.Runtime; rs != nil {
+			// The runtime as it was at the change, not as it is now.
+			since := rs.Since
+			dep.Runtime, dep.RuntimeReason, dep.RuntimeSince = &rs.State, rs.Reason, &since
+			dep.Restarts, dep.LastExit = rs.Restarts, optional(rs.LastExit)
+		}
 		out.Deployment = &dep
 		if out.Status == "" {
 			out.Status = dep.Status

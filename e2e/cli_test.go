@@ -20,7 +20,8 @@ func TestCLIDeployRollbackAndJSON(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(d.dataDir, "clank.sock")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode: %v %v", fi.Mode(), err)
 	}
-	d.ok("service", "create", "web", "--image", v1, "--port", "8080", "--env", "SECRET=hunter2-v1", "--health-path", "/healthz", "--memory", "64m")
+	// Not kept warm: a replaced deployment's container goes after its drain.
+	d.ok("service", "create", "web", "--image", v1, "--port", "8080", "--env", "SECRET=hunter2-v1", "--health-path", "/healthz", "--memory", "64m", "--keep-warm=false")
 	out := d.ok("deploy", "--service", "web")
 	for _, step := range []string{"DEPLOYING", "HEALTH_CHECKING", "ACTIVE"} {
 		if !strings.Contains(out, step) {

@@ -32,7 +32,8 @@ func TestPruneAfterEachDeployAndByHand(t *testing.T) {
 		}
 		return err == nil
 	}
-	d.ok("service", "create", "web", "--image", img["v1"], "--port", "8080", "--health-path", "/healthz")
+	// Not kept warm: a warm standby's image is never pruned.
+	d.ok("service", "create", "web", "--image", img["v1"], "--port", "8080", "--health-path", "/healthz", "--keep-warm=false")
 	for _, v := range []string{"v1", "v2", "v3"} {
 		d.ok("deploy", "--service", "web", "--image", img[v])
 	}

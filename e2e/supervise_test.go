@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +80,77 @@ func TestCLIPolicyRuntimeAndWarmStandby(t *testing.T) {
 	}
 	if body := d.mustGet("web.localhost", "/"); body != "hello from v2" {
 		t.Fatalf("after the restart web answers %q", body)
+	}
+}
+
+// `clank serve --notify URL` (and CLANK_NOTIFY): a deployment that ends, a
+// failed one and a crash each reach the receivers as a JSON POST, without
+// env values; a bad URL is bad usage.
+func TestServeNotifies(t *testing.T) {
+	type note struct {
+		Event      string         `json:"event"`
+		Service    string         `json:"service"`
+		Deployment map[string]any `json:"deployment"`
+	}
+	got := make(chan note, 100)
+	bodies := make(chan string, 100)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var n note
+		if err := json.Unmarshal(b, &n); err != nil {
+			t.Errorf("notification %q: %v", b, err)
+		}
+		bodies <- string(b)
+		got <- n
+	}))
+	defer recv.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway) // a receiver that fails: the other still hears
+	}))
+	defer other.Close()
+	d := startDaemonWith(t, "", "127.0.0.1:0", []string{"CLANK_NOTIFY=" + recv.URL + "/ignored"}, "--notify", recv.URL+"/hook", "--notify", other.URL)
+	rt := testdocker.Require(t)
+	v1 := testdocker.SampleImage(t, rt, "v1")
+	d.ok("service", "create", "web", "--image", v1, "--port", "8080", "--health-path", "/healthz", "--env", "TOKEN=s3cret-token")
+	d.ok("deploy", "--service", "web")
+	expect := func(event string) note {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case n := <-got:
+				if n.Event == event {
+					return n
+				}
+			case <-timeout:
+				t.Fatalf("no %s notification", event)
+			}
+		}
+	}
+	if n := expect("deployment.active"); n.Service != "web" || n.Deployment["number"] != 1.0 {
+		t.Fatalf("deployment.active: %+v", n)
+	}
+	id := deploymentsJSON(t, d)[0]["container_id"].(string)
+	if _, err := rt.Client().ContainerKill(context.Background(), id, client.ContainerKillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := expect("container.crashed"); n.Deployment["runtime"] != "crashed" || n.Deployment["last_exit"] != "exit 137" {
+		t.Fatalf("container.crashed: %+v", n)
+	}
+	d.ok("env", "set", "--service", "web", "HEALTH=fail")
+	d.ok("service", "update", "web", "--deploy-timeout", "3s")
+	d.run("deploy", "--service", "web")
+	if n := expect("deployment.failed"); n.Deployment["status"] != "FAILED" {
+		t.Fatalf("deployment.failed: %+v", n)
+	}
+	for len(bodies) > 0 {
+		if b := <-bodies; strings.Contains(b, "s3cret-token") {
+			t.Fatalf("an env value was sent: %s", b)
+		}
+	}
+
+	_, errOut, code := runClank(t, t.TempDir(), "serve", "--notify", "ftp://nope", "--http-addr", "127.0.0.1:0", "--ssh-addr", "", "--registry-addr", "")
+	if code != 2 || !strings.Contains(errOut, "invalid --notify URL") {
+		t.Fatalf("serve with a bad --notify: exit %d %q", code, errOut)
 	}
 }

@@ -13,10 +13,13 @@ const (
 	EventService      = "service"       // a service was created or its config changed
 	EventAvailability = "availability"  // an image's availability changed
 	EventRuntime      = "runtime"       // an ACTIVE deployment's runtime changed (Event.Runtime)
-	EventWatch        = "watch"         // a watch window tripped or passed
-	EventAutoRollback = "auto_rollback" // the watch rolled back, or says why it did not
+	EventWatch        = "watch"         // a deployment's watch tripped
+	EventAutoRollback = "auto_rollback" // the watch started a rollback (Deployment is the rollback)
 	EventDocker       = "docker"        // the Docker engine went away (Status "down") or came back ("up")
 	EventTraffic      = "traffic"       // the router's counts gained a sample (Engine.Traffic)
+	// EventAutoRollbackRefused: the watch tripped with auto-rollback on, and
+	// the rules forbid the rollback; the message says why.
+	EventAutoRollbackRefused = "auto_rollback_refused"
 )
 
 // Statuses of an EventDocker.

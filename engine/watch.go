@@ -80,11 +80,8 @@ func (e *Engine) runWatch(ctx context.Context, s *supervised) {
 		}
 		now := time.Now()
 		if !now.Before(w.until) {
-			s.watch = nil
-			d := s.d
+			s.watch = nil // the window passed (watch_until says when)
 			s.mu.Unlock()
-			e.publish(Event{Type: EventWatch, Service: d.Service, Deployment: &d, Status: d.Status,
-				Message: fmt.Sprintf("#%d passed its watch window", d.Number)})
 			return
 		}
 		var backends []string
@@ -206,7 +203,7 @@ func (e *Engine) tripped(ctx context.Context, d store.Deployment, p store.Policy
 	nd, err := e.autoRollback(ctx, d, reason)
 	if err != nil {
 		e.log.Warn("no automatic rollback", "service", d.Service, "deployment", d.ID, "why", err)
-		e.publish(Event{Type: EventAutoRollback, Service: d.Service, Deployment: &d, Status: d.Status,
+		e.publish(Event{Type: EventAutoRollbackRefused, Service: d.Service, Deployment: &d, Status: d.Status,
 			Message: fmt.Sprintf("no automatic rollback of #%d: %v", d.Number, err)})
 		return
 	}

@@ -46,8 +46,10 @@ func (h *harness) deployV2(image string, env map[string]string) store.Deployment
 // to end.
 func (h *harness) autoRollbackOf(events <-chan engine.Event, d store.Deployment) store.Deployment {
 	h.t.Helper()
-	ev := waitEvent(h.t, events, 30*time.Second, func(ev engine.Event) bool { return ev.Type == engine.EventAutoRollback })
-	if ev.Deployment == nil || ev.Deployment.ID == d.ID {
+	ev := waitEvent(h.t, events, 30*time.Second, func(ev engine.Event) bool {
+		return ev.Type == engine.EventAutoRollback || ev.Type == engine.EventAutoRollbackRefused
+	})
+	if ev.Type != engine.EventAutoRollback || ev.Deployment == nil || ev.Deployment.ID == d.ID {
 		h.t.Fatalf("no automatic rollback of #%d: %s", d.Number, ev.Message)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -101,7 +103,7 @@ func TestWatchRollsBackACrashingDeploymentOnce(t *testing.T) {
 	// The rollback crashes in its own window: its watch trips, but it is
 	// not rolled back.
 	h.post(d3, "/crash?code=4")
-	ev := waitEvent(t, events, 15*time.Second, func(ev engine.Event) bool { return ev.Type == engine.EventAutoRollback })
+	ev := waitEvent(t, events, 15*time.Second, func(ev engine.Event) bool { return ev.Type == engine.EventAutoRollbackRefused })
 	if !strings.Contains(ev.Message, "never twice in a row") || ev.Deployment == nil || ev.Deployment.ID != d3.ID {
 		t.Fatalf("a crash of the automatic rollback: %s", ev.Message)
 	}
@@ -200,7 +202,7 @@ func TestWatchNeverRollsBackToAGoneImage(t *testing.T) {
 	testdocker.RemoveImage(t, h.rt, v1)
 	events := h.eng.Subscribe(ctx)
 	h.post(d2, "/crash?code=6")
-	ev := waitEvent(t, events, 15*time.Second, func(ev engine.Event) bool { return ev.Type == engine.EventAutoRollback })
+	ev := waitEvent(t, events, 15*time.Second, func(ev engine.Event) bool { return ev.Type == engine.EventAutoRollbackRefused })
 	if !strings.Contains(ev.Message, "is gone") {
 		t.Fatalf("auto rollback to a gone image: %q", ev.Message)
 	}

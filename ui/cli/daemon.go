@@ -19,12 +19,21 @@ import (
 	uissh "github.com/clank-dev/clank/ui/ssh"
 )
 
-func (s *settings) daemonConfig(logger *slog.Logger) daemon.Config {
+func (s *settings) daemonConfig(logger *slog.Logger) (daemon.Config, error) {
+	notify := s.notify
+	if len(notify) == 0 {
+		notify = []string{os.Getenv("CLANK_NOTIFY")}
+	}
+	urls, err := daemon.ParseNotifyURLs(notify...)
+	if err != nil {
+		return daemon.Config{}, usageError{err}
+	}
 	return daemon.Config{
 		DataDir: s.dataDir, Socket: s.socket, HTTPAddr: s.httpAddr,
 		HTTPSAddr: s.httpsAddr, ACMECA: s.acmeCA, ACMEEmail: s.acmeEmail,
-		SSHAddr: s.sshAddr, RegistryAddr: s.registryAddr, KeepImages: s.keepImages, KeepEvents: s.keepEvents, Logger: logger,
-	}
+		SSHAddr: s.sshAddr, RegistryAddr: s.registryAddr, KeepImages: s.keepImages, KeepEvents: s.keepEvents,
+		Notify: urls, Logger: logger,
+	}, nil
 }
 
 // signalContext ends on SIGINT or SIGTERM.
@@ -63,7 +72,11 @@ type running struct {
 // startDaemon starts the daemon and, unless --ssh-addr is "", the SSH
 // dashboard, whose sessions talk to the daemon through its socket.
 func startDaemon(ctx context.Context, s *settings, logger *slog.Logger) (*running, error) {
-	d, err := daemon.Start(ctx, s.daemonConfig(logger))
+	cfg, err := s.daemonConfig(logger)
+	if err != nil {
+		return nil, err
+	}
+	d, err := daemon.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,7 @@ type settings struct {
 	dataDir, socket, httpAddr, sshAddr, registryAddr string
 	httpsAddr, acmeCA, acmeEmail                     string
 	keepImages, keepEvents                           int
+	notify                                           []string // receivers of notifications
 }
 
 func env(key, def string) string {
@@ -136,6 +137,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.IntVar(&s.keepEvents, "keep-events", envInt("CLANK_KEEP_EVENTS", store.DefaultKeepEvents), "lifecycle events kept per service, the newest; -1 for all (CLANK_KEEP_EVENTS)")
 	pf.IntVar(&s.keepImages, "keep-images", envInt("CLANK_KEEP_IMAGES", engine.DefaultKeepImages), "local images kept per service after each deploy, -1 for all (CLANK_KEEP_IMAGES)")
 	pf.StringVar(&s.registryAddr, "registry-addr", env("CLANK_REGISTRY_ADDR", "127.0.0.1:5000"), "the Clank registry's address, \"\" for none (CLANK_REGISTRY_ADDR)")
+	pf.StringArrayVar(&s.notify, "notify", nil, "a URL that gets a JSON POST for each deployment that ends, watch trip, automatic rollback and crash (repeatable; CLANK_NOTIFY, comma- or space-separated)")
 
 	root.AddCommand(
 		serveCmd(s),
