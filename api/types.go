@@ -96,7 +96,7 @@ type Deployment struct {
 	// "local" (the local engine holds its digest) or "registry"; "" otherwise.
 	ImageAvailabilityVia string `json:"image_availability_via"`
 
-	// After the cutover (DESIGN.md): what the containers of an ACTIVE
+	// After the cutover (docs/architecture.md): what the containers of an ACTIVE
 	// deployment do, "healthy" | "unhealthy" | "crashed" | "restarting"
 	// (null when not ACTIVE), why (the last answer, how it ended) and since
 	// when; restarts and the last exit ("exit 137 (OOM killed)", null if

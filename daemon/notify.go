@@ -19,7 +19,7 @@ import (
 	"github.com/clank-dev/clank/engine"
 )
 
-// Notifications (DESIGN.md "After the cutover"): with `clank serve --notify
+// Notifications (docs/architecture.md, "After the cutover"): with `clank serve --notify
 // URL` the daemon POSTs a JSON api.Notification to each URL for every
 // deployment that ends (ACTIVE or FAILED), every watch trip, every automatic
 // rollback (and every one the rules refused), and every crash of an ACTIVE

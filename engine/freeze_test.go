@@ -86,3 +86,20 @@ func waitMessage(t *testing.T, events <-chan engine.Event, msg string) {
 	}
 	t.Fatalf("the event stream closed before %q", msg)
 }
+
+// An automatic rollback freezes pushes too: it goes through the same Act.
+func TestAutomaticRollbackFreezesPushes(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.service("web", testdocker.SampleImage(t, h.rt, "v1"), nil)
+	h.setPolicy("web", watched())
+	h.act(deploy("web"))
+	d2 := h.deployV2(testdocker.SampleImage(t, h.rt, "v2"), nil)
+	events := h.eng.Subscribe(ctx)
+	h.post(d2, "/crash?code=7")
+	d3 := h.autoRollbackOf(events, d2)
+	svc, _ := h.eng.Service(ctx, "web")
+	if f := svc.Freeze; f == nil || f.By != d3.TriggeredBy || !strings.HasPrefix(f.By, "clank (watch: crashed") || f.Reason != "rollback #3 to #1" {
+		t.Fatalf("after the automatic rollback #%d by %q: freeze %+v", d3.Number, d3.TriggeredBy, svc.Freeze)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/internal/testdocker"
@@ -72,4 +73,33 @@ func TestSchemaChangeNeedsAnExplicitAllow(t *testing.T) {
 		t.Fatalf("rollback from an unlabelled deployment: %v, change %+v, refusal %v", err, p.SchemaChange, p.Refusal)
 	}
 	h.act(engine.Request{Kind: store.KindRollback, Service: "web", Deployment: "2"})
+}
+
+// An automatic rollback never crosses a schema change: the watch trips, the
+// event says why with both schemas, nothing is created, and the service is
+// not frozen (no rollback happened).
+func TestAutomaticRollbackNeverCrossesASchemaChange(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	v1 := testdocker.SampleImageLabelled(t, h.rt, "v1", map[string]string{engine.LabelSchema: "0041"})
+	v2 := testdocker.SampleImageLabelled(t, h.rt, "v2", map[string]string{engine.LabelSchema: "0042"})
+	h.service("web", v1, nil)
+	h.setPolicy("web", watched())
+	h.act(deploy("web"))
+	d2 := h.deployV2(v2, nil)
+	events := h.eng.Subscribe(ctx)
+	h.post(d2, "/crash?code=5")
+	ev := waitEvent(t, events, 30*time.Second, func(ev engine.Event) bool {
+		return ev.Type == engine.EventAutoRollback || ev.Type == engine.EventAutoRollbackRefused
+	})
+	if ev.Type != engine.EventAutoRollbackRefused || !strings.Contains(ev.Message, `"0042"`) || !strings.Contains(ev.Message, `"0041"`) ||
+		!strings.Contains(ev.Message, "schema") {
+		t.Fatalf("the watch of #2 across a schema change: %s %q", ev.Type, ev.Message)
+	}
+	if n, _ := h.store.CountDeployments(ctx, "web"); n != 2 {
+		t.Fatalf("%d deployments: the refused automatic rollback created one", n)
+	}
+	if svc, _ := h.eng.Service(ctx, "web"); svc.Freeze != nil || svc.ActiveDeploymentID != d2.ID {
+		t.Fatalf("after the refused automatic rollback: freeze %+v, ACTIVE %s", svc.Freeze, svc.ActiveDeploymentID)
+	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/clank-dev/clank/store"
 )
 
-// Warm standby (DESIGN.md "After the cutover"): during the watch window of a
+// Warm standby (docs/architecture.md, "After the cutover"): during the watch window of a
 // cutover, the replaced deployment's container keeps running out of the route
 // (INACTIVE, warm_until in JSON) instead of being removed after its drain. A
 // rollback to it inside the window is a new deployment as always, which

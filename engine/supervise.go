@@ -10,7 +10,7 @@ import (
 	"github.com/clank-dev/clank/store"
 )
 
-// Supervision (DESIGN.md "After the cutover"): every ACTIVE deployment has a
+// Supervision (docs/architecture.md, "After the cutover"): every ACTIVE deployment has a
 // supervisor for each of its containers (its replicas: one today). It
 // follows the Docker events of the container, probes its health check at the
 // configured interval, starts a crashed container again from the same
@@ -18,7 +18,7 @@ import (
 // engine has confirmed that it is this deployment's (see verify). A
 // deployment's runtime state is its worst replica's.
 
-// Runtime states of an ACTIVE deployment (DESIGN.md: runtime).
+// Runtime states of an ACTIVE deployment (runtime in JSON).
 const (
 	RuntimeHealthy    = "healthy"    // the health check passes
 	RuntimeUnhealthy  = "unhealthy"  // the container runs, its health check fails

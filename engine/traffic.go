@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Traffic (DESIGN.md "After the cutover"): the edge router counts each
+// Traffic (docs/architecture.md, "After the cutover"): the edge router counts each
 // backend's answers by class; every TrafficStep the engine adds what each
 // service's ACTIVE containers answered to that service's series, which keeps
 // the last TrafficSteps steps (the dashboard's sparkline of requests/s and

@@ -10,7 +10,7 @@ import (
 	"github.com/clank-dev/clank/store"
 )
 
-// The watch window (DESIGN.md "After the cutover"): for the service's
+// The watch window (docs/architecture.md, "After the cutover"): for the service's
 // --watch-window after a deployment became ACTIVE, a crash, --watch-failures
 // failed probes in a row or a --watch-5xx ratio of 5xx answers trips the
 // watch. With --auto-rollback the engine then rolls back to the deployment
@@ -29,7 +29,7 @@ const (
 	autoRollbackPrefix = "clank (watch: "
 )
 
-// IsAutoRollback reports whether the watch made d (DESIGN.md: never twice in
+// IsAutoRollback reports whether the watch made d (docs/architecture.md: never twice in
 // a row, so such a deployment is never rolled back automatically).
 func IsAutoRollback(d store.Deployment) bool {
 	return d.Kind == store.KindRollback && strings.HasPrefix(d.TriggeredBy, autoRollbackPrefix)

@@ -57,7 +57,7 @@ type Config struct {
 }
 
 // Policy is how the engine watches a service's deployments after each
-// cutover (DESIGN.md "After the cutover"). It belongs to the service, never
+// cutover (docs/architecture.md, "After the cutover"). It belongs to the service, never
 // to a deployment's snapshot: a rollback does not restore an older policy,
 // and each deployment is watched with the service's policy at its cutover.
 type Policy struct {

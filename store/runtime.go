@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// The run fields of a deployment's life after its cutover (DESIGN.md "After
-// the cutover"): exits and restarts, the watch window, the warm standby.
+// The run fields of a deployment's life after its cutover
+// (docs/architecture.md, "After the cutover"): exits and restarts, the watch
+// window, the warm standby.
 // Each change and its event are written in one transaction.
 
 // RecordExit records how an ACTIVE deployment's container ended
