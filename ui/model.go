@@ -765,7 +765,7 @@ func (m *Model) helpBox() string {
 	h.ShowAll = true
 	body := st.ModalTitle.Render("Keys") + "\n\n" + h.FullHelpView(m.c.keys.screenHelp().FullHelp())
 	if !m.c.admin() {
-		body += "\n\n" + st.Dim.Render(readOnlyReason+": r, R and d only explain")
+		body += "\n\n" + st.Dim.Render(readOnlyReason+": r, R, d, u and D only explain")
 	}
 	return st.Modal.Render(body)
 }
