@@ -18,9 +18,11 @@ import (
 
 // Router is the edge router as the engine drives it (engine/edge implements it).
 type Router interface {
-	// SetRoute points the service's domains at backend ("127.0.0.1:PORT") in
-	// one atomic switch and returns the previous backend.
-	SetRoute(service string, domains []string, backend string) (previous string)
+	// SetRoute points the service's domains at backends ("HOST:PORT" each: a
+	// deployment's routable replicas), balanced by fewest requests in flight,
+	// in one atomic switch, and returns the previous backends. No backend:
+	// 503 at once.
+	SetRoute(service string, domains []string, backends ...string) (previous []string)
 	RemoveRoute(service string)
 	// SetUnavailable points the service's domains at nothing healthy for
 	// now: requests wait up to hold for a backend (the next SetRoute), then

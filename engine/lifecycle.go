@@ -142,13 +142,13 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	// Cutover: the router first (new requests go to green at once), then the
 	// store. A crash between the two leaves green un-ACTIVE in the store:
 	// reconcile fails it and routes back to blue, which is still running.
-	prevOwner, previousBackend := e.takeRoute(d.Service, d.ID, cfg.Domains, backendAddr(c.HostPort))
+	prevOwner, previousBackends := e.takeRoute(d.Service, d.ID, cfg.Domains, []string{backendAddr(c.HostPort)})
 	active, old, err := e.store.Activate(bg, d.ID)
 	if err != nil {
-		if previousBackend != "" {
-			e.giveBackRoute(d.Service, d.ID, prevOwner, prevDomains, previousBackend)
+		if len(previousBackends) > 0 {
+			e.giveBackRoute(d.Service, d.ID, prevOwner, prevDomains, previousBackends)
 		} else {
-			e.giveBackRoute(d.Service, d.ID, prevOwner, cfg.Domains, "") // 503, not a dead port
+			e.giveBackRoute(d.Service, d.ID, prevOwner, cfg.Domains, nil) // 503, not a dead port
 		}
 		e.kickSupervised(prevOwner) // look again, and route it if it runs
 		fail(fmt.Sprintf("record activation: %v", err))

@@ -24,41 +24,41 @@ type routes struct {
 }
 
 // takeRoute makes deployment id the owner of service's route and points the
-// route at backend (a verified container's); it returns the previous owner
-// and backend.
-func (e *Engine) takeRoute(service, id string, domains []string, backend string) (prevOwner, prevBackend string) {
+// route at backends (verified replicas'); it returns the previous owner and
+// backends.
+func (e *Engine) takeRoute(service, id string, domains []string, backends []string) (prevOwner string, prevBackends []string) {
 	e.routeMu.Lock()
 	defer e.routeMu.Unlock()
 	prevOwner = e.routes.owner[service]
 	e.routes.owner[service] = id
-	return prevOwner, e.router.SetRoute(service, domains, backend)
+	return prevOwner, e.router.SetRoute(service, domains, backends...)
 }
 
 // giveBackRoute undoes takeRoute after a failed activation: the route goes
-// back to its previous owner and backend (503 if there was none).
-func (e *Engine) giveBackRoute(service, id, prevOwner string, domains []string, prevBackend string) {
+// back to its previous owner and backends (503 if there were none).
+func (e *Engine) giveBackRoute(service, id, prevOwner string, domains []string, prevBackends []string) {
 	e.routeMu.Lock()
 	defer e.routeMu.Unlock()
 	if e.routes.owner[service] != id {
 		return
 	}
 	e.routes.owner[service] = prevOwner
-	e.router.SetRoute(service, domains, prevBackend)
+	e.router.SetRoute(service, domains, prevBackends...)
 }
 
-// routeIfOwner points service's route at backend for deployment id, if id
-// still owns it; backend "" makes the service unavailable for now (requests
+// routeIfOwner points service's route at backends for deployment id, if id
+// still owns it; no backend makes the service unavailable for now (requests
 // wait up to hold for a backend, then get 503 with Retry-After retry).
-func (e *Engine) routeIfOwner(id, service string, domains []string, backend string, hold, retry time.Duration) bool {
+func (e *Engine) routeIfOwner(id, service string, domains []string, backends []string, hold, retry time.Duration) bool {
 	e.routeMu.Lock()
 	defer e.routeMu.Unlock()
 	if e.routes.owner[service] != id {
 		return false
 	}
-	if backend == "" {
+	if len(backends) == 0 {
 		e.router.SetUnavailable(service, domains, hold, retry)
 	} else {
-		e.router.SetRoute(service, domains, backend)
+		e.router.SetRoute(service, domains, backends...)
 	}
 	return true
 }
@@ -78,7 +78,7 @@ func (e *Engine) routeNothing(service string, domains []string) {
 	e.routeMu.Lock()
 	defer e.routeMu.Unlock()
 	delete(e.routes.owner, service)
-	e.router.SetRoute(service, domains, "")
+	e.router.SetRoute(service, domains)
 }
 
 // removeRoute forgets service (its domains answer 404) and ends the

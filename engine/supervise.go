@@ -514,30 +514,39 @@ func (e *Engine) startAgain(ctx context.Context, d store.Deployment, id string) 
 // labelOf is the deployment label a container carries.
 func labelOf(c Container) string { return c.Labels[LabelDeployment] }
 
-// routeReplicas points the deployment's route at a verified running replica,
-// or, when there is none, makes it unavailable: lost says it just stopped
-// answering, so requests wait RecoverHold for a restart or a rollback.
+// routeReplicas points the deployment's route at its healthy verified
+// replicas, or, when none is healthy, at those that run but fail their
+// health check (nothing better answers), or, when none runs, makes it
+// unavailable: lost says it just stopped answering, so requests wait
+// RecoverHold for a restart or a rollback.
 func (e *Engine) routeReplicas(s *supervised, lost bool) {
 	s.mu.Lock()
 	d := s.d
-	backend := ""
+	var healthy, unhealthy []string
 	next := time.Time{}
 	for _, r := range s.replicas {
-		if r.verified && r.hostPort != 0 && (r.state == RuntimeHealthy || r.state == RuntimeUnhealthy) {
-			backend = backendAddr(r.hostPort)
-			break
+		switch {
+		case !r.verified || r.hostPort == 0:
+		case r.state == RuntimeHealthy:
+			healthy = append(healthy, backendAddr(r.hostPort))
+		case r.state == RuntimeUnhealthy:
+			unhealthy = append(unhealthy, backendAddr(r.hostPort))
 		}
 		if r.state == RuntimeCrashed && (next.IsZero() || r.restartAt.Before(next)) {
 			next = r.restartAt
 		}
 	}
 	s.mu.Unlock()
+	backends := healthy
+	if len(backends) == 0 {
+		backends = unhealthy
+	}
 	hold := time.Duration(0)
 	if lost {
 		hold = RecoverHold
 	}
 	retry := time.Until(next) + time.Second
-	e.routeIfOwner(d.ID, d.Service, d.Config.Domains, backend, hold, retry)
+	e.routeIfOwner(d.ID, d.Service, d.Config.Domains, backends, hold, retry)
 }
 
 // publishRuntime streams a change of a supervised deployment's runtime.

@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -81,53 +82,56 @@ func runBenchBackend() {
 	srv.Close()
 }
 
-var benchBackend struct {
-	once  sync.Once
-	addr  string
-	err   error
-	cmd   *exec.Cmd
-	stdin io.Closer
+// benchBackends are the backend child processes, started on demand and kept for the
+// whole test binary run; TestMain stops them.
+var benchBackends struct {
+	mu    sync.Mutex
+	addrs []string
+	cmds  []*exec.Cmd
+	stdin []io.Closer
 }
 
-// startBenchBackend starts the backend child process once per test binary run;
-// TestMain stops it.
+// startBenchBackend starts the backend child process once per test binary run.
 func startBenchBackend(b *testing.B) string {
+	return startBenchBackends(b, 1)[0]
+}
+
+// startBenchBackends returns n backends, each its own child process (replicas of one
+// service on one host), starting those not running yet.
+func startBenchBackends(b *testing.B, n int) []string {
 	b.Helper()
-	bb := &benchBackend
-	bb.once.Do(func() {
+	bb := &benchBackends
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	for len(bb.addrs) < n {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), backendHelperEnv+"=1")
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
-			bb.err = err
-			return
+			b.Fatal(err)
 		}
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
-			bb.err = err
-			return
+			b.Fatal(err)
 		}
-		if bb.err = cmd.Start(); bb.err != nil {
-			return
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
 		}
-		bb.cmd, bb.stdin = cmd, stdin
+		bb.cmds, bb.stdin = append(bb.cmds, cmd), append(bb.stdin, stdin)
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err != nil {
-			bb.err = errors.Join(errors.New("benchmark backend did not start"), err)
-			return
+			b.Fatal(errors.Join(errors.New("benchmark backend did not start"), err))
 		}
-		bb.addr = line[:len(line)-1]
-	})
-	if bb.err != nil {
-		b.Fatal(bb.err)
+		bb.addrs = append(bb.addrs, line[:len(line)-1])
 	}
-	return bb.addr
+	return slices.Clone(bb.addrs[:n])
 }
 
 func stopBenchBackend() {
-	if bb := &benchBackend; bb.cmd != nil {
-		bb.stdin.Close()
-		bb.cmd.Wait()
+	bb := &benchBackends
+	for i, cmd := range bb.cmds {
+		bb.stdin[i].Close()
+		cmd.Wait()
 	}
 }
 
@@ -159,10 +163,13 @@ func (l loadResult) p99() time.Duration {
 // connections between passes.
 type loadGen struct {
 	base, host string
-	method     string // GET if ""
-	clients    int
-	transport  *http.Transport
-	client     *http.Client
+	// spread, if set, replaces base: client i sends to spread[i%len(spread)] (the
+	// direct pass against several replicas).
+	spread    []string
+	method    string // GET if ""
+	clients   int
+	transport *http.Transport
+	client    *http.Client
 	// reconnectEvery > 0 gives each client a transport of its own that drops its
 	// connection every so many requests (a TLS client then resumes its session).
 	reconnectEvery int
@@ -191,7 +198,11 @@ func (g *loadGen) run(b *testing.B, n int) loadResult {
 	start := time.Now()
 	for w := range g.clients {
 		wg.Go(func() {
-			req, _ := http.NewRequest(cmp.Or(g.method, http.MethodGet), g.base+"/", nil)
+			base := g.base
+			if len(g.spread) > 0 {
+				base = g.spread[w%len(g.spread)]
+			}
+			req, _ := http.NewRequest(cmp.Or(g.method, http.MethodGet), base+"/", nil)
 			req.Host = g.host
 			mine := make([]time.Duration, 0, n/g.clients+1)
 			buf := make([]byte, 4096)
@@ -264,6 +275,29 @@ func BenchmarkEdge(b *testing.B) {
 	benchAgainstDirect(b, r, backend)
 }
 
+// BenchmarkEdgeReplicas is BenchmarkEdge with the service's requests balanced across
+// 1, 2 and 4 backends (replicas on one host, each its own process); the direct pass
+// spreads its clients across the same backends.
+func BenchmarkEdgeReplicas(b *testing.B) {
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			backends := startBenchBackends(b, n)
+			r := New(Options{})
+			r.SetRoute("web", []string{"web.localhost"}, backends...)
+			benchAgainstDirectWith(b, r, backends, http.MethodGet)
+			var total uint64
+			for _, backend := range backends {
+				c := r.Responses(backend)
+				if c[1] == 0 {
+					b.Fatalf("backend %s of %d answered nothing", backend, n)
+				}
+				total += c[1]
+			}
+			b.ReportMetric(float64(r.Responses(backends[0])[1])/float64(total), "share-of-first")
+		})
+	}
+}
+
 // BenchmarkBareReverseProxy is the reference point: an untuned
 // httputil.NewSingleHostReverseProxy with the default transport, measured the same way.
 func BenchmarkBareReverseProxy(b *testing.B) {
@@ -278,23 +312,27 @@ func BenchmarkEdgePost(b *testing.B) {
 	backend := startBenchBackend(b)
 	r := New(Options{})
 	r.SetRoute("web", []string{"web.localhost"}, backend)
-	benchAgainstDirectWith(b, r, backend, http.MethodPost)
+	benchAgainstDirectWith(b, r, []string{backend}, http.MethodPost)
 }
 
 // benchAgainstDirect serves proxy on a loopback listener and sends b.N requests through
 // it, alternating in chunks with b.N requests straight at backend, so that both see the
 // same background load on a shared machine. The timer runs only during proxy chunks.
 func benchAgainstDirect(b *testing.B, proxy http.Handler, backend string) {
-	benchAgainstDirectWith(b, proxy, backend, http.MethodGet)
+	benchAgainstDirectWith(b, proxy, []string{backend}, http.MethodGet)
 }
 
-// benchAgainstDirectWith is benchAgainstDirect with requests of method.
-func benchAgainstDirectWith(b *testing.B, proxy http.Handler, backend, method string) {
+// benchAgainstDirectWith is benchAgainstDirect with requests of method, the direct
+// pass spread across backends.
+func benchAgainstDirectWith(b *testing.B, proxy http.Handler, backends []string, method string) {
 	const chunk = 2000
 	srv := httptest.NewServer(proxy)
 	defer srv.Close()
 
-	direct := newLoadGen(b, "http://"+backend, "web.localhost")
+	direct := newLoadGen(b, "", "web.localhost")
+	for _, backend := range backends {
+		direct.spread = append(direct.spread, "http://"+backend)
+	}
 	edge := newLoadGen(b, srv.URL, "web.localhost")
 	direct.method, edge.method = method, method
 	direct.run(b, 1000) // open the connections

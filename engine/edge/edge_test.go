@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,10 +89,10 @@ func TestForwardedHeadersAndHost(t *testing.T) {
 
 func TestSetRouteRemoveRouteAndRoutes(t *testing.T) {
 	r := New(Options{})
-	if prev := r.SetRoute("web", []string{"web.localhost", "a.example"}, "127.0.0.1:1001"); prev != "" {
-		t.Fatalf("first SetRoute returned previous %q, want \"\"", prev)
+	if prev := r.SetRoute("web", []string{"web.localhost", "a.example"}, "127.0.0.1:1001"); prev != nil {
+		t.Fatalf("first SetRoute returned previous %q, want none", prev)
 	}
-	if prev := r.SetRoute("web", []string{"web.localhost"}, "127.0.0.1:1002"); prev != "127.0.0.1:1001" {
+	if prev := r.SetRoute("web", []string{"web.localhost"}, "127.0.0.1:1002"); !slices.Equal(prev, []string{"127.0.0.1:1001"}) {
 		t.Fatalf("SetRoute returned previous %q, want 127.0.0.1:1001", prev)
 	}
 	r.SetRoute("api", []string{"api.localhost", "web.localhost"}, "") // takes web.localhost over
@@ -106,7 +107,7 @@ func TestSetRouteRemoveRouteAndRoutes(t *testing.T) {
 		t.Fatal("Routes() returned the router's own map")
 	}
 
-	if prev := r.SetRoute("web", []string{"web.localhost"}, "127.0.0.1:1003"); prev != "127.0.0.1:1002" {
+	if prev := r.SetRoute("web", []string{"web.localhost"}, "127.0.0.1:1003"); !slices.Equal(prev, []string{"127.0.0.1:1002"}) {
 		t.Fatalf("SetRoute returned previous %q, want 127.0.0.1:1002", prev)
 	}
 	if got := r.routes()["web.localhost"]; got != "127.0.0.1:1003" {
@@ -204,7 +205,7 @@ func TestInFlightFinishesOnOldBackend(t *testing.T) {
 	slow := f.getAsync("/slow")
 	<-a.started
 
-	if prev := r.SetRoute("web", []string{"web.localhost"}, b.addr); prev != a.addr {
+	if prev := r.SetRoute("web", []string{"web.localhost"}, b.addr); !slices.Equal(prev, []string{a.addr}) {
 		t.Fatalf("SetRoute returned previous %q, want %q", prev, a.addr)
 	}
 	if n := r.inFlight(a.addr); n != 1 {

@@ -114,9 +114,15 @@ type answer struct {
 // getAsync sends GET path for web.localhost in the background; the answer arrives on
 // the channel.
 func (f *blueGreen) getAsync(path string) <-chan answer {
+	return getAsync(f.c, f.base, "web.localhost", path)
+}
+
+// getAsync sends GET base+path for host in the background; the answer arrives on
+// the channel.
+func getAsync(c *http.Client, base, host, path string) <-chan answer {
 	ch := make(chan answer, 1)
 	go func() {
-		res, body, err := get(context.Background(), f.c, f.base, "web.localhost", path)
+		res, body, err := get(context.Background(), c, base, host, path)
 		if err != nil {
 			ch <- answer{err: err}
 			return
@@ -194,4 +200,25 @@ func (c *wsConn) roundTrip(msg string) (string, error) {
 	buf := make([]byte, len(msg))
 	_, err := io.ReadFull(c.r, buf)
 	return string(buf), err
+}
+
+// closingAddr is a backend that accepts each connection and closes it unanswered, as
+// Docker's port proxy does for a container that just died.
+func closingAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -87,18 +87,69 @@ type Router struct {
 }
 
 // table is one immutable version of the routing table. Writers build a new one and
-// swap the pointer; nothing in it changes after the swap.
+// swap the pointer; nothing in it changes after the swap but the pools' turn counters.
 type table struct {
-	hosts    map[string]*target // domain -> backend; a nil backend means 503
-	down     map[string]*down   // domain -> how a service with nothing healthy answers
+	hosts    map[string]*pool // domain -> its backends; a nil pool means 503
+	down     map[string]*down // domain -> how a service with nothing healthy answers
 	services map[string]serviceRoute
 	next     chan struct{} // closed when a newer table replaces this one
 }
 
 type serviceRoute struct {
 	domains []string
-	backend *target // nil: the service is known but nothing healthy serves it
-	down    *down   // with a nil backend
+	pool    *pool // nil: the service is known but nothing healthy serves it
+	down    *down // with a nil pool
+}
+
+// pool is the backends a service's requests are balanced across: its healthy
+// replicas, as the engine last set them (docs/architecture.md, "Replicas").
+type pool struct {
+	backends []*target // one or more, each address once
+	turn     atomic.Uint32
+}
+
+// pick returns the backend with the fewest requests in flight, skipping those in
+// skip (nil if none is left). The scan starts one further each time, so that equally
+// busy backends (an idle service: all at zero) take turns. One backend, the usual
+// case, costs no atomic write.
+func (p *pool) pick(skip []*target) *target {
+	if len(p.backends) == 1 {
+		if b := p.backends[0]; !slices.Contains(skip, b) {
+			return b
+		}
+		return nil
+	}
+	n := uint32(len(p.backends))
+	start := p.turn.Add(1)
+	var best *target
+	var least int64
+	for i := range n {
+		b := p.backends[(start+i)%n]
+		if slices.Contains(skip, b) {
+			continue
+		}
+		if in := b.inflight.Load(); best == nil || in < least {
+			best, least = b, in
+		}
+	}
+	return best
+}
+
+// holds reports whether b is one of p's backends (p may be nil).
+func (p *pool) holds(b *target) bool {
+	return p != nil && slices.Contains(p.backends, b)
+}
+
+// addrs lists p's backend addresses (nil for a nil pool).
+func (p *pool) addrs() []string {
+	if p == nil {
+		return nil
+	}
+	out := make([]string, len(p.backends))
+	for i, b := range p.backends {
+		out[i] = b.addr
+	}
+	return out
 }
 
 // down is how requests for a service with nothing healthy are answered.
@@ -110,24 +161,32 @@ type down struct {
 // New returns a Router with no routes.
 func New(opts Options) *Router {
 	r := &Router{opts: opts.withDefaults(), backends: map[string]*target{}}
-	r.table.Store(&table{hosts: map[string]*target{}, down: map[string]*down{}, services: map[string]serviceRoute{}, next: make(chan struct{})})
+	r.table.Store(&table{hosts: map[string]*pool{}, down: map[string]*down{}, services: map[string]serviceRoute{}, next: make(chan struct{})})
 	return r
 }
 
 // ServeHTTP routes req on its Host header: unknown host 404, a service with no healthy
 // backend 503 with Retry-After (after waiting for one while SetUnavailable's hold
-// lasts), otherwise the backend's answer (502 if it cannot be reached).
+// lasts), otherwise the answer of the service's backend with the fewest requests in
+// flight (502 if it cannot be reached). A plain request a backend left wholly
+// unanswered (a replica that just died) goes to another backend of the service at
+// once, and when none is left waits for the route to change (RetryUnanswered).
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := CanonicalHost(req.Host)
 	var retryUntil time.Time // set by the first backend that left req unanswered
+	var failed []*target     // the backends of table seen that left req unanswered
+	var seen *table
 	for {
 		t := r.table.Load()
-		b, ok := t.hosts[host]
+		if t != seen {
+			seen, failed = t, failed[:0]
+		}
+		p, ok := t.hosts[host]
 		if !ok {
 			http.Error(w, "no service for this host", http.StatusNotFound)
 			return
 		}
-		if b == nil {
+		if p == nil {
 			d := t.down[host]
 			if r.awaitBackend(req, t, d) {
 				continue
@@ -140,20 +199,25 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			http.Error(w, "service unavailable: no healthy deployment", http.StatusServiceUnavailable)
 			return
 		}
+		b := p.pick(failed)
 		b.acquire()
-		// The request counts on b only if b was still the route after the count went
+		// The request counts on b only if b was still routed after the count went
 		// up; otherwise a SetRoute slipped in between and a Drain of b may already
 		// have seen zero. Every SetRoute stores a new table, so an unchanged pointer
 		// proves the route is unchanged.
-		if now := r.table.Load(); now != t && now.hosts[host] != b {
+		if now := r.table.Load(); now != t && !now.hosts[host].holds(b) {
 			b.release()
 			continue
 		}
-		err := b.serve(w, req, r.opts.RetryUnanswered > 0)
+		err := b.serve(w, req, r.opts.RetryUnanswered > 0 || len(p.backends) > 1)
 		if err == nil {
 			return
 		}
-		// Nothing reached the client: wait for the engine to route elsewhere.
+		// Nothing reached the client: another replica, or wait for the engine to
+		// route elsewhere.
+		if failed = append(failed, b); len(failed) < len(p.backends) {
+			continue
+		}
 		if retryUntil.IsZero() {
 			retryUntil = time.Now().Add(r.opts.RetryUnanswered)
 		}
@@ -203,17 +267,18 @@ func (r *Router) awaitChange(req *http.Request, t *table, deadline time.Time) bo
 	return false
 }
 
-// SetRoute points every domain of service at backend ("127.0.0.1:PORT"), replacing the
-// service's previous domains and backend in one atomic swap. backend "" keeps the
-// service known with nothing healthy behind it: 503 with Retry-After at once. A domain
-// another service held moves to this one. It returns the service's previous backend
-// ("" if none).
-func (r *Router) SetRoute(service string, domains []string, backend string) (previous string) {
+// SetRoute points every domain of service at backends ("HOST:PORT" each; "" entries
+// and repeats are ignored), replacing the service's previous domains and backends in
+// one atomic swap; requests are balanced across them by fewest in flight. No backend
+// keeps the service known with nothing healthy behind it: 503 with Retry-After at
+// once. A domain another service held moves to this one. It returns the service's
+// previous backends (nil if none).
+func (r *Router) SetRoute(service string, domains []string, backends ...string) (previous []string) {
 	var d *down
-	if backend == "" {
+	if !slices.ContainsFunc(backends, func(b string) bool { return b != "" }) {
 		d = &down{retryAfter: defaultRetryAfter}
 	}
-	return r.setRoute(service, domains, backend, d)
+	return r.setRoute(service, domains, backends, d)
 }
 
 // SetUnavailable points service's domains at nothing healthy, as SetRoute with no
@@ -222,7 +287,7 @@ func (r *Router) SetRoute(service string, domains []string, backend string) (pre
 // waits for a backend to be set instead of failing; after that, or past
 // Options.MaxHeld waiting requests, it gets 503 with Retry-After retryAfter (rounded up to seconds).
 func (r *Router) SetUnavailable(service string, domains []string, hold, retryAfter time.Duration) {
-	r.setRoute(service, domains, "", &down{holdUntil: time.Now().Add(hold), retryAfter: retryAfterSeconds(retryAfter)})
+	r.setRoute(service, domains, nil, &down{holdUntil: time.Now().Add(hold), retryAfter: retryAfterSeconds(retryAfter)})
 }
 
 // Responses counts the answers backend gave through the router, by class ([0] is
@@ -241,7 +306,7 @@ func (r *Router) Responses(backend string) [5]uint64 {
 	return out
 }
 
-func (r *Router) setRoute(service string, domains []string, backend string, d *down) (previous string) {
+func (r *Router) setRoute(service string, domains, backends []string, d *down) (previous []string) {
 	r.mu.Lock()
 	var idle []*target
 	defer func() {
@@ -250,12 +315,16 @@ func (r *Router) setRoute(service string, domains []string, backend string, d *d
 	}()
 
 	old := r.table.Load()
-	if prev := old.services[service].backend; prev != nil {
-		previous = prev.addr
-	}
-	var b *target
-	if backend != "" {
-		b = r.backendLocked(backend)
+	previous = old.services[service].pool.addrs()
+	var p *pool
+	for _, addr := range backends {
+		if addr == "" || (p != nil && slices.ContainsFunc(p.backends, func(b *target) bool { return b.addr == addr })) {
+			continue
+		}
+		if p == nil {
+			p = &pool{}
+		}
+		p.backends = append(p.backends, r.backendLocked(addr))
 	}
 	clean := make([]string, 0, len(domains))
 	for _, d := range domains {
@@ -274,7 +343,7 @@ func (r *Router) setRoute(service string, domains []string, backend string, d *d
 			services[name] = s
 		}
 	}
-	services[service] = serviceRoute{domains: clean, backend: b, down: d}
+	services[service] = serviceRoute{domains: clean, pool: p, down: d}
 	idle = r.swapLocked(services)
 	return previous
 }
@@ -352,17 +421,13 @@ func (r *Router) inFlight(backend string) int {
 	return int(b.inflight.Load())
 }
 
-// routes returns a copy of the routing table: domain -> backend ("" when the service
-// has nothing healthy).
+// routes returns a copy of the routing table: domain -> its backends joined by ","
+// ("" when the service has nothing healthy).
 func (r *Router) routes() map[string]string {
 	t := r.table.Load()
 	routes := make(map[string]string, len(t.hosts))
-	for host, b := range t.hosts {
-		if b != nil {
-			routes[host] = b.addr
-		} else {
-			routes[host] = ""
-		}
+	for host, p := range t.hosts {
+		routes[host] = strings.Join(p.addrs(), ",")
 	}
 	return routes
 }
@@ -381,12 +446,12 @@ func (r *Router) backendLocked(addr string) *target {
 // swapLocked publishes a table built from services, then retires the backends no
 // route uses any more and returns those it forgot (see sweepLocked).
 func (r *Router) swapLocked(services map[string]serviceRoute) []*target {
-	hosts := make(map[string]*target, len(services))
+	hosts := make(map[string]*pool, len(services))
 	downs := map[string]*down{}
 	for _, s := range services {
 		for _, d := range s.domains {
-			hosts[d] = s.backend
-			if s.backend == nil && s.down != nil {
+			hosts[d] = s.pool
+			if s.pool == nil && s.down != nil {
 				downs[d] = s.down
 			}
 		}
@@ -397,8 +462,10 @@ func (r *Router) swapLocked(services map[string]serviceRoute) []*target {
 
 	inUse := make(map[*target]bool, len(services))
 	for _, s := range services {
-		if s.backend != nil {
-			inUse[s.backend] = true
+		if s.pool != nil {
+			for _, b := range s.pool.backends {
+				inUse[b] = true
+			}
 		}
 	}
 	for _, b := range r.backends {

@@ -158,35 +158,12 @@ func TestUnansweredRequestsFollowTheNextRoute(t *testing.T) {
 	refused, _ := net.Listen("tcp", "127.0.0.1:0")
 	refusedAddr := refused.Addr().String()
 	refused.Close()
-	closer, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closer.Close() })
-	go func() {
-		for {
-			c, err := closer.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-
-	for _, dead := range []string{refusedAddr, closer.Addr().String()} {
+	for _, dead := range []string{refusedAddr, closingAddr(t)} {
 		r := New(Options{RetryUnanswered: time.Minute})
 		r.SetRoute("web", []string{"web.localhost"}, dead)
 		base := startRouter(t, r)
 		c := newClient(t)
-		ch := make(chan answer, 1)
-		go func() {
-			res, body, err := get(t.Context(), c, base, "web.localhost", "/")
-			if err != nil {
-				ch <- answer{err: err}
-				return
-			}
-			ch <- answer{status: res.StatusCode, body: body}
-		}()
+		ch := getAsync(c, base, "web.localhost", "/")
 		waitHeld(t, r, 1)
 		r.SetRoute("web", []string{"web.localhost"}, live.addr)
 		if a := <-ch; a.err != nil || a.status != 200 || a.body != "live" {
