@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -81,7 +82,7 @@ func New(backend Backend, opts Options) *Model {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(opts.Context)
 	c := &common{ctx: ctx, backend: backend, opts: opts, styles: DefaultStyles(), keys: DefaultKeyMap()}
-	sp := spinner.New(spinner.WithSpinner(spinner.MiniDot))
+	sp := spinner.New(spinner.WithSpinner(spinner.Spinner{Frames: spinner.MiniDot.Frames, FPS: spinInterval}))
 	c.spin = sp.Spinner.Frames[0]
 	h := help.New()
 	h.Styles = c.styles.Help
@@ -211,6 +212,13 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
+// spinInterval is how long a spinner frame shows. Each frame redraws the
+// whole screen (about 1 ms of CPU at 160x40, most of it Bubble Tea's
+// renderer), once per session: at the spinner's own 12 frames a second, 50
+// SSH sessions spent most of a core for as long as a deployment ran
+// (BENCHMARKS.md).
+const spinInterval = time.Second / 4
+
 // startSpinner starts the spinner when something is in progress; it stops by
 // itself (the tick is dropped) once nothing is.
 func (m *Model) startSpinner() tea.Cmd {
@@ -218,7 +226,9 @@ func (m *Model) startSpinner() tea.Cmd {
 		return nil
 	}
 	m.spinning = true
-	return m.spinner.Tick
+	// The first frame waits its turn too: an immediate one would cost every
+	// session a second frame right when the change that started it is drawn.
+	return tea.Tick(spinInterval, func(time.Time) tea.Msg { return m.spinner.Tick() })
 }
 
 func (m *Model) anyInProgress() bool {
