@@ -11,9 +11,10 @@ import (
 // Bus delivers every published value to every current subscriber, in order.
 // The zero value is ready to use.
 type Bus[T any] struct {
-	mu   sync.Mutex
-	seq  int64
-	subs map[chan T]struct{}
+	mu     sync.Mutex
+	seq    int64
+	subs   map[chan T]struct{}
+	closed bool
 	// Buffer is how far a subscriber may fall behind; 0 means 4096.
 	Buffer int
 }
@@ -46,6 +47,11 @@ func (b *Bus[T]) Subscribe(ctx context.Context) <-chan T {
 	}
 	ch := make(chan T, n)
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		close(ch)
+		return ch
+	}
 	if b.subs == nil {
 		b.subs = map[chan T]struct{}{}
 	}
@@ -61,6 +67,18 @@ func (b *Bus[T]) Subscribe(ctx context.Context) <-chan T {
 		b.mu.Unlock()
 	}()
 	return ch
+}
+
+// Close ends the bus: every subscriber's channel closes, as a cut-off one
+// does, and a later Subscribe gets a closed channel.
+func (b *Bus[T]) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for ch := range b.subs {
+		delete(b.subs, ch)
+		close(ch)
+	}
 }
 
 // Subscribers counts the current subscribers.

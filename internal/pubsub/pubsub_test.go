@@ -37,3 +37,26 @@ func TestBusOrderAndCutOff(t *testing.T) {
 		t.Fatal("fast channel not closed after cancel")
 	}
 }
+
+func TestBusClose(t *testing.T) {
+	var b Bus[string]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before := b.Subscribe(ctx)
+	b.Publish("kept", nil)
+	b.Close()
+	if got, ok := <-before; !ok || got != "kept" {
+		t.Fatalf("a value published before Close: got %q (open %v)", got, ok)
+	}
+	if _, ok := <-before; ok {
+		t.Fatal("a subscriber's channel is open after Close")
+	}
+	b.Publish("lost", nil) // no subscriber left: nothing to send, no panic
+	if _, ok := <-b.Subscribe(ctx); ok {
+		t.Fatal("a Subscribe after Close got an open channel")
+	}
+	cancel() // the closed subscriptions' contexts end: no second close
+	if n := b.Subscribers(); n != 0 {
+		t.Fatalf("%d subscribers after Close", n)
+	}
+}

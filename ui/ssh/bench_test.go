@@ -49,9 +49,9 @@ func BenchmarkStatusFanout(b *testing.B) {
 	for _, tm := range terms {
 		tm.waitFor("worker")
 	}
-	for deadline := time.Now().Add(waitWithin); w.b.Subscribers() < sessions; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(waitWithin); w.srv.EventSubscribers() < sessions; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d sessions subscribed", w.b.Subscribers(), sessions)
+			b.Fatalf("%d of %d sessions subscribed", w.srv.EventSubscribers(), sessions)
 		}
 	}
 	if _, err := w.b.Act(context.Background(), api.ActionRequest{Kind: "deploy", Service: "web"}); err != nil {

@@ -69,6 +69,7 @@ type Server struct {
 	srv    *ssh.Server
 	ctx    context.Context // ends every session's program on Shutdown
 	cancel context.CancelFunc
+	events *eventFeed
 	addr   atomic.Pointer[string]
 }
 
@@ -98,6 +99,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		keys:   &authorizedKeys{path: filepath.Join(opts.DataDir, AuthorizedKeysFile), log: log},
 		ctx:    ctx,
 		cancel: cancel,
+		events: &eventFeed{ctx: ctx, backend: opts.Backend},
 	}
 	s.srv, err = wish.NewServer(
 		wish.WithAddress(opts.Addr),

@@ -24,6 +24,7 @@ import (
 type sessionBackend struct {
 	b      ui.Backend
 	caller func() api.Caller
+	events *eventFeed // shared by the sessions: see eventFeed
 }
 
 var _ ui.Backend = sessionBackend{}
@@ -31,7 +32,7 @@ var _ ui.Backend = sessionBackend{}
 // sessionBackend gives a session's dashboard a backend that acts as id, the
 // session of key from remote.
 func (s *Server) sessionBackend(id identity, key ssh.PublicKey, remote net.Addr) sessionBackend {
-	return sessionBackend{b: s.opts.Backend, caller: func() api.Caller {
+	return sessionBackend{b: s.opts.Backend, events: s.events, caller: func() api.Caller {
 		role := ui.RoleViewer
 		if g, ok := s.keys.lookup(key, remote, time.Now()); ok {
 			role = g.role
@@ -68,8 +69,10 @@ func (sb sessionBackend) Act(ctx context.Context, req api.ActionRequest) (api.De
 	return sb.b.Act(sb.as(ctx), req)
 }
 
+// Subscribe joins the sessions' shared event stream (eventFeed): the one
+// call not made as the session, since every role sees the same events.
 func (sb sessionBackend) Subscribe(ctx context.Context) (<-chan api.Event, error) {
-	return sb.b.Subscribe(sb.as(ctx))
+	return sb.events.subscribe(ctx)
 }
 
 func (sb sessionBackend) Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error {

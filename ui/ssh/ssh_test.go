@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -554,11 +555,14 @@ func TestManySessionsSeeAStatusChange(t *testing.T) {
 		tm.waitLine("#2 ", "ACTIVE")
 	}
 	deadline := time.Now().Add(waitWithin)
-	for b.Subscribers.Load() < n {
+	for w.srv.EventSubscribers() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d sessions subscribed", b.Subscribers.Load(), n)
+			t.Fatalf("%d of %d sessions subscribed", w.srv.EventSubscribers(), n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if got := b.Subscribers.Load(); got != 1 {
+		t.Fatalf("%d sessions hold %d event streams from the daemon, want one shared", n, got)
 	}
 	reads := b.DeploymentsCalls.Load()
 	rb := rw.Act(api.ActionRequest{Kind: "rollback", Service: realdaemon.Service, Deployment: rw.Old.ID, TriggeredBy: "dave"})
@@ -581,9 +585,9 @@ func TestShutdownEndsSessions(t *testing.T) {
 	for _, tm := range terms {
 		tm.waitFor("worker")
 	}
-	for deadline := time.Now().Add(waitWithin); b.Subscribers.Load() != 2; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(waitWithin); w.srv.EventSubscribers() != 2 || b.Subscribers.Load() != 1; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of 2 sessions subscribed", b.Subscribers.Load())
+			t.Fatalf("%d of 2 sessions subscribed, %d streams from the daemon", w.srv.EventSubscribers(), b.Subscribers.Load())
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -609,6 +613,73 @@ func TestShutdownEndsSessions(t *testing.T) {
 			t.Fatalf("%d subscriptions to the daemon outlived their sessions", b.Subscribers.Load())
 		}
 	}
+}
+
+// The sessions share one event stream from the daemon; when it ends, each
+// session says so, subscribes again (one new stream for all) and shows what
+// changed after.
+func TestSharedEventStreamComesBack(t *testing.T) {
+	rw := realdaemon.New(t)
+	rw.CreateService("web", "clank-test/sampleapp:never-built")
+	b := &cuttable{Counting: rw.Backend()}
+	dir := t.TempDir()
+	k := newKey(t)
+	writeAuthorizedKeys(t, dir, authLine(k, ""))
+	w := serveOn(t, dir, b)
+	terms := []*term{w.open(t, "a", k), w.open(t, "b", k)}
+	subscribed := func() {
+		t.Helper()
+		for deadline := time.Now().Add(waitWithin); w.srv.EventSubscribers() != 2 || b.Subscribers.Load() != 1; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of 2 sessions subscribed, %d streams from the daemon", w.srv.EventSubscribers(), b.Subscribers.Load())
+			}
+		}
+	}
+	for _, tm := range terms {
+		tm.waitFor("web")
+	}
+	subscribed()
+	b.cut()
+	for _, tm := range terms {
+		tm.waitFor("event stream lost")
+	}
+	subscribed()
+	if got := b.opened.Load(); got != 2 {
+		t.Fatalf("%d streams opened for two sessions and one loss, want 2", got)
+	}
+	rw.CreateService("worker", "clank-test/sampleapp:never-built")
+	for _, tm := range terms {
+		tm.waitFor("worker")
+		tm.waitGone("event stream lost")
+	}
+}
+
+// cuttable is the daemon's API client whose event streams the test can end,
+// as a daemon going away would.
+type cuttable struct {
+	*realdaemon.Counting
+	opened  atomic.Int64
+	mu      sync.Mutex
+	cancels []context.CancelFunc
+}
+
+func (c *cuttable) Subscribe(ctx context.Context) (<-chan api.Event, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	c.cancels = append(c.cancels, cancel)
+	c.mu.Unlock()
+	c.opened.Add(1)
+	return c.Counting.Subscribe(ctx)
+}
+
+// cut ends every stream opened so far.
+func (c *cuttable) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cancel := range c.cancels {
+		cancel()
+	}
+	c.cancels = nil
 }
 
 func TestFromOptionIsEnforced(t *testing.T) {
