@@ -70,6 +70,7 @@ type Server struct {
 	ctx    context.Context // ends every session's program on Shutdown
 	cancel context.CancelFunc
 	events *eventFeed
+	conns  connSet
 	addr   atomic.Pointer[string]
 }
 
@@ -106,6 +107,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		func(srv *ssh.Server) error {
 			srv.AddHostKey(signer)
 			srv.HandshakeTimeout = handshakeTimeout
+			srv.ConnCallback = s.conns.admit
 			return nil
 		},
 		// Public keys only: no password or keyboard-interactive handler is
@@ -255,19 +257,27 @@ func (s *Server) Addr() string {
 	return s.opts.Addr
 }
 
-// Shutdown stops listening, ends every session's dashboard and waits for the
-// connections to close, closing them when ctx ends first.
+// Shutdown stops admitting connections, ends every session's dashboard and
+// waits for the connections to close, closing them when ctx ends first; then
+// it stops listening. It waits on the server's own count of connections
+// (connSet), not with the library's Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		_ = s.srv.Close()
+	var err error
+	select {
+	case <-s.conns.close():
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
+	s.conns.closeAll()
+	_ = s.srv.Close()
 	return err
 }
 
 // Close closes the listener and every connection at once.
 func (s *Server) Close() error {
 	s.cancel()
+	s.conns.close()
+	s.conns.closeAll()
 	return s.srv.Close()
 }
