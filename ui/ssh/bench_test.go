@@ -84,3 +84,30 @@ func BenchmarkStatusFanout(b *testing.B) {
 	}
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
 }
+
+// BenchmarkIdleSessions measures what 50 open, idle dashboard sessions cost
+// the server: CPU time per second of wall time (the renderer's frame ticker
+// runs whether or not anything changed).
+func BenchmarkIdleSessions(b *testing.B) {
+	const sessions = 50
+	dir := b.TempDir()
+	k := newKey(b)
+	writeAuthorizedKeys(b, dir, authLine(k, ""))
+	w := startServer(b, dir, demo())
+	for range sessions {
+		w.open(b, "bench", k).waitFor("worker")
+	}
+	for deadline := time.Now().Add(waitWithin); w.srv.EventSubscribers() < sessions; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d sessions subscribed", w.srv.EventSubscribers(), sessions)
+		}
+	}
+	var cpu, wall time.Duration
+	for b.Loop() {
+		start, cpu0 := time.Now(), cpuTime()
+		time.Sleep(time.Second) // the cost of nothing happening, for a second
+		cpu += cpuTime() - cpu0
+		wall += time.Since(start)
+	}
+	b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "%core")
+}
