@@ -128,7 +128,8 @@ func (e *Engine) consume(ctx context.Context, events <-chan RuntimeEvent, errs <
 }
 
 // onRuntimeEvent: a container event of this instance goes to its supervisor
-// (or has the warm standbys looked at); a removed image has the local images
+// (a die crashes the replica on the spot, see sawExit), or has the warm
+// standbys looked at; a removed image has the local images
 // checked again at once, so that a badge goes within seconds.
 func (e *Engine) onRuntimeEvent(ev RuntimeEvent) {
 	switch ev.Type {
@@ -143,7 +144,12 @@ func (e *Engine) onRuntimeEvent(ev RuntimeEvent) {
 		if ev.Labels[LabelOwner] != e.owner {
 			return
 		}
-		if e.dispatched(ev.ID) {
+		switch {
+		case ev.Action == ActionDie && e.sawExit(ev):
+			return
+		case ev.Action == ActionOOM && e.sawOOM(ev):
+			return
+		case e.dispatched(ev.ID):
 			return
 		}
 		if ev.Action == ActionDie || ev.Action == ActionDestroy {

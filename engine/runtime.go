@@ -72,12 +72,18 @@ const (
 	ActionUntag   = "untag"  // image lost a tag
 )
 
+// attrExitCode is the attribute of a die event that holds the exit code.
+const attrExitCode = "exitCode"
+
 // RuntimeEvent is something the engine reports that Clank cares about.
 type RuntimeEvent struct {
 	Type   string // EventTypeContainer or EventTypeImage
 	Action string // one of the Action* constants
 	ID     string // container ID or image ID/ref
+	// Labels: a container's labels and the event's attributes
+	// (Labels["exitCode"] for a die).
 	Labels map[string]string
+	At     time.Time // when the engine reported it
 }
 
 // Runtime runs containers. engine/docker implements it on the Docker engine.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +88,16 @@ type replica struct {
 	crashes      int  // crashes since it last stayed healthy for BackoffReset
 	healthySince time.Time
 	restartAt    time.Time // crashed: when it starts again
+	oom          bool      // Docker reported an OOM kill in the container since it last started
+	// unrecorded is a crash marked from a Docker event that the replica's
+	// goroutine has not written to the store yet (nil: none).
+	unrecorded *crashNote
+}
+
+// crashNote is a crash to write to the store: the container's exit (empty
+// when it is gone) and the event's message.
+type crashNote struct {
+	lastExit, msg string
 }
 
 // supervise puts ACTIVE deployment d under supervision, its container c
@@ -250,6 +262,12 @@ func (e *Engine) runReplica(ctx context.Context, r *replica, initial bool) {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
+			// A crash seen in Docker's events is known already: write it
+			// down and plan its restart, then look at the container anyway
+			// (it may have been started again behind Clank's back).
+			if after, ok := e.recordCrash(ctx, r); ok {
+				schedule(after)
+			}
 			schedule(e.check(ctx, r, false))
 		case <-probe.C:
 			schedule(e.probe(ctx, r))
@@ -321,11 +339,14 @@ func (e *Engine) check(ctx context.Context, r *replica, initial bool) time.Durat
 	return noRestart
 }
 
+// oomKilled names an exit the kernel's OOM killer caused.
+const oomKilled = "OOM killed"
+
 // exitDescription says how a container ended: "exit 137 (OOM killed)".
 func exitDescription(c Container) string {
 	s := fmt.Sprintf("exit %d", c.ExitCode)
 	if c.OOMKilled {
-		s += " (OOM killed)"
+		s += " (" + oomKilled + ")"
 	}
 	return s
 }
@@ -336,9 +357,26 @@ func exitDescription(c Container) string {
 // start it again: at once when immediate (found down at a reconcile), else
 // after the backoff.
 func (e *Engine) crashed(ctx context.Context, r *replica, reason, lastExit string, immediate bool) time.Duration {
+	delay := e.markCrashed(r, reason, lastExit, immediate)
+	e.recordCrash(ctx, r)
+	return delay
+}
+
+// markCrashed is the part of crashed that needs no I/O, so that a crash
+// Docker reports is acted on the moment its event arrives: the replica is
+// crashed, out of the route, the change published and the watch told. The
+// store write is left to recordCrash. A replica already crashed is left as
+// it is (Docker's event and a look at the container may both report the same
+// exit). It returns when to start the container again.
+func (e *Engine) markCrashed(r *replica, reason, lastExit string, immediate bool) time.Duration {
 	s := r.s
 	now := time.Now()
 	s.mu.Lock()
+	if r.state == RuntimeCrashed {
+		after := max(time.Until(r.restartAt), 0)
+		s.mu.Unlock()
+		return after
+	}
 	if !r.healthySince.IsZero() && now.Sub(r.healthySince) >= BackoffReset {
 		r.crashes = 0
 	}
@@ -349,12 +387,36 @@ func (e *Engine) crashed(ctx context.Context, r *replica, reason, lastExit strin
 	r.crashes++
 	r.state, r.reason, r.since, r.failures, r.healthySince = RuntimeCrashed, reason, now, 0, time.Time{}
 	r.restartAt = now.Add(delay)
+	msg := fmt.Sprintf("crashed: %s; starting it again in %s", reason, delay)
+	if lastExit != "" {
+		s.d.LastExit = lastExit // written by recordCrash
+	}
+	r.unrecorded = &crashNote{lastExit: lastExit, msg: msg}
 	d := s.d
 	s.mu.Unlock()
 
-	msg := fmt.Sprintf("crashed: %s; starting it again in %s", reason, delay)
-	if lastExit != "" {
-		if nd, err := e.store.RecordExit(context.WithoutCancel(ctx), d.ID, lastExit, msg); err != nil {
+	e.log.Warn("ACTIVE container crashed", "service", d.Service, "deployment", d.ID, "reason", reason, "restart_in", delay)
+	e.routeReplicas(s, true)
+	e.publishRuntime(s, msg)
+	e.watchCrash(s, reason)
+	return delay
+}
+
+// recordCrash writes the crash markCrashed noted, if one is not written yet,
+// and returns when its restart is due (ok false: nothing to write).
+func (e *Engine) recordCrash(ctx context.Context, r *replica) (after time.Duration, ok bool) {
+	s := r.s
+	s.mu.Lock()
+	note := r.unrecorded
+	r.unrecorded = nil
+	d, due := s.d, r.restartAt
+	s.mu.Unlock()
+	if note == nil {
+		return noRestart, false
+	}
+	if note.lastExit != "" {
+		nd, err := e.store.RecordExit(context.WithoutCancel(ctx), d.ID, note.lastExit, note.msg)
+		if err != nil {
 			e.log.Error("record container exit", "deployment", d.ID, "err", err)
 		} else {
 			s.mu.Lock()
@@ -362,11 +424,74 @@ func (e *Engine) crashed(ctx context.Context, r *replica, reason, lastExit strin
 			s.mu.Unlock()
 		}
 	}
-	e.log.Warn("ACTIVE container crashed", "service", d.Service, "deployment", d.ID, "reason", reason, "restart_in", delay)
-	e.routeReplicas(s, true)
-	e.publishRuntime(s, msg)
-	e.watchCrash(s, reason)
-	return delay
+	return max(time.Until(due), 0), true
+}
+
+// sawExit acts on Docker's report that container id of this instance exited
+// (a die event, with its exit code): if a supervisor has it, and its labels
+// are the supervised deployment's, the replica is crashed at once, without
+// waiting for a look at the container (Docker said so), and its goroutine is
+// woken to record it and plan the restart. It reports whether it did.
+func (e *Engine) sawExit(ev RuntimeEvent) bool {
+	code, err := strconv.Atoi(ev.Labels[attrExitCode])
+	if err != nil {
+		return false // no exit code: the supervisor looks at the container
+	}
+	r := e.replicaOf(ev.ID)
+	if r == nil {
+		return false
+	}
+	s := r.s
+	s.mu.Lock()
+	ours := r.containerID == ev.ID && ev.Labels[LabelService] == s.d.Service &&
+		ev.Labels[LabelDeployment] == s.d.ContainerDeployment() && r.state != RuntimeCrashed
+	exit := exitDescription(Container{ExitCode: code, OOMKilled: r.oom})
+	s.mu.Unlock()
+	if ours {
+		e.markCrashed(r, exit, exit, false)
+	}
+	r.kick()
+	return true
+}
+
+// sawOOM notes Docker's report that the kernel killed a process of
+// container id for memory: the container's exit is named "OOM killed" (the
+// oom event comes before the die; should it come after, the crash already
+// marked is renamed).
+func (e *Engine) sawOOM(ev RuntimeEvent) bool {
+	r := e.replicaOf(ev.ID)
+	if r == nil {
+		return false
+	}
+	s := r.s
+	s.mu.Lock()
+	var renamed string
+	if r.containerID == ev.ID {
+		r.oom = true
+		if r.state == RuntimeCrashed && strings.HasPrefix(r.reason, "exit ") && !strings.Contains(r.reason, oomKilled) {
+			r.reason += " (" + oomKilled + ")"
+			s.d.LastExit = r.reason
+			if r.unrecorded != nil {
+				r.unrecorded.lastExit = r.reason
+			} else {
+				r.unrecorded = &crashNote{lastExit: r.reason, msg: "crashed: " + r.reason}
+			}
+			renamed = "crashed: " + r.reason
+		}
+	}
+	s.mu.Unlock()
+	if renamed != "" {
+		e.publishRuntime(s, renamed)
+	}
+	r.kick()
+	return true
+}
+
+// replicaOf is the replica that supervises container id, nil if none does.
+func (e *Engine) replicaOf(id string) *replica {
+	e.supMu.Lock()
+	defer e.supMu.Unlock()
+	return e.byContainer[id]
 }
 
 // probe runs the health check once on a running replica and records the
@@ -443,12 +568,16 @@ func (e *Engine) restart(ctx context.Context, r *replica) time.Duration {
 		s.mu.Unlock()
 		return noRestart
 	}
-	d, id := s.d, r.containerID
-	n := d.Restarts + 1
-	r.state, r.reason, r.since = RuntimeRestarting, fmt.Sprintf("start %d", n), time.Now()
+	id := r.containerID
+	n := s.d.Restarts + 1
+	r.state, r.reason, r.since, r.oom = RuntimeRestarting, fmt.Sprintf("start %d", n), time.Now(), false
+	s.d.Restarts = n // written below; the event says it first
+	d := s.d
 	s.mu.Unlock()
 
 	msg := fmt.Sprintf("restart %d: starting the container again from the same snapshot", n)
+	e.log.Info("restarting ACTIVE container", "service", d.Service, "deployment", d.ID, "restart", n)
+	e.publishRuntime(s, msg)
 	if nd, err := e.store.RecordRestart(bg, d.ID, msg); err != nil {
 		e.log.Error("record restart", "deployment", d.ID, "err", err)
 	} else {
@@ -457,8 +586,6 @@ func (e *Engine) restart(ctx context.Context, r *replica) time.Duration {
 		s.d = nd
 		s.mu.Unlock()
 	}
-	e.log.Info("restarting ACTIVE container", "service", d.Service, "deployment", d.ID, "restart", n)
-	e.publishRuntime(s, msg)
 
 	c, err := e.startAgain(ctx, d, id)
 	if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -53,6 +54,7 @@ func (r *Runtime) Events(ctx context.Context) (<-chan engine.RuntimeEvent, <-cha
 					Action: actionName(string(m.Action)),
 					ID:     m.Actor.ID,
 					Labels: m.Actor.Attributes,
+					At:     time.Unix(0, m.TimeNano),
 				}
 				select {
 				case events <- ev:
