@@ -120,6 +120,15 @@ func startDaemonWith(t *testing.T, dataDir, routerAddr string, env []string, arg
 		d.cmd.Process.Kill()
 		t.Fatalf("clank serve did not start:\n%s", d.log)
 	}
+	// Once the daemon stopped, the images of its registry go: those the
+	// test pushed and those the daemon pulled (by digest, with no tag).
+	t.Cleanup(func() {
+		select {
+		case addr := <-d.regCh:
+			testdocker.RemoveRegistryImages(t, rt, addr)
+		default: // no registry
+		}
+	})
 	t.Cleanup(func() { d.stop() })
 	// Every container of this daemon goes when the test ends.
 	d.owner = instanceID(t, dataDir)

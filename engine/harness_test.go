@@ -55,12 +55,14 @@ func newHarness(t testing.TB, tweaks ...func(*engine.Options)) *harness {
 	h.addr = ln.Addr().String()
 	h.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	h.start()
+	// The engine stops first (clean-ups run last in, first out), so that no
+	// supervisor starts a container again while they are removed.
+	testdocker.Cleanup(t, h.rt, map[string]string{engine.LabelOwner: h.eng.Owner()})
 	t.Cleanup(func() {
 		h.eng.Close()
 		srv.Close()
 		st.Close()
 	})
-	testdocker.Cleanup(t, h.rt, map[string]string{engine.LabelOwner: h.eng.Owner()})
 	return h
 }
 

@@ -35,6 +35,7 @@ func withRegistry(t *testing.T) (clankRegistry, func(*engine.Options)) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	testdocker.CleanupRegistry(t, testdocker.Require(t), addr.String())
 	c := srv.Credential()
 	reg := clankRegistry{addr: addr.String(), auth: dockerregistry.AuthConfig{Username: c.Username, Password: c.Password, ServerAddress: addr.String()}}
 	return reg, func(o *engine.Options) {

@@ -187,25 +187,68 @@ func RemoveImage(tb testing.TB, rt *docker.Runtime, ref string) {
 	// supervises what it runs) between the stop and the removal: stop what
 	// uses the image until the removal goes through.
 	for attempt := 0; ; attempt++ {
-		cs, err := rt.Client().ContainerList(ctx, client.ContainerListOptions{All: true,
-			Filters: make(client.Filters).Add("ancestor", info.ID).Add("label", TestLabel+"=1")})
-		if err != nil {
-			tb.Errorf("remove test image %s: list its containers: %v", ref, err)
-		}
-		for _, c := range cs.Items {
-			if err := rt.Stop(ctx, c.ID, 0); err != nil {
-				tb.Errorf("remove test image %s: remove container %s: %v", ref, c.ID, err)
-			}
-		}
-		_, err = rt.Client().ImageRemove(ctx, info.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-		switch {
-		case err == nil, cerrdefs.IsNotFound(err):
+		if !removeImageOnce(tb, rt, ref, info.ID, attempt) {
 			return
-		case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "running container") && attempt < 20:
-			continue
 		}
-		tb.Errorf("remove test image %s: %v", ref, err)
+	}
+}
+
+// removeImageOnce is one attempt of RemoveImage, with a time of its own; it
+// reports whether to try again.
+func removeImageOnce(tb testing.TB, rt *docker.Runtime, ref, id string, attempt int) (again bool) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := rt.Client().ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("ancestor", id).Add("label", TestLabel+"=1")})
+	if err != nil {
+		tb.Errorf("remove test image %s: list its containers: %v", ref, err)
+	}
+	for _, c := range cs.Items {
+		if err := stopContainer(rt, c.ID); err != nil {
+			tb.Errorf("remove test image %s: remove container %s: %v", ref, c.ID, err)
+		}
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second) // the stops took their own
+	defer rcancel()
+	_, err = rt.Client().ImageRemove(rctx, id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return false
+	case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "running container") && attempt < 20:
+		return true
+	}
+	tb.Errorf("remove test image %s: %v", ref, err)
+	return false
+}
+
+// CleanupRegistry removes, when the test ends, the test images of registry
+// host (see RemoveRegistryImages).
+func CleanupRegistry(tb testing.TB, rt *docker.Runtime, host string) {
+	tb.Helper()
+	tb.Cleanup(func() { RemoveRegistryImages(tb, rt, host) })
+}
+
+// RemoveRegistryImages removes every test image (TestLabel) the local engine
+// holds under host, a registry the test started on an ephemeral port: what
+// the test tagged and pushed, and what the code under test pulled, which a
+// pull by digest leaves with no tag at all ("127.0.0.1:PORT/web@sha256:..."),
+// so that no clean-up by tag finds it.
+func RemoveRegistryImages(tb testing.TB, rt *docker.Runtime, host string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := rt.Client().ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", TestLabel+"=1")})
+	if err != nil {
+		tb.Errorf("list the test images of registry %s: %v", host, err)
 		return
+	}
+	for _, img := range res.Items {
+		if slices.ContainsFunc(slices.Concat(img.RepoTags, img.RepoDigests), func(ref string) bool {
+			return strings.HasPrefix(ref, host+"/")
+		}) {
+			RemoveImage(tb, rt, img.ID)
+		}
 	}
 }
 
@@ -337,10 +380,19 @@ func RemoveContainers(tb testing.TB, rt *docker.Runtime, labels map[string]strin
 		return
 	}
 	for _, c := range cs {
-		if err := rt.Stop(ctx, c.ID, 0); err != nil {
+		if err := stopContainer(rt, c.ID); err != nil {
 			tb.Errorf("clean up container %s: %v", c.Name, err)
 		}
 	}
+}
+
+// stopContainer stops and removes container id, with a time of its own:
+// a loaded Docker engine takes seconds per container, and a test may leave
+// fifty.
+func stopContainer(rt *docker.Runtime, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return rt.Stop(ctx, id, 0)
 }
 
 // RandomSuffix is a short random hex string for unique names and tags.
