@@ -86,11 +86,18 @@ type availabilityCache struct {
 	m       map[string]Availability // by availKey
 	pending chan store.ImageRef
 	queued  map[string]bool
+	// held holds the local image IDs of every image a check found in the
+	// local engine: once a full check ran (fullChecked), only the removal
+	// of one of these can change an availability, so the removals of other
+	// images (a shared Docker host's) cost nothing.
+	held        map[string]bool
+	fullChecked bool
 }
 
 func (c *availabilityCache) init() {
 	c.m = map[string]Availability{}
 	c.queued = map[string]bool{}
+	c.held = map[string]bool{}
 	c.pending = make(chan store.ImageRef, 1024)
 }
 
@@ -161,10 +168,19 @@ func (e *Engine) checkImages(ctx context.Context, images []store.ImageRef) []Ava
 	out := make([]Availability, len(images))
 	var remote []store.ImageRef
 	var at []int
+	var found []string
+	defer func() {
+		e.avail.mu.Lock()
+		for _, id := range found {
+			e.avail.held[id] = true
+		}
+		e.avail.mu.Unlock()
+	}()
 	for i, im := range images {
-		_, err := e.rt.InspectImage(ctx, PinnedRef(im.Source, im.Image, im.Digest))
+		info, err := e.rt.InspectImage(ctx, PinnedRef(im.Source, im.Image, im.Digest))
 		switch {
 		case err == nil:
+			found = append(found, info.ID)
 			out[i] = Availability{State: store.AvailabilityAvailable, Via: store.ViaLocal, CheckedAt: time.Now()}
 		case im.Source != store.SourceLocal:
 			remote, at = append(remote, im), append(at, i)
@@ -255,4 +271,18 @@ func (e *Engine) recheckAll(ctx context.Context, heldOnly bool) {
 	for i, a := range e.checkImages(ctx, images) {
 		e.record(ctx, images[i], a)
 	}
+	if !heldOnly {
+		e.avail.mu.Lock()
+		e.avail.fullChecked = true
+		e.avail.mu.Unlock()
+	}
+}
+
+// holdsImage reports whether the removal of local image id (a Docker image
+// event's) can change an availability: id is one a check found, or no full
+// check ran yet.
+func (e *Engine) holdsImage(id string) bool {
+	e.avail.mu.RLock()
+	defer e.avail.mu.RUnlock()
+	return !e.avail.fullChecked || e.avail.held[id]
 }

@@ -129,12 +129,13 @@ func (e *Engine) consume(ctx context.Context, events <-chan RuntimeEvent, errs <
 
 // onRuntimeEvent: a container event of this instance goes to its supervisor
 // (a die crashes the replica on the spot, see sawExit), or has the warm
-// standbys looked at; a removed image has the local images
-// checked again at once, so that a badge goes within seconds.
+// standbys looked at; the removal of an image a deployment's availability
+// stood on has the local images checked again at once, so that a badge goes
+// within seconds.
 func (e *Engine) onRuntimeEvent(ev RuntimeEvent) {
 	switch ev.Type {
 	case EventTypeImage:
-		if ev.Action == ActionDelete || ev.Action == ActionUntag {
+		if (ev.Action == ActionDelete || ev.Action == ActionUntag) && e.holdsImage(ev.ID) {
 			select {
 			case e.recheck <- struct{}{}:
 			default: // one is pending already
