@@ -100,7 +100,7 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) error {
 // ACTIVE or draining becomes INACTIVE, one caught in progress FAILED, each
 // with an event, and the service is marked deleted (a service created again
 // under its name gets the history back). With purge the service, its
-// deployments and their events are deleted outright, a service deleted
+// deployments, their events and kept logs are deleted outright, a service deleted
 // earlier without purge included. The caller makes sure nothing is in
 // progress and the containers are gone.
 func (s *Store) DeleteService(ctx context.Context, name string, purge bool) error {
@@ -123,6 +123,7 @@ func (s *Store) DeleteService(ctx context.Context, name string, purge bool) erro
 			for _, q := range []string{
 				`UPDATE services SET active_deployment_id = NULL WHERE name = ?`,
 				`DELETE FROM events WHERE deployment_id IN (SELECT id FROM deployments WHERE service = ?)`,
+				`DELETE FROM kept_logs WHERE service = ?`,
 				`DELETE FROM deployments WHERE service = ?`,
 				`DELETE FROM services WHERE name = ?`,
 			} {

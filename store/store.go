@@ -30,6 +30,7 @@ type Store struct {
 	listNewest *sql.Stmt // ListDeployments, the dashboard's hot query
 
 	trim eventTrim // keeps each service's events bounded (SetKeepEvents)
+	logs logBounds // how much of a removed container's log is kept (SetKeepLogs)
 }
 
 // Open opens (creating it and its directories if needed) the database at
@@ -80,6 +81,7 @@ func Open(path string) (*Store, error) {
 	}
 	st := &Store{w: w, r: r, listNewest: list}
 	st.SetKeepEvents(DefaultKeepEvents)
+	st.SetKeepLogs(DefaultKeepLogLines, DefaultKeepLogBytes)
 	return st, nil
 }
 
