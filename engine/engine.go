@@ -123,7 +123,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e := &Engine{
 		store:       opts.Store,
-		rt:          opts.Runtime,
+		rt:          opts.Runtime, // wrapped below
 		router:      opts.Router,
 		opts:        opts,
 		log:         opts.Logger,
@@ -137,6 +137,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		byContainer: map[string]*replica{},
 		standbyPoke: make(chan struct{}, 1),
 	}
+	e.rt = keepingRuntime{Runtime: opts.Runtime, e: e}
 	e.traffic.init()
 	e.images = opts.Images
 	if e.images == nil {
@@ -246,7 +247,7 @@ func (e *Engine) HasContainer(ctx context.Context, d store.Deployment) error {
 	_, err := e.verify(ctx, d, d.ContainerID)
 	switch {
 	case errors.Is(err, ErrContainerNotFound), errors.Is(err, errNotOurs):
-		return &notFound{fmt.Sprintf("the container of deployment #%d of %s was removed when it became %s: its logs went with it", d.Number, d.Service, d.Status)}
+		return &notFound{fmt.Sprintf("the container of deployment #%d of %s was removed when it became %s, and no log of it was kept", d.Number, d.Service, d.Status)}
 	case err != nil:
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

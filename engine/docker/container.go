@@ -203,14 +203,29 @@ func (r *Runtime) logExcerpt(ctx context.Context, id string) string {
 	return "; its log ends with:\n" + strings.TrimRight(buf.String(), "\n")
 }
 
-// Stop stops a container, waiting up to grace for it to exit before killing
-// it, then removes it. A container that does not exist is not an error.
-func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+// Halt stops a container, waiting up to grace for it to exit before killing
+// it, and leaves it (and its log) in place. A container that does not exist
+// is not an error.
+func (r *Runtime) Halt(ctx context.Context, id string, grace time.Duration) error {
+	if err := r.halt(ctx, id, grace); err != nil && !cerrdefs.IsNotFound(err) {
+		return r.fail(err, "stop container %s", shortID(id))
+	}
+	return nil
+}
+
+func (r *Runtime) halt(ctx context.Context, id string, grace time.Duration) error {
 	seconds := 0
 	if grace > 0 {
 		seconds = int((grace + time.Second - 1) / time.Second)
 	}
 	_, err := r.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &seconds})
+	return err
+}
+
+// Stop stops a container, waiting up to grace for it to exit before killing
+// it, then removes it. A container that does not exist is not an error.
+func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+	err := r.halt(ctx, id, grace)
 	if cerrdefs.IsNotFound(err) {
 		return nil
 	}

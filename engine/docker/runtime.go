@@ -10,7 +10,10 @@ import (
 	"github.com/clank-dev/clank/engine"
 )
 
-var _ engine.Runtime = (*Runtime)(nil)
+var (
+	_ engine.Runtime = (*Runtime)(nil)
+	_ engine.Halter  = (*Runtime)(nil)
+)
 
 // ErrUnreachable is matched (errors.Is) by every error that means the Docker
 // engine did not answer at all.
