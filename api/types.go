@@ -91,6 +91,10 @@ type Deployment struct {
 	Schema             string            `json:"schema"` // the image's dev.clank.schema label, "" if none
 	ContainerID        string            `json:"container_id,omitempty"`
 	HostPort           int               `json:"host_port,omitempty"`
+	// LogsKeptAt is when the daemon last kept the log of one of the
+	// deployment's containers as it removed it (null if it kept none):
+	// `clank logs` shows the kept log once the container is gone.
+	LogsKeptAt *time.Time `json:"logs_kept_at"`
 
 	// ImageAvailabilityVia says where an available image was confirmed:
 	// "local" (the local engine holds its digest) or "registry"; "" otherwise.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -512,7 +513,8 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	// Refusals are answered before the stream starts, so that the CLI exits 1
 	// with them; an error after that comes in the Clank-Error trailer.
-	if err := d.Engine.HasContainer(ctx, dep); err != nil {
+	kept, err := d.Engine.LogSource(ctx, dep)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -520,6 +522,23 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Trailer", api.ErrorTrailer)
 	w.WriteHeader(http.StatusOK)
 	fw := flushWriter{w: w, f: w.(http.Flusher)}
+	if len(kept) > 0 {
+		// The container is gone: what was kept of its log, each part under
+		// a header line that says so; there is nothing more to follow.
+		for _, l := range kept {
+			text := l.Text
+			if len(text) > 0 && text[len(text)-1] != '\n' {
+				text = append(text, '\n')
+			}
+			if _, err := io.WriteString(w, api.KeptLogHeader(l.ContainerID, l.RemovedAt, l.Cut)+"\n"); err != nil {
+				return
+			}
+			if _, err := w.Write(text); err != nil {
+				return
+			}
+		}
+		return
+	}
 	fw.f.Flush()
 	if err := d.Engine.Logs(ctx, dep.ContainerID, r.URL.Query().Get("follow") == "1", fw); err != nil && ctx.Err() == nil {
 		w.Header().Set(api.ErrorTrailer, fmt.Sprintf("logs of deployment #%d: %v", dep.Number, err))

@@ -12,11 +12,12 @@ import (
 )
 
 // view turns store rows into the wire types of package api. It caches what a
-// list needs more than once (source deployments' numbers).
+// list needs more than once (source deployments' numbers, when logs were kept).
 type view struct {
 	e       *engine.Engine
 	showEnv bool
 	numbers map[string]int
+	kept    map[string]store.KeptLogIndex // per service
 }
 
 func (v *view) health(h store.HealthCheck) api.HealthCheck {
@@ -113,6 +114,7 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 		HostPort:          d.HostPort,
 	}
 	out.ImageAvailabilityVia = a.Via
+	out.LogsKeptAt = v.logsKeptAt(ctx, d)
 	out.Restarts, out.LastExit = d.Restarts, optional(d.LastExit)
 	out.WatchUntil, out.WatchTripped, out.WarmUntil = d.WatchUntil, d.WatchTripped, d.WarmUntil
 	if d.Status == store.StatusActive {
@@ -131,6 +133,19 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 		out.Env = maps.Clone(d.Config.Env)
 	}
 	return out
+}
+
+// logsKeptAt is when the log of one of d's removed containers was last kept.
+func (v *view) logsKeptAt(ctx context.Context, d store.Deployment) *time.Time {
+	x, ok := v.kept[d.Service]
+	if !ok {
+		x, _ = v.e.KeptLogIndex(ctx, d.Service) // none known if it fails
+		if v.kept == nil {
+			v.kept = map[string]store.KeptLogIndex{}
+		}
+		v.kept[d.Service] = x
+	}
+	return x.At(d)
 }
 
 func (v *view) number(ctx context.Context, id string) int {

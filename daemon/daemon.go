@@ -47,6 +47,10 @@ type Config struct {
 	RegistryAddr string // "" = no Clank registry
 	KeepImages   int    // local images kept per service after a deploy (engine.DefaultKeepImages if 0; -1 keeps all)
 	KeepEvents   int    // lifecycle events kept per service (store.DefaultKeepEvents if 0; -1 keeps all)
+	// KeepLogLines and KeepLogBytes bound the log kept per deployment from
+	// its removed containers (store.DefaultKeepLogLines and
+	// store.DefaultKeepLogBytes if 0; KeepLogLines -1 keeps none).
+	KeepLogLines, KeepLogBytes int
 	// Notify are the URLs that get a JSON POST for each deployment that ends,
 	// watch trip, automatic rollback and crash (see notify.go).
 	Notify       []string
@@ -117,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	st.SetKeepEvents(cfg.KeepEvents)
+	st.SetKeepLogs(cfg.KeepLogLines, cfg.KeepLogBytes)
 	d.Store = st
 	d.Runtime, d.dockerErr = docker.Connect(ctx)
 	if d.Runtime == nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
 	"github.com/clank-dev/clank/api"
@@ -28,13 +29,39 @@ func (s *settings) daemonConfig(logger *slog.Logger) (daemon.Config, error) {
 	if err != nil {
 		return daemon.Config{}, usageError{err}
 	}
+	logLines, logBytes, err := s.logBounds()
+	if err != nil {
+		return daemon.Config{}, err
+	}
 	return daemon.Config{
+		KeepLogLines: logLines, KeepLogBytes: logBytes,
 		DataDir: s.dataDir, Socket: s.socket, HTTPAddr: s.httpAddr,
 		HTTPSAddr: s.httpsAddr, ACMECA: s.acmeCA, ACMEEmail: s.acmeEmail,
 		SSHAddr: s.sshAddr, RegistryAddr: s.registryAddr, KeepImages: s.keepImages, KeepEvents: s.keepEvents,
 		Notify: urls, Logger: logger,
 	}, nil
 }
+
+// logBounds reads --keep-logs and --keep-logs-size as the daemon takes
+// them (-1 lines keeps none).
+func (s *settings) logBounds() (lines, size int, err error) {
+	switch {
+	case s.keepLogs < 0:
+		return 0, 0, usagef("invalid --keep-logs %d: want a number of lines, 0 for none", s.keepLogs)
+	case s.keepLogs == 0:
+		lines = -1
+	default:
+		lines = s.keepLogs
+	}
+	n, perr := units.RAMInBytes(s.keepLogsSize)
+	if perr != nil || n < 1<<10 || n > maxKeepLogsSize {
+		return 0, 0, usagef("invalid --keep-logs-size %q: want a size from 1KiB to 64MiB, like 256KiB", s.keepLogsSize)
+	}
+	return lines, int(n), nil
+}
+
+// maxKeepLogsSize bounds --keep-logs-size: the store holds it per deployment.
+const maxKeepLogsSize = 64 << 20
 
 // signalContext ends on SIGINT or SIGTERM.
 func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {

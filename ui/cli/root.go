@@ -60,7 +60,8 @@ func ExitCode(err error) int {
 type settings struct {
 	dataDir, socket, httpAddr, sshAddr, registryAddr string
 	httpsAddr, acmeCA, acmeEmail                     string
-	keepImages, keepEvents                           int
+	keepImages, keepEvents, keepLogs                 int
+	keepLogsSize                                     string
 	notify                                           []string // receivers of notifications
 }
 
@@ -135,6 +136,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&s.acmeEmail, "acme-email", env("CLANK_ACME_EMAIL", ""), "the contact of the ACME account: the CA writes there about expiring certificates (CLANK_ACME_EMAIL)")
 	pf.StringVar(&s.sshAddr, "ssh-addr", env("CLANK_SSH_ADDR", "127.0.0.1:2222"), "the SSH dashboard's address, \"\" for none (CLANK_SSH_ADDR)")
 	pf.IntVar(&s.keepEvents, "keep-events", envInt("CLANK_KEEP_EVENTS", store.DefaultKeepEvents), "lifecycle events kept per service, the newest; -1 for all (CLANK_KEEP_EVENTS)")
+	pf.IntVar(&s.keepLogs, "keep-logs", envInt("CLANK_KEEP_LOGS", store.DefaultKeepLogLines), "lines of a removed container's log kept per deployment, the last ones; 0 for none (CLANK_KEEP_LOGS)")
+	pf.StringVar(&s.keepLogsSize, "keep-logs-size", env("CLANK_KEEP_LOGS_SIZE", "256KiB"), "bytes of a removed container's log kept per deployment, like 256KiB or 1MiB (CLANK_KEEP_LOGS_SIZE)")
 	pf.IntVar(&s.keepImages, "keep-images", envInt("CLANK_KEEP_IMAGES", engine.DefaultKeepImages), "local images kept per service after each deploy, -1 for all (CLANK_KEEP_IMAGES)")
 	pf.StringVar(&s.registryAddr, "registry-addr", env("CLANK_REGISTRY_ADDR", "127.0.0.1:5000"), "the Clank registry's address, \"\" for none (CLANK_REGISTRY_ADDR)")
 	pf.StringArrayVar(&s.notify, "notify", nil, "a URL that gets a JSON POST for each deployment that ends, watch trip, automatic rollback and crash (repeatable; CLANK_NOTIFY, comma- or space-separated)")
