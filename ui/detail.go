@@ -117,6 +117,13 @@ func (v *detailView) applyEvent(ev api.Event) bool {
 	return true
 }
 
+// hasLogs says whether l has logs to show: the container's, or the log kept
+// from it.
+func (v *detailView) hasLogs() bool {
+	live, _ := logSource(v.dep, v.c.now())
+	return live || v.dep.LogsKeptAt != nil
+}
+
 func (v *detailView) inProgress() bool {
 	return v.dep != nil && inProgress(v.dep.Status)
 }
@@ -185,8 +192,10 @@ func (v *detailView) refresh() {
 	add("created", stamp(&d.CreatedAt))
 	add("activated", stamp(d.ActivatedAt))
 	add("ended", stamp(d.EndedAt))
-	if d.ContainerID != "" {
-		add("container", shortID(d.ContainerID)+st.Dim.Render(" on 127.0.0.1:"+strconv.Itoa(d.HostPort)))
+	if live, where := logSource(d, v.c.now()); live {
+		add("container", where+st.Dim.Render(" on 127.0.0.1:"+strconv.Itoa(d.HostPort)))
+	} else {
+		add("logs", st.Dim.Render(where))
 	}
 	if d.FailureReason != "" {
 		add("failure", st.Error.Render(d.FailureReason))
@@ -246,7 +255,10 @@ func (v *detailView) view(focused bool) []string {
 	if v.dep != nil {
 		name = v.dep.Service + " #" + strconv.Itoa(v.dep.Number)
 	}
-	right := "esc back · l logs"
+	right := "esc back"
+	if v.dep != nil && v.hasLogs() {
+		right += " · l logs"
+	}
 	if v.loading {
 		right = "loading… · " + right
 	}

@@ -3,10 +3,14 @@ package ui
 import (
 	"context"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/clank-dev/clank/api"
 )
 
 // maxLogLines bounds the lines the logs view keeps; older ones scroll away.
@@ -36,6 +40,7 @@ type logView struct {
 	partial string
 	ended   bool
 	err     error
+	kept    bool // the container is gone: the stream is the log the daemon kept
 
 	vp            viewport.Model
 	width, height int
@@ -51,7 +56,7 @@ func newLogView(c *common) logView {
 func (v *logView) open(service, deploymentID, label string) tea.Cmd {
 	v.stop()
 	v.gen++
-	v.label, v.lines, v.partial, v.ended, v.err = label, nil, "", false, nil
+	v.label, v.lines, v.partial, v.ended, v.err, v.kept = label, nil, "", false, nil, false
 	v.vp.SetContent("")
 	ctx, cancel := context.WithCancel(v.c.ctx)
 	v.cancel = cancel
@@ -127,7 +132,7 @@ func (v *logView) apply(msg logChunkMsg) tea.Cmd {
 	parts := strings.Split(text, "\n")
 	v.partial = parts[len(parts)-1]
 	for _, l := range parts[:len(parts)-1] {
-		v.lines = append(v.lines, cleanLogLine(l))
+		v.lines = append(v.lines, v.logLine(l))
 	}
 	if over := len(v.lines) - maxLogLines; over > 0 {
 		v.lines = append(v.lines[:0], v.lines[over:]...)
@@ -145,11 +150,31 @@ func (v *logView) end(msg logEndMsg) {
 	}
 	v.ended, v.err = true, msg.err
 	if v.partial != "" {
-		v.lines = append(v.lines, cleanLogLine(v.partial))
+		v.lines = append(v.lines, v.logLine(v.partial))
 		v.partial = ""
 		v.vp.SetContentLines(v.lines)
 	}
 }
+
+// logLine is a line of the stream as shown: the header the daemon puts
+// above a removed container's kept log says so in its own style, with the
+// removal's time and age; any other line is cleaned.
+func (v *logView) logLine(raw string) string {
+	id, removed, ok := api.ParseKeptLogHeader(raw)
+	if !ok {
+		return cleanLogLine(raw)
+	}
+	v.kept = true
+	text := "── kept from removed container " + cleanLogLine(id) + " · removed " + stamp(&removed) +
+		" (" + age(v.c.now(), removed) + " ago)"
+	if strings.Contains(raw, "older output was not kept") {
+		text += " · older output was not kept"
+	}
+	return keptHeaderStyle.Render(text + " ──")
+}
+
+// keptHeaderStyle marks the header of a removed container's kept log.
+var keptHeaderStyle = lipgloss.NewStyle().Foreground(colYellow).Bold(true)
 
 // cleanLogLine keeps a container's output from driving the terminal: escape
 // sequences and control characters go, tabs become spaces.
@@ -180,6 +205,8 @@ func (v *logView) view(focused bool) []string {
 	switch {
 	case v.err != nil:
 		state = "ended: " + v.err.Error()
+	case v.kept:
+		state = "kept log · container removed"
 	case v.ended:
 		state = "ended"
 	}
@@ -192,4 +219,22 @@ func (v *logView) view(focused bool) []string {
 		lines = append(lines, fit(st.Dim.Render("  "+msg), v.width))
 	}
 	return append(lines, padLines(v.vp.View(), v.width, v.height-len(lines))...)
+}
+
+// logSource says where deployment d's logs come from: its running container
+// (live), the log the daemon kept when it removed the container, or nowhere.
+// The detail view says so instead of offering a container that is gone.
+func logSource(d *api.Deployment, now time.Time) (live bool, where string) {
+	running := inProgress(d.Status) || d.Status == "ACTIVE" || d.Status == "DRAINING" ||
+		(d.WarmUntil != nil && now.Before(*d.WarmUntil))
+	switch {
+	case d.ContainerID != "" && running:
+		return true, shortID(d.ContainerID)
+	case d.LogsKeptAt != nil:
+		return false, "kept from removed container " + shortID(d.ContainerID) + " (removed " + age(now, *d.LogsKeptAt) + " ago)"
+	case d.ContainerID != "":
+		return false, "none: container " + shortID(d.ContainerID) + " was removed, no log kept"
+	default:
+		return false, "none: no container ran"
+	}
 }
