@@ -195,14 +195,18 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
 }
 
 // Logs copies a deployment's container logs (the active one when
-// deploymentID is "") to w; with follow it waits for more until ctx ends.
-func (c *Client) Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error {
+// deploymentID is "") to w, or the log kept from its removed container;
+// with opts.Follow it waits for more until ctx ends.
+func (c *Client) Logs(ctx context.Context, service, deploymentID string, opts LogOptions, w io.Writer) error {
 	q := url.Values{}
 	if deploymentID != "" {
 		q.Set("deployment", deploymentID)
 	}
-	if follow {
+	if opts.Follow {
 		q.Set("follow", "1")
+	}
+	if opts.Timestamps {
+		q.Set("timestamps", "1")
 	}
 	resp, err := c.send(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(service)+"/logs", q, nil)
 	if err != nil {

@@ -44,3 +44,24 @@ func ParseKeptLogHeader(line string) (id string, removed time.Time, ok bool) {
 	}
 	return id, removed, true
 }
+
+// LogOptions choose what a logs stream holds.
+type LogOptions struct {
+	Follow     bool // keep the stream open for new lines (a live container's)
+	Timestamps bool // each line begins with its time (RFC 3339) and a space
+}
+
+// SplitLogTimestamp takes the time off the front of a line of a stream asked
+// for with timestamps; ok is false when the line has none (a kept log's
+// header, a line cut by the bounds).
+func SplitLogTimestamp(line string) (at time.Time, rest string, ok bool) {
+	ts, rest, found := strings.Cut(line, " ")
+	if !found || len(ts) < len("2006-01-02T15:04:05Z") || ts[4] != '-' {
+		return time.Time{}, line, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, line, false
+	}
+	return at, rest, true
+}

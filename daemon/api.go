@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/clank-dev/clank/api"
@@ -478,6 +479,17 @@ func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// stripTimestamps takes the time off the front of each line of a log kept
+// with its times.
+func stripTimestamps(text []byte) []byte {
+	var out []byte
+	for line := range strings.Lines(string(text)) {
+		_, rest, _ := api.SplitLogTimestamp(line)
+		out = append(out, rest...)
+	}
+	return out
+}
+
 // flushWriter flushes after every write, so that followed logs arrive live.
 type flushWriter struct {
 	w http.ResponseWriter
@@ -522,11 +534,15 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Trailer", api.ErrorTrailer)
 	w.WriteHeader(http.StatusOK)
 	fw := flushWriter{w: w, f: w.(http.Flusher)}
+	timestamps := r.URL.Query().Get("timestamps") == "1"
 	if len(kept) > 0 {
 		// The container is gone: what was kept of its log, each part under
 		// a header line that says so; there is nothing more to follow.
 		for _, l := range kept {
-			text := l.Text
+			text := l.Text // kept with their times
+			if !timestamps {
+				text = stripTimestamps(text)
+			}
 			if len(text) > 0 && text[len(text)-1] != '\n' {
 				text = append(text, '\n')
 			}
@@ -540,7 +556,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fw.f.Flush()
-	if err := d.Engine.Logs(ctx, dep.ContainerID, r.URL.Query().Get("follow") == "1", fw); err != nil && ctx.Err() == nil {
+	if err := d.Engine.Logs(ctx, dep.ContainerID, r.URL.Query().Get("follow") == "1", timestamps, fw); err != nil && ctx.Err() == nil {
 		w.Header().Set(api.ErrorTrailer, fmt.Sprintf("logs of deployment #%d: %v", dep.Number, err))
 	}
 }

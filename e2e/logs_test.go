@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/internal/testdocker"
 )
 
@@ -42,6 +44,16 @@ func TestLogsKeptFromRemovedContainers(t *testing.T) {
 	deps := deploymentsJSON(t, d)
 	if deps[1]["logs_kept_at"] == nil || deps[0]["logs_kept_at"] != nil {
 		t.Fatalf("logs_kept_at: #1 %v, #2 (ACTIVE) %v", deps[1]["logs_kept_at"], deps[0]["logs_kept_at"])
+	}
+	// -t: each line begins with its time, kept with it.
+	stamped := strings.Split(strings.TrimSuffix(d.ok("logs", "--service", "web", "--deployment", "1", "-t"), "\n"), "\n")
+	for _, l := range stamped[1:] {
+		if _, rest, ok := api.SplitLogTimestamp(l); !ok || !slices.Contains(lines, rest) {
+			t.Fatalf("logs -t of #1: line %q, want a time and a line of\n%s", l, out)
+		}
+	}
+	if len(stamped) != len(lines) {
+		t.Fatalf("logs -t of #1: %d lines, want %d", len(stamped), len(lines))
 	}
 	// -f on a removed container prints what was kept and ends.
 	if out, _, code := runClankWithin(t, 30*time.Second, d.dataDir, "logs", "--service", "web", "--deployment", "1", "-f"); code != 0 || !strings.Contains(out, "shutting down") {

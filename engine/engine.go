@@ -254,9 +254,10 @@ func (e *Engine) HasContainer(ctx context.Context, d store.Deployment) error {
 	return nil
 }
 
-// Logs copies a container's logs to w (the last 500 lines, then more with follow).
-func (e *Engine) Logs(ctx context.Context, containerID string, follow bool, w io.Writer) error {
-	return e.rt.Logs(ctx, containerID, follow, 500, w)
+// Logs copies a container's logs to w (the last 500 lines, then more with
+// follow), with their times if timestamps.
+func (e *Engine) Logs(ctx context.Context, containerID string, follow, timestamps bool, w io.Writer) error {
+	return e.rt.Logs(ctx, containerID, LogOptions{Follow: follow, Tail: 500, Timestamps: timestamps}, w)
 }
 
 // newProbeClient is the HTTP client of a starting container's health

@@ -67,7 +67,7 @@ func (e *Engine) keepLog(ctx context.Context, rt Runtime, id string, grace time.
 	defer cancel()
 	w := &tailWriter{size: size}
 	// One line more than kept, so that the store knows when older output went.
-	if err := rt.Logs(lctx, id, false, lines+1, w); err != nil {
+	if err := rt.Logs(lctx, id, LogOptions{Tail: lines + 1, Timestamps: true}, w); err != nil {
 		e.log.Warn("read the log of a container before removing it", "deployment", dep, "container", id, "err", err)
 		if len(w.buf) == 0 {
 			return

@@ -86,6 +86,13 @@ type RuntimeEvent struct {
 	At     time.Time // when the engine reported it
 }
 
+// LogOptions choose what Runtime.Logs copies.
+type LogOptions struct {
+	Follow     bool // then wait for more until the container stops or ctx ends
+	Tail       int  // the last Tail lines; all when <= 0
+	Timestamps bool // each line begins with its time (RFC 3339, nanoseconds) and a space
+}
+
 // Runtime runs containers. engine/docker implements it on the Docker engine.
 type Runtime interface {
 	// Ping checks that the engine answers; the error says why not.
@@ -110,8 +117,8 @@ type Runtime interface {
 	Inspect(ctx context.Context, id string) (Container, error)
 	// List returns the containers whose labels match all of labels (running or not).
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
-	// Logs copies a container's stdout and stderr to w; with follow it waits for more until ctx ends.
-	Logs(ctx context.Context, id string, follow bool, tail int, w io.Writer) error
+	// Logs copies a container's stdout and stderr to w, as opts say.
+	Logs(ctx context.Context, id string, opts LogOptions, w io.Writer) error
 	// Events streams the container and image events of the Action*
 	// constants until ctx ends. When it returns, the stream is open, or the
 	// error channel already holds why not. After an error, call it again.

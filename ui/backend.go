@@ -25,7 +25,9 @@ type Backend interface {
 	// Subscribe streams events (deployment status changes carry the
 	// deployment) until ctx ends.
 	Subscribe(ctx context.Context) (<-chan api.Event, error)
-	Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error
+	// Logs copies a deployment's logs (its container's, or the log kept
+	// from it) to w; with opts.Follow until ctx ends.
+	Logs(ctx context.Context, service, deploymentID string, opts api.LogOptions, w io.Writer) error
 	// DeleteService stops a service's containers, takes its routes down and
 	// deletes it, keeping its history unless purge (admins only).
 	DeleteService(ctx context.Context, name string, purge bool) (api.ServiceDeletion, error)

@@ -197,7 +197,7 @@ func boundPort(ns *container.NetworkSettings, port network.Port) int {
 // message, or "" when there is none.
 func (r *Runtime) logExcerpt(ctx context.Context, id string) string {
 	var buf bytes.Buffer
-	if err := r.Logs(ctx, id, false, failureLogTail, &buf); err != nil || buf.Len() == 0 {
+	if err := r.Logs(ctx, id, engine.LogOptions{Tail: failureLogTail}, &buf); err != nil || buf.Len() == 0 {
 		return ""
 	}
 	return "; its log ends with:\n" + strings.TrimRight(buf.String(), "\n")
@@ -277,19 +277,21 @@ func (r *Runtime) List(ctx context.Context, labels map[string]string) ([]engine.
 	return out, nil
 }
 
-// Logs copies a container's stdout and stderr to w: the last tail lines, or
-// all of them when tail <= 0. With follow it keeps copying until the container
-// stops or ctx ends; ending ctx is then the normal way out and not an error.
-func (r *Runtime) Logs(ctx context.Context, id string, follow bool, tail int, w io.Writer) error {
+// Logs copies a container's stdout and stderr to w: the last opts.Tail
+// lines, or all of them when it is <= 0. With opts.Follow it keeps copying
+// until the container stops or ctx ends; ending ctx is then the normal way
+// out and not an error.
+func (r *Runtime) Logs(ctx context.Context, id string, opts engine.LogOptions, w io.Writer) error {
+	follow := opts.Follow
 	info, err := r.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return r.fail(err, "logs of container %s", shortID(id))
 	}
-	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Tail: "all"}
-	if tail > 0 {
-		opts.Tail = strconv.Itoa(tail)
+	lo := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Tail: "all", Timestamps: opts.Timestamps}
+	if opts.Tail > 0 {
+		lo.Tail = strconv.Itoa(opts.Tail)
 	}
-	rc, err := r.cli.ContainerLogs(ctx, id, opts)
+	rc, err := r.cli.ContainerLogs(ctx, id, lo)
 	if err != nil {
 		return r.fail(err, "logs of container %s", shortID(id))
 	}

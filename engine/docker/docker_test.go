@@ -95,7 +95,7 @@ func TestContainerLifecycle(t *testing.T) {
 
 	t.Run("logs", func(t *testing.T) {
 		var buf bytes.Buffer
-		if err := rt.Logs(ctx, c.ID, false, 0, &buf); err != nil {
+		if err := rt.Logs(ctx, c.ID, engine.LogOptions{}, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(buf.String(), "sampleapp v1-env listening on") || !strings.Contains(buf.String(), "GET /env/GREETING") {
@@ -110,7 +110,7 @@ func TestContainerLifecycle(t *testing.T) {
 		fctx, fcancel := context.WithCancel(ctx)
 		w := &signalWriter{want: "GET /slow?ms=1", seen: make(chan struct{}), started: make(chan struct{})}
 		done := make(chan error, 1)
-		go func() { done <- rt.Logs(fctx, c.ID, true, 1, w) }()
+		go func() { done <- rt.Logs(fctx, c.ID, engine.LogOptions{Follow: true, Tail: 1}, w) }()
 		// The last line so far (tail 1) arrives first: the follow is on.
 		select {
 		case <-w.started:

@@ -169,21 +169,22 @@ func truncate(s string, n int) string {
 
 func logsCmd(s *settings) *cobra.Command {
 	var service, deployment string
-	var followLogs bool
+	var followLogs, timestamps bool
 	cmd := &cobra.Command{
-		Use:   "logs --service NAME [--deployment ID] [-f]",
-		Short: "Print a deployment's container logs (the ACTIVE one by default)",
+		Use:   "logs --service NAME [--deployment ID] [-f] [-t]",
+		Short: "Print a deployment's container logs (the ACTIVE one by default; once its container is gone, the log kept from it)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if service == "" {
 				return usagef("logs needs --service NAME")
 			}
-			return s.client().Logs(cmd.Context(), service, deployment, followLogs, cmd.OutOrStdout())
+			return s.client().Logs(cmd.Context(), service, deployment, api.LogOptions{Follow: followLogs, Timestamps: timestamps}, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&service, "service", "", "the service")
 	cmd.Flags().StringVar(&deployment, "deployment", "", "the deployment (id or number)")
 	cmd.Flags().BoolVarP(&followLogs, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "begin each line with its time")
 	return cmd
 }
 

@@ -75,8 +75,8 @@ func (sb sessionBackend) Subscribe(ctx context.Context) (<-chan api.Event, error
 	return sb.events.subscribe(ctx)
 }
 
-func (sb sessionBackend) Logs(ctx context.Context, service, deploymentID string, follow bool, w io.Writer) error {
-	return sb.b.Logs(sb.as(ctx), service, deploymentID, follow, w)
+func (sb sessionBackend) Logs(ctx context.Context, service, deploymentID string, opts api.LogOptions, w io.Writer) error {
+	return sb.b.Logs(sb.as(ctx), service, deploymentID, opts, w)
 }
 
 func (sb sessionBackend) Unfreeze(ctx context.Context, service, by string) (api.Unfrozen, error) {
