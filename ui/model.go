@@ -349,6 +349,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.handleFilterKey(msg)
 	}
 	m.flash = ""
+	if m.focus == paneRight && m.right == showLogs && m.logs.handleKey(k, msg) {
+		return nil
+	}
 	switch {
 	case key.Matches(msg, k.Quit):
 		return m.quit()
@@ -428,8 +431,7 @@ func (m *Model) navigate(msg tea.KeyPressMsg) tea.Cmd {
 			m.detail.scroll(k, msg)
 			return nil
 		case showLogs:
-			m.logs.scroll(k, msg)
-			return nil
+			return nil // the logs view has its own keys (handleKey)
 		}
 		t := &m.deps
 		page := t.visibleRows()
@@ -766,7 +768,11 @@ func (m *Model) footerLine() string {
 	case m.live.lost:
 		return fit(st.Error.Render(" event stream lost: reconnecting…"), m.width)
 	}
-	return fit(" "+m.help.ShortHelpView(m.c.keys.screenHelp().ShortHelp()), m.width)
+	keys := m.c.keys.screenHelp().ShortHelp()
+	if m.focus == paneRight && m.right == showLogs {
+		keys = append(m.logs.helpKeys(m.c.keys), m.c.keys.Help, m.c.keys.Quit)
+	}
+	return fit(" "+m.help.ShortHelpView(keys), m.width)
 }
 
 func (m *Model) helpBox() string {

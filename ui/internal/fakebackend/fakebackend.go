@@ -44,6 +44,8 @@ type Backend struct {
 	nextSub  int
 	seq      int64
 	now      func() time.Time
+	logLines []string      // the log every deployment has (WriteLog)
+	logWake  chan struct{} // closed when lines are written
 
 	// DeploymentsCalls counts Deployments calls: a live update must not add any.
 	DeploymentsCalls atomic.Int64
@@ -68,11 +70,12 @@ func New() *Backend {
 	return &Backend{
 		status: api.Status{Host: "demo-host", Docker: "ok", Registry: "127.0.0.1:5000",
 			Router: "127.0.0.1:8080", SSH: "127.0.0.1:2222", Version: "test"},
-		hist:   map[string]*history{},
-		byID:   map[string]ref{},
-		events: map[string][]api.Event{},
-		subs:   map[int]chan api.Event{},
-		now:    time.Now,
+		hist:    map[string]*history{},
+		byID:    map[string]ref{},
+		events:  map[string][]api.Event{},
+		subs:    map[int]chan api.Event{},
+		now:     time.Now,
+		logWake: make(chan struct{}),
 	}
 }
 
@@ -464,13 +467,54 @@ func (b *Backend) Subscribe(ctx context.Context) (<-chan api.Event, error) {
 	return ch, nil
 }
 
-// Logs implements ui.Backend: the fake's containers write nothing; with
-// follow it waits for ctx.
-func (b *Backend) Logs(ctx context.Context, _, _ string, follow bool, _ io.Writer) error {
-	if follow {
-		<-ctx.Done()
+// Logs implements ui.Backend: every deployment's log is the one WriteLog
+// writes (with times when asked: the fake's clock, a second a line from
+// Epoch); with follow it streams what WriteLog writes next until ctx ends.
+func (b *Backend) Logs(ctx context.Context, _, _ string, opts api.LogOptions, w io.Writer) error {
+	b.mu.Lock()
+	sent := 0
+	wake := b.logWake
+	b.mu.Unlock()
+	for {
+		b.mu.Lock()
+		lines := b.logLines[sent:]
+		sent = len(b.logLines)
+		if len(lines) == 0 {
+			wake = b.logWake
+		}
+		b.mu.Unlock()
+		for i, l := range lines {
+			if opts.Timestamps {
+				at := Epoch.Add(time.Duration(sent-len(lines)+i) * time.Second)
+				l = at.Format(time.RFC3339Nano) + " " + l
+			}
+			if _, err := io.WriteString(w, l+"\n"); err != nil {
+				return nil
+			}
+		}
+		if !opts.Follow {
+			return nil
+		}
+		if len(lines) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		}
 	}
-	return nil
+}
+
+// WriteLog adds lines to the log Logs streams.
+func (b *Backend) WriteLog(lines ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.logLines = append(b.logLines, lines...)
+	if b.logWake != nil {
+		close(b.logWake)
+	}
+	b.logWake = make(chan struct{})
 }
 
 // Unfreeze implements ui.Backend: it lifts the service's freeze.
