@@ -235,9 +235,7 @@ func (v *logView) trim() {
 			v.cur = len(v.matches) - 1
 		}
 	}
-	if v.follow {
-		v.toEnd()
-	}
+	v.clamp()
 }
 
 // parseLine reads a line of the stream: its time, if the stream gave one,
@@ -272,9 +270,6 @@ func cleanLogLine(s string) string {
 
 func (v *logView) setSize(w, h int) {
 	v.width, v.height = w, h
-	if v.follow {
-		v.toEnd()
-	}
 	v.clamp()
 }
 
@@ -348,16 +343,20 @@ func (v *logView) toEnd() {
 	v.top = min(top, max(len(v.lines)-1, 0))
 }
 
-// clamp keeps top in range: never past the point where the end shows.
+// clamp keeps top in range: at the end when following, else never past
+// the point where the end shows.
 func (v *logView) clamp() {
-	end := v.top
+	top := v.top
 	v.toEnd()
-	v.top = min(max(end, 0), v.top)
+	if !v.follow {
+		v.top = min(max(top, 0), v.top)
+	}
 }
 
 // scrollBy moves the view by n lines; leaving the end pauses following,
 // reaching it resumes.
 func (v *logView) scrollBy(n int) {
+	v.follow = false
 	v.top += n
 	v.clamp()
 	v.setFollow(v.atEnd())
@@ -415,7 +414,7 @@ func (v *logView) handleKey(k *KeyMap, msg tea.KeyPressMsg) (handled bool) {
 	case key.Matches(msg, k.PageDown):
 		v.scrollBy(page)
 	case key.Matches(msg, k.Top):
-		v.top = 0
+		v.follow, v.top = false, 0
 		v.setFollow(v.atEnd())
 	case key.Matches(msg, k.Bottom):
 		v.setFollow(true)
@@ -426,12 +425,7 @@ func (v *logView) handleKey(k *KeyMap, msg tea.KeyPressMsg) (handled bool) {
 }
 
 // keepPlace keeps the view at the end after a change of layout, if it was.
-func (v *logView) keepPlace() {
-	if v.follow {
-		v.toEnd()
-	}
-	v.clamp()
-}
+func (v *logView) keepPlace() { v.clamp() }
 
 // widest is the width of the widest line's text.
 func (v *logView) widest() int {
@@ -542,6 +536,7 @@ func (v *logView) step(dir int) {
 // not), and scrolls sideways to its first match when lines are cut.
 func (v *logView) show(i int) {
 	if i < v.top || i > v.lastShown() || (i == v.lastShown() && !v.atEnd()) {
+		v.follow = false
 		v.top = max(i-v.bodyRows()/3, 0)
 		v.clamp()
 	}
