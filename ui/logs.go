@@ -626,6 +626,20 @@ func (v *logView) helpKeys(k *KeyMap) []key.Binding {
 	return append(out, with(k.Back, "back"))
 }
 
+// fullHelp is every key of the logs view, for the help box.
+func (v *logView) fullHelp(k *KeyMap) [][]key.Binding {
+	with := func(b key.Binding, desc string) key.Binding {
+		b.SetHelp(b.Help().Key, desc)
+		return b
+	}
+	return [][]key.Binding{
+		{logKeys.Search, with(logKeys.Next, "next/previous match"), with(k.Back, "end search, back")},
+		{with(logKeys.Wrap, "wrap on/off"), with(logKeys.Left, "scroll sideways"), with(logKeys.Stamps, "times on/off"), logKeys.Follow},
+		{k.Up, k.Down, k.PageUp, k.PageDown, with(k.Top, "first line"), with(k.Bottom, "last line, follow")},
+		{k.Help, k.Quit},
+	}
+}
+
 // hasStamps says whether any line has its time.
 func (v *logView) hasStamps() bool {
 	for _, l := range v.lines {

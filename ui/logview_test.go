@@ -103,6 +103,11 @@ func TestLogViewer(t *testing.T) {
 				s.press("esc")
 				s.waitGone(`search "ERROR"`)
 				s.waitFor("esc back")
+				// ? lists the keys of the logs view.
+				s.press("?")
+				s.waitFor("next/previous match", "wrap on/off", "times on/off", "last line, follow")
+				s.press("esc")
+				s.waitGone("wrap on/off")
 			})
 
 			t.Run("paused while new lines arrive", func(t *testing.T) {

@@ -779,7 +779,11 @@ func (m *Model) helpBox() string {
 	st := m.c.styles
 	h := m.help
 	h.ShowAll = true
-	body := st.ModalTitle.Render("Keys") + "\n\n" + h.FullHelpView(m.c.keys.screenHelp().FullHelp())
+	groups := m.c.keys.screenHelp().FullHelp()
+	if m.focus == paneRight && m.right == showLogs {
+		groups = m.logs.fullHelp(m.c.keys)
+	}
+	body := st.ModalTitle.Render("Keys") + "\n\n" + h.FullHelpView(groups)
 	if !m.c.admin() {
 		body += "\n\n" + st.Dim.Render(readOnlyReason+": r, R, d, u and D only explain")
 	}
