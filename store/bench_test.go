@@ -79,3 +79,46 @@ func bulkDeployments(b *testing.B, s *Store, service string, n int) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkKeepLog: keeping a removed container's log at the default bounds
+// (a full 1000-line tail, about 90 KB with its times) for a deployment that
+// already keeps one, so that the bound cuts the older one; against
+// BenchmarkCreateDeployment's write in the same run.
+func BenchmarkKeepLog(b *testing.B) {
+	ctx := context.Background()
+	s, _ := openTest(b)
+	mustCreateService(b, s, "web")
+	bulkDeployments(b, s, "web", 1_000)
+	var text []byte
+	for i := range 1000 {
+		text = fmt.Appendf(text, "2026-11-29T21:00:%02d.123456789Z GET /items/%d 200 in %dms from 127.0.0.1\n", i%60, i, i%13)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		dep := fmt.Sprint(1 + i%(KeepLogDeployments*2)) // more deployments than the service keeps logs of
+		if err := s.KeepLog(ctx, KeptLog{DeploymentID: "web-" + dep, Service: "web", ContainerID: fmt.Sprint("c", i), Text: text}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKeptLogIndex: what a list of deployments pays to say which kept a
+// log (one query per service), with the service keeping the most it keeps.
+func BenchmarkKeptLogIndex(b *testing.B) {
+	ctx := context.Background()
+	s, _ := openTest(b)
+	mustCreateService(b, s, "web")
+	bulkDeployments(b, s, "web", 1_000)
+	for i := range KeepLogDeployments {
+		if err := s.KeepLog(ctx, KeptLog{DeploymentID: fmt.Sprint("web-", i+1), Service: "web", ContainerID: fmt.Sprint("c", i), Text: []byte("x\n")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		x, err := s.KeptLogIndex(ctx, "web")
+		if err != nil || x.At(Deployment{ID: "web-1"}) == nil {
+			b.Fatalf("index: %v", err)
+		}
+	}
+}
