@@ -14,5 +14,7 @@
 // The screen's role only hides what a viewer cannot do; the daemon decides.
 // Every call a session's dashboard makes carries the session's identity and
 // the role its key has at that moment (session.go, api.WithCaller), and the
-// daemon refuses a viewer's write (daemon/roles.go).
+// daemon refuses a viewer's write (daemon/roles.go). The event stream is the
+// exception: it is the same for every role, so the sessions share one
+// (events.go).
 package ssh
