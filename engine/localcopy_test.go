@@ -23,6 +23,9 @@ type failingRegistry struct {
 	addr string
 	deny atomic.Bool
 	srv  *http.Server
+	// before, if set, sees each request first (and may hold it); set it
+	// before the registry is used.
+	before func(*http.Request)
 }
 
 func newFailingRegistry(t *testing.T, target string) *failingRegistry {
@@ -34,6 +37,9 @@ func newFailingRegistry(t *testing.T, target string) *failingRegistry {
 	f := &failingRegistry{addr: ln.Addr().String()}
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
 	f.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.before != nil {
+			f.before(r)
+		}
 		if f.deny.Load() {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gone private"`)
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)

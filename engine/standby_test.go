@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/internal/testdocker"
+	"github.com/clank-dev/clank/registry"
 	"github.com/clank-dev/clank/store"
 )
 
@@ -201,6 +203,64 @@ func TestActAfterCloseIsRefused(t *testing.T) {
 	}
 	if cs := h.containers(); len(cs) != 0 {
 		t.Fatalf("containers started after Close: %+v", cs)
+	}
+	h.start() // the harness closes the engine it has when the test ends
+}
+
+// Close begins while a request is still being planned (its registry is slow
+// to answer): the request is refused with ErrClosed once it goes on, nothing
+// runs, and a deployment it had already recorded is FAILED with the reason.
+func TestActDuringCloseStartsNothing(t *testing.T) {
+	reg, _ := withRegistry(t)
+	asked := make(chan struct{}, 1)
+	release := make(chan struct{})
+	front := newFailingRegistry(t, reg.addr)
+	front.before = func(r *http.Request) {
+		if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/manifests/") {
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+	}
+	h := newHarness(t, func(o *engine.Options) { o.Images = registry.NewImages(front.addr) })
+	reg.addr, reg.auth.ServerAddress = front.addr, front.addr
+	ref := front.addr + "/web:v1"
+	push(t, h, reg, testdocker.SampleImage(t, h.rt, "v1"), ref)
+	h.service("web", ref, nil)
+
+	acted := make(chan error, 1)
+	go func() {
+		_, err := h.eng.Act(context.Background(), engine.Request{Kind: store.KindDeploy, Service: "web", TriggeredBy: "test"})
+		acted <- err
+	}()
+	select {
+	case <-asked: // the request is in its plan, asking the registry
+	case <-time.After(30 * time.Second):
+		t.Fatal("the deploy never asked the registry")
+	}
+	h.eng.Close()
+	close(release)
+	select {
+	case err := <-acted:
+		if !errors.Is(err, engine.ErrClosed) {
+			t.Fatalf("a deploy planned while Close began: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the deploy did not return after Close")
+	}
+	if cs := h.containers(); len(cs) != 0 {
+		t.Fatalf("containers started after Close began: %+v", cs)
+	}
+	ds, _ := h.store.ListDeployments(context.Background(), "web", 0, 0)
+	if len(ds) != 1 {
+		t.Fatalf("%d deployments, want the one recorded before the refusal", len(ds))
+	}
+	for _, d := range ds {
+		if d.Status != store.StatusFailed || !strings.Contains(d.FailureReason, "stopped before the deployment began") {
+			t.Fatalf("#%d after Close: %s %q", d.Number, d.Status, d.FailureReason)
+		}
 	}
 	h.start() // the harness closes the engine it has when the test ends
 }
