@@ -90,8 +90,10 @@ type replica struct {
 	restartAt    time.Time // crashed: when it starts again
 	oom          bool      // Docker reported an OOM kill in the container since it last started
 	// unrecorded is a crash marked from a Docker event that the replica's
-	// goroutine has not written to the store yet (nil: none).
+	// goroutine has not taken yet (nil: none); recorded is closed once the
+	// store write of the last one taken is done (nil: none taken).
 	unrecorded *crashNote
+	recorded   chan struct{}
 }
 
 // crashNote is a crash to write to the store: the container's exit (empty
@@ -262,10 +264,12 @@ func (e *Engine) runReplica(ctx context.Context, r *replica, initial bool) {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
-			// A crash seen in Docker's events is known already: write it
-			// down and plan its restart, then look at the container anyway
-			// (it may have been started again behind Clank's back).
-			if after, ok := e.recordCrash(ctx, r); ok {
+			// A crash seen in Docker's events is known already: its
+			// restart is planned at once, and its store write goes on
+			// beside it, so that a slow store does not delay the restart.
+			// Then the container is looked at anyway (it may be gone, or
+			// started again behind Clank's back).
+			if after, ok := e.takeCrash(ctx, r); ok {
 				schedule(after)
 			}
 			schedule(e.check(ctx, r, false))
@@ -365,7 +369,7 @@ func (e *Engine) crashed(ctx context.Context, r *replica, reason, lastExit strin
 // markCrashed is the part of crashed that needs no I/O, so that a crash
 // Docker reports is acted on the moment its event arrives: the replica is
 // crashed, out of the route, the change published and the watch told. The
-// store write is left to recordCrash. A replica already crashed is left as
+// store write is left to recordCrash (or takeCrash). A replica already crashed is left as
 // it is (Docker's event and a look at the container may both report the same
 // exit). It returns when to start the container again.
 func (e *Engine) markCrashed(r *replica, reason, lastExit string, immediate bool) time.Duration {
@@ -402,29 +406,68 @@ func (e *Engine) markCrashed(r *replica, reason, lastExit string, immediate bool
 	return delay
 }
 
-// recordCrash writes the crash markCrashed noted, if one is not written yet,
-// and returns when its restart is due (ok false: nothing to write).
-func (e *Engine) recordCrash(ctx context.Context, r *replica) (after time.Duration, ok bool) {
+// recordCrash writes the crash markCrashed noted, if one is not written
+// yet, after any write still on its way.
+func (e *Engine) recordCrash(ctx context.Context, r *replica) {
+	s := r.s
+	s.mu.Lock()
+	note, pending, d := r.unrecorded, r.recorded, s.d
+	r.unrecorded = nil
+	s.mu.Unlock()
+	if note == nil {
+		return
+	}
+	if pending != nil {
+		<-pending
+	}
+	e.writeExit(ctx, s, d.ID, note)
+}
+
+// takeCrash takes the crash markCrashed noted from a Docker event, if any:
+// it has it written on a goroutine of the supervision's (a restart waits
+// for that write before its own, so that the events stay in order), and
+// returns when the restart is due (ok false: no crash noted).
+func (e *Engine) takeCrash(ctx context.Context, r *replica) (after time.Duration, ok bool) {
 	s := r.s
 	s.mu.Lock()
 	note := r.unrecorded
-	r.unrecorded = nil
-	d, due := s.d, r.restartAt
-	s.mu.Unlock()
 	if note == nil {
+		s.mu.Unlock()
 		return noRestart, false
 	}
-	if note.lastExit != "" {
-		nd, err := e.store.RecordExit(context.WithoutCancel(ctx), d.ID, note.lastExit, note.msg)
-		if err != nil {
-			e.log.Error("record container exit", "deployment", d.ID, "err", err)
-		} else {
-			s.mu.Lock()
-			s.d = nd
-			s.mu.Unlock()
+	r.unrecorded = nil
+	d, due, prev := s.d, r.restartAt, r.recorded
+	done := make(chan struct{})
+	r.recorded = done
+	s.mu.Unlock()
+	write := func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
 		}
+		e.writeExit(ctx, s, d.ID, note)
+	}
+	if !e.spawn(&s.wg, write) {
+		write() // Close began
 	}
 	return max(time.Until(due), 0), true
+}
+
+// writeExit records a crash's exit in the store, with its event.
+func (e *Engine) writeExit(ctx context.Context, s *supervised, id string, note *crashNote) {
+	if note.lastExit == "" {
+		return // the container is gone: nothing to record but the restart
+	}
+	nd, err := e.store.RecordExit(context.WithoutCancel(ctx), id, note.lastExit, note.msg)
+	if err != nil {
+		e.log.Error("record container exit", "deployment", id, "err", err)
+		return
+	}
+	s.mu.Lock()
+	counted := s.d.Restarts // a restart may have counted itself in memory already
+	s.d = nd
+	s.d.Restarts = max(nd.Restarts, counted)
+	s.mu.Unlock()
 }
 
 // sawExit acts on Docker's report that container id of this instance exited
@@ -578,6 +621,12 @@ func (e *Engine) restart(ctx context.Context, r *replica) time.Duration {
 	msg := fmt.Sprintf("restart %d: starting the container again from the same snapshot", n)
 	e.log.Info("restarting ACTIVE container", "service", d.Service, "deployment", d.ID, "restart", n)
 	e.publishRuntime(s, msg)
+	s.mu.Lock()
+	pending := r.recorded
+	s.mu.Unlock()
+	if pending != nil {
+		<-pending // the crash's own record comes first
+	}
 	if nd, err := e.store.RecordRestart(bg, d.ID, msg); err != nil {
 		e.log.Error("record restart", "deployment", d.ID, "err", err)
 	} else {
