@@ -116,7 +116,8 @@ func TestWatchRollsBackACrashingDeploymentOnce(t *testing.T) {
 	}
 }
 
-// Failed probes and 5xx answers after the cutover trip the watch too.
+// Failed probes and 5xx answers after the cutover trip the watch too; with
+// failing probes alone, no client request fails across the rollback.
 func TestWatchTripsOnFailedProbesAnd5xx(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -125,8 +126,18 @@ func TestWatchTripsOnFailedProbesAnd5xx(t *testing.T) {
 		reason string
 	}{
 		{"failed probes", nil, func(h *harness, d store.Deployment) func() {
+			// The app still answers its requests: the clients see no
+			// failure across the rollback.
+			l := h.timedLoad("web", 2, func(code int, body string) bool {
+				return code == 200 && (body == "hello from v1" || body == "hello from v2")
+			})
 			h.post(d, "/health?fail=1")
-			return func() {}
+			return func() {
+				l.stop()
+				if len(l.failures) > 0 {
+					h.t.Errorf("%d of %d requests failed across the rollback; first: %+v", len(l.failures), l.total, l.failures[0])
+				}
+			}
 		}, "3 failed health checks in a row"},
 		{"5xx answers", map[string]string{"STATUS": "500"}, func(h *harness, d store.Deployment) func() {
 			l := h.timedLoad("web", 2, func(int, string) bool { return true })
