@@ -118,6 +118,14 @@ func (c *Client) Unfreeze(ctx context.Context, service, by string) (Unfrozen, er
 	return u, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/unfreeze", nil, UnfreezeRequest{TriggeredBy: by}, &u)
 }
 
+// RecheckImages has the daemon check again the images of service's
+// deployments whose last check is older than 30 s; it says how many it checked.
+func (c *Client) RecheckImages(ctx context.Context, service string) (int, error) {
+	var out ImagesChecked
+	err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/images/check", nil, nil, &out)
+	return out.Checked, err
+}
+
 // Deployments lists a service's deployments newest first; beforeNumber 0 starts at the newest.
 func (c *Client) Deployments(ctx context.Context, service string, limit, beforeNumber int) ([]Deployment, error) {
 	return c.DeploymentsEnv(ctx, service, limit, beforeNumber, false)

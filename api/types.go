@@ -27,8 +27,13 @@ type Service struct {
 	// get a 308 to HTTPS. Service policy: it applies at once, a rollback keeps it.
 	HTTPSRedirect      bool    `json:"https_redirect"`
 	ActiveDeploymentID *string `json:"active_deployment_id"`
-	GitBranch          string  `json:"git_branch"`  // pushes to it deploy
-	PushBuilds         bool    `json:"push_builds"` // builds go to the Clank registry
+	// ActiveNumber and ActiveImage are the ACTIVE deployment's number and
+	// the image it runs (0 and "" when none is ACTIVE); Image is what the
+	// next deploy runs.
+	ActiveNumber int    `json:"active_number,omitempty"`
+	ActiveImage  string `json:"active_image,omitempty"`
+	GitBranch    string `json:"git_branch"`  // pushes to it deploy
+	PushBuilds   bool   `json:"push_builds"` // builds go to the Clank registry
 	// Frozen: a rollback holds pushes back (they build, and do not deploy)
 	// until `clank unfreeze` or an explicit deploy.
 	Frozen       bool       `json:"frozen"`
@@ -261,6 +266,13 @@ type TrafficPoint struct {
 	C3xx uint64    `json:"3xx"`
 	C4xx uint64    `json:"4xx"`
 	C5xx uint64    `json:"5xx"`
+}
+
+// ImagesChecked answers POST /v1/services/{name}/images/check: how many of
+// the service's images were checked again (those checked recently are not).
+type ImagesChecked struct {
+	Service string `json:"service"`
+	Checked int    `json:"checked"`
 }
 
 // ServiceDeletion says what `clank service delete` did.

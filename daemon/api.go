@@ -40,6 +40,7 @@ func (d *Daemon) apiRoutes() *routeMux {
 	mux.Handle("GET /v1/registry/credential", jsonHandler(d.registryCredential))
 	mux.Handle("GET /v1/certs", jsonHandler(d.listCertificates))
 	mux.Handle("GET /v1/traffic", jsonHandler(d.getTraffic))
+	mux.Handle("POST /v1/services/{name}/images/check", jsonHandler(d.recheckImages))
 	// Streams.
 	mux.HandleFunc("GET /v1/events", d.events)
 	mux.HandleFunc("GET /v1/services/{name}/logs", d.logs)
@@ -157,6 +158,17 @@ func (d *Daemon) getTraffic(r *http.Request) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
+// recheckImages checks again the images of a service's deployments whose
+// last check is older than engine.ImageRecheckAge (the dashboard asks when
+// someone opens the service's deployments).
+func (d *Daemon) recheckImages(r *http.Request) (int, any, error) {
+	n, err := d.Engine.RecheckImages(r.Context(), r.PathValue("name"), engine.ImageRecheckAge)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, api.ImagesChecked{Service: r.PathValue("name"), Checked: n}, nil
+}
+
 func (d *Daemon) listServices(r *http.Request) (int, any, error) {
 	out, err := d.services(r.Context(), showEnv(r))
 	return http.StatusOK, out, err
@@ -170,7 +182,7 @@ func (d *Daemon) services(ctx context.Context, withEnv bool) ([]api.Service, err
 	v := view{e: d.Engine, showEnv: withEnv}
 	out := make([]api.Service, 0, len(svcs))
 	for _, s := range svcs {
-		out = append(out, v.service(s, serviceStatus(ctx, d.Engine, s)))
+		out = append(out, v.service(ctx, s, serviceStatus(ctx, d.Engine, s)))
 	}
 	return out, nil
 }
@@ -181,7 +193,7 @@ func (d *Daemon) getService(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	v := view{e: d.Engine, showEnv: showEnv(r)}
-	return http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)), nil
+	return http.StatusOK, v.service(r.Context(), svc, serviceStatus(r.Context(), d.Engine, svc)), nil
 }
 
 // patch turns a ServiceSpec into an engine patch, reading durations and sizes.
@@ -264,7 +276,7 @@ func (d *Daemon) createService(r *http.Request) (int, any, error) {
 		}
 	}
 	v := view{e: d.Engine}
-	return http.StatusCreated, v.service(svc, "NONE"), nil
+	return http.StatusCreated, v.service(r.Context(), svc, "NONE"), nil
 }
 
 func (d *Daemon) updateService(r *http.Request) (int, any, error) {
@@ -277,7 +289,7 @@ func (d *Daemon) updateService(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	v := view{e: d.Engine}
-	return http.StatusOK, v.service(svc, serviceStatus(r.Context(), d.Engine, svc)), nil
+	return http.StatusOK, v.service(r.Context(), svc, serviceStatus(r.Context(), d.Engine, svc)), nil
 }
 
 // DELETE /v1/services/{name}[?purge=1]
@@ -316,7 +328,7 @@ func (d *Daemon) unfreeze(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	v := view{e: d.Engine}
-	return http.StatusOK, api.Unfrozen{Service: v.service(svc, serviceStatus(r.Context(), d.Engine, svc)), WasFrozen: before != nil}, nil
+	return http.StatusOK, api.Unfrozen{Service: v.service(r.Context(), svc, serviceStatus(r.Context(), d.Engine, svc)), WasFrozen: before != nil}, nil
 }
 
 func intParam(r *http.Request, name string, def int) (int, error) {

@@ -32,7 +32,7 @@ func envKeys(env map[string]string) []string {
 	return keys
 }
 
-func (v *view) service(svc store.Service, status string) api.Service {
+func (v *view) service(ctx context.Context, svc store.Service, status string) api.Service {
 	s := api.Service{
 		Name:          svc.Name,
 		Image:         svc.Config.Image,
@@ -58,6 +58,9 @@ func (v *view) service(svc store.Service, status string) api.Service {
 	if svc.ActiveDeploymentID != "" {
 		id := svc.ActiveDeploymentID
 		s.ActiveDeploymentID = &id
+		if d, err := v.e.Deployment(ctx, svc.Name, id); err == nil {
+			s.ActiveNumber, s.ActiveImage = d.Number, d.Config.Image
+		}
 		if rs := v.e.Runtime(id); rs != nil {
 			s.Runtime, s.RuntimeReason = &rs.State, rs.Reason
 			s.Restarts, s.LastExit = rs.Restarts, optional(rs.LastExit)

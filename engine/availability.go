@@ -16,6 +16,11 @@ import (
 // AvailabilityRefresh is how often every known image is checked again.
 const AvailabilityRefresh = 5 * time.Minute
 
+// ImageRecheckAge is how old a check of a service's images may be when
+// someone opens its deployments (RecheckImages): the badge a person looks at
+// is at most this stale.
+const ImageRecheckAge = 30 * time.Second
+
 // Availability says whether a deployment's image can still be run, and why.
 type Availability struct {
 	State     string
@@ -156,6 +161,30 @@ func (e *Engine) CheckImage(ctx context.Context, d store.Deployment) Availabilit
 	a := e.checkImages(ctx, []store.ImageRef{im})[0]
 	e.record(ctx, im, a)
 	return a
+}
+
+// RecheckImages checks again, now, each image of service's deployments that
+// were ever ACTIVE whose last check is older than maxAge, and says how many
+// it checked. Changes are kept and published as any check's (EventAvailability).
+func (e *Engine) RecheckImages(ctx context.Context, service string, maxAge time.Duration) (int, error) {
+	if _, err := e.store.GetService(ctx, service); err != nil {
+		return 0, err
+	}
+	images, err := e.store.ServiceImages(ctx, service)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	e.avail.mu.RLock()
+	images = slices.DeleteFunc(images, func(im store.ImageRef) bool {
+		a, ok := e.avail.m[availKey(im)]
+		return ok && now.Sub(a.CheckedAt) < maxAge
+	})
+	e.avail.mu.RUnlock()
+	for i, a := range e.checkImages(ctx, images) {
+		e.record(ctx, images[i], a)
+	}
+	return len(images), nil
 }
 
 // checkImages says, for each image, whether a rollback to it could run. An

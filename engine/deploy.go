@@ -274,7 +274,7 @@ func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error)
 		}
 	}
 	e.log.Info("deployment started", "service", d.Service, "deployment", d.ID, "number", d.Number, "kind", d.Kind, "image", d.Config.Image, "by", d.TriggeredBy)
-	e.publishDeployment(d, fmt.Sprintf("%s #%d started", d.Kind, d.Number))
+	e.publishDeployment(d, "created") // as the store recorded it
 	if !e.go_(func(ctx context.Context) { e.run(ctx, d, p.Current) }) {
 		// Close began after the claim: the deployment never runs.
 		e.release(req.Service, d.ID)

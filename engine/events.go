@@ -17,6 +17,10 @@ const (
 	EventAutoRollback = "auto_rollback" // the watch started a rollback (Deployment is the rollback)
 	EventDocker       = "docker"        // the Docker engine went away (Status "down") or came back ("up")
 	EventTraffic      = "traffic"       // the router's counts gained a sample (Engine.Traffic)
+	// EventProbe: a HEALTH_CHECKING deployment's health check got a result
+	// (the pass is an EventDeployment, recorded): streamed only, once per
+	// attempt and when it changes (probes.go).
+	EventProbe = "probe"
 	// EventAutoRollbackRefused: the watch tripped with auto-rollback on, and
 	// the rules forbid the rollback; the message says why.
 	EventAutoRollbackRefused = "auto_rollback_refused"

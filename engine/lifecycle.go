@@ -82,10 +82,14 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		if !healthChecking(fmt.Sprintf("adopted the running container of a warm standby; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort)) {
 			return
 		}
+		report := e.newProbeReport(d)
 		if err := e.probeOnce(ctx, fmt.Sprintf("http://127.0.0.1:%d%s", c.HostPort, cfg.Health.Path), cfg.Health.Timeout); err != nil {
+			report.failed(err)
 			e.log.Warn("adopted warm standby failed its probe: starting a new container", "deployment", d.ID, "err", err)
 			e.rt.Stop(bg, c.ID, 0)
 			containerID, adopted = "", false
+		} else {
+			report.passed(ctx)
 		}
 	}
 	if !adopted {
@@ -158,7 +162,7 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	e.supervise(active, c, w)
 	e.release(d.Service, d.ID) // the next deployment may start while blue drains
 	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number)
-	e.publishDeployment(active, fmt.Sprintf("#%d is ACTIVE", active.Number))
+	e.publishDeployment(active, "activated")
 	if old.ID != "" {
 		// Its supervisor no longer restarts or routes it (the route is not
 		// its own since takeRoute); it may have started it again on another
@@ -167,7 +171,7 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		if fresh, err := e.store.GetDeployment(bg, old.ID); err == nil {
 			old = fresh
 		}
-		e.publishDeployment(old, fmt.Sprintf("#%d is draining", old.Number))
+		e.publishDeployment(old, fmt.Sprintf("draining: replaced by #%d", active.Number))
 		var warmUntil time.Time
 		if w != nil && policy.KeepWarm {
 			warmUntil = w.until
@@ -221,12 +225,13 @@ func (e *Engine) drain(ctx context.Context, old store.Deployment, warmUntil time
 		return
 	}
 	e.removeContainers(bg, old, e.opts.StopGrace)
-	done, err := e.store.SetStatus(bg, old.ID, store.StatusInactive, "drained; container removed")
+	const msg = "drained; container removed"
+	done, err := e.store.SetStatus(bg, old.ID, store.StatusInactive, msg)
 	if err != nil {
 		e.log.Error("record inactive", "deployment", old.ID, "err", err)
 		return
 	}
-	e.publishDeployment(done, fmt.Sprintf("#%d is INACTIVE", done.Number))
+	e.publishDeployment(done, msg)
 }
 
 // containerSpec is the container that runs deployment d's snapshot; suffix
@@ -306,6 +311,7 @@ func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, containerI
 	ctx, cancel := context.WithTimeout(ctx, cfg.DeployTimeout)
 	defer cancel()
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", hostPort, cfg.Health.Path)
+	report := e.newProbeReport(d)
 	start := time.Now()
 	lastAlive := start
 	wait := probeMin
@@ -313,7 +319,11 @@ func (e *Engine) waitHealthy(ctx context.Context, d store.Deployment, containerI
 	for {
 		err := e.probeOnce(ctx, url, cfg.Health.Timeout)
 		if err == nil {
+			report.passed(ctx)
 			return nil
+		}
+		if ctx.Err() == nil {
+			report.failed(err)
 		}
 		last = err
 		if errors.Is(err, errUnhealthy) {

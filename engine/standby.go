@@ -28,13 +28,13 @@ func (e *Engine) keepWarm(ctx context.Context, old store.Deployment, until time.
 	if err != nil || !c.Running {
 		return false
 	}
-	warm, err := e.store.Standby(bg, old.ID, until,
-		fmt.Sprintf("drained; kept warm until %s for a rollback in the watch window", until.Local().Format(time.TimeOnly)))
+	msg := fmt.Sprintf("drained; kept warm until %s for a rollback in the watch window", until.Local().Format(time.TimeOnly))
+	warm, err := e.store.Standby(bg, old.ID, until, msg)
 	if err != nil {
 		e.log.Error("record warm standby", "deployment", old.ID, "err", err)
 		return false
 	}
-	e.publishDeployment(warm, fmt.Sprintf("#%d is INACTIVE, kept warm until %s", warm.Number, until.Local().Format(time.TimeOnly)))
+	e.publishDeployment(warm, msg)
 	if others, err := e.store.ListStandbys(bg); err == nil {
 		for _, o := range others {
 			if o.Service == old.Service && o.ID != old.ID {
@@ -62,7 +62,7 @@ func (e *Engine) removeStandby(ctx context.Context, d store.Deployment, msg stri
 			e.log.Warn("remove warm standby", "deployment", d.ID, "err", err)
 		}
 	}
-	e.publishDeployment(ended, fmt.Sprintf("#%d: %s", ended.Number, msg))
+	e.publishDeployment(ended, msg)
 }
 
 // standbyLoop removes each warm standby when its window ends, and one whose
@@ -138,11 +138,12 @@ func (e *Engine) adoptStandby(ctx context.Context, d store.Deployment, target st
 		return Container{}, false
 	}
 	bg := context.WithoutCancel(ctx)
-	ended, ok, err := e.store.EndStandby(bg, target.ID, fmt.Sprintf("warm standby adopted by #%d", d.Number))
+	msg := fmt.Sprintf("warm standby adopted by #%d", d.Number)
+	ended, ok, err := e.store.EndStandby(bg, target.ID, msg)
 	if err != nil || !ok {
 		return Container{}, false
 	}
-	e.publishDeployment(ended, fmt.Sprintf("#%d: warm standby adopted by #%d", ended.Number, d.Number))
+	e.publishDeployment(ended, msg)
 	c, err := e.verify(ctx, target, target.ContainerID)
 	if err != nil || !c.Running {
 		e.log.Warn("warm standby not adoptable: starting a new container", "deployment", d.ID, "standby", target.ID, "err", err)

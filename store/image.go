@@ -48,7 +48,18 @@ func (s *Store) Images(ctx context.Context, activatedOnly bool) ([]ImageRef, err
 	if activatedOnly {
 		q += ` AND activated_at IS NOT NULL`
 	}
-	rows, err := s.r.QueryContext(ctx, q)
+	return s.images(ctx, q)
+}
+
+// ServiceImages lists the distinct pinned images of service's deployments
+// that were ACTIVE at some point: the images of its "Rollback capable" badges.
+func (s *Store) ServiceImages(ctx context.Context, service string) ([]ImageRef, error) {
+	return s.images(ctx, `SELECT DISTINCT image_source, json_extract(config, '$.image'), image_digest
+		FROM deployments WHERE image_digest <> '' AND activated_at IS NOT NULL AND service = ?`, service)
+}
+
+func (s *Store) images(ctx context.Context, q string, args ...any) ([]ImageRef, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list activated images: %w", err)
 	}

@@ -181,7 +181,10 @@ func follow(ctx context.Context, c *api.Client, d api.Deployment, events <-chan 
 			continue
 		}
 		d = *ev.Deployment
-		if d.Status != last && human {
+		// A status change, or a health check's new result (recorded
+		// alike: `clank deployments` and the dashboard say the same).
+		result := ev.Type == "deployment" && d.Status == "HEALTH_CHECKING" && last == d.Status
+		if (d.Status != last || result) && human {
 			fmt.Fprintf(out, "  %-16s %s  (+%.2fs)\n", d.Status, ev.Message, time.Since(start).Seconds())
 		}
 		last = d.Status
