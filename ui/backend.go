@@ -35,4 +35,11 @@ type Backend interface {
 	Unfreeze(ctx context.Context, service, by string) (api.Unfrozen, error)
 	// Certificates lists every domain's TLS certificate (none with HTTPS off).
 	Certificates(ctx context.Context) ([]api.Certificate, error)
+	// Traffic is what each service answered through the edge router lately
+	// (service "" = every service), by class, oldest step first.
+	Traffic(ctx context.Context, service string) ([]api.Traffic, error)
+	// RecheckImages has the daemon check again the images of service's
+	// deployments whose last check is older than 30 s (changes come as
+	// availability events).
+	RecheckImages(ctx context.Context, service string) (int, error)
 }

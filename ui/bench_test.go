@@ -34,14 +34,22 @@ func benchModel(tb testing.TB, rows int) (*Model, *fakebackend.Backend) {
 	return m, b
 }
 
-// settle runs the page fetches a command chain asks for, as the program would.
+// settle runs the page fetches a command chain asks for, as the program
+// would (the other commands of a batch are dropped; the clock's and the
+// spinner's ticks, which sleep, are never asked for).
 func settle(m *Model, cmd tea.Cmd) {
-	for cmd != nil {
-		msg, ok := cmd().(pageMsg)
-		if !ok {
-			return
+	if cmd == nil {
+		return
+	}
+	switch msg := cmd().(type) {
+	case pageMsg:
+		next := m.update(msg)
+		m.afterUpdate() // its ticks are not waited for
+		settle(m, next)
+	case tea.BatchMsg:
+		for _, c := range msg {
+			settle(m, c)
 		}
-		_, cmd = m.Update(msg)
 	}
 }
 
@@ -84,7 +92,8 @@ func BenchmarkScroll(b *testing.B) {
 				if m.deps.cursor == m.deps.len()-1 && !m.deps.hasOlder {
 					settle(m, m.deps.open("big"))
 				}
-				_, cmd := m.Update(down)
+				cmd := m.update(down)
+				m.afterUpdate()
 				settle(m, cmd)
 				_ = m.View()
 			}

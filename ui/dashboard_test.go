@@ -19,7 +19,7 @@ import (
 var sizes = []struct {
 	name string
 	w, h int
-}{{"80x24", 80, 24}, {"160x48", 160, 48}}
+}{{"80x24", 80, 24}, {"200x50", 200, 50}}
 
 // openWeb selects web (the services are listed by name: api comes first)
 // and focuses its deployments.
@@ -48,7 +48,9 @@ func TestDashboardOnARealHistory(t *testing.T) {
 		for _, size := range sizes {
 			t.Run(size.name, func(t *testing.T) {
 				s := open(t, backend(t), ui.RoleAdmin, size.w, size.h)
-				s.waitFor("api", "web", "worker", "NONE", "testhost", "docker ok")
+				s.waitFor("api", "web", "worker", "NONE", "testhost", "docker up")
+				// api's deployments are read: the footer names r's target.
+				s.waitFor("r rollback to #1")
 				if size.w >= 120 {
 					// Side by side: the selected service's deployments are there too.
 					s.waitFor("api deployments", "Rollback capable")
@@ -63,15 +65,20 @@ func TestDashboardOnARealHistory(t *testing.T) {
 			t.Run(size.name, func(t *testing.T) {
 				s := open(t, backend(t), ui.RoleAdmin, size.w, size.h)
 				openWeb(s)
-				s.waitFor("#5", "#1", "rollback of #1", "Rollback capable", "image gone", "FAILED", "3h")
-				if size.w >= 120 {
-					s.waitFor("setup")
+				s.waitFor("#5", "#1", "rollback of #1", "FAILED", "3h", "setup")
+				badge := "Rollback capable"
+				if size.w < 100 {
+					// No room for the badge whole: a glyph, and its legend.
+					badge = "↺"
+					s.waitFor("↺ rollback capable · ∅ image gone")
+				} else {
+					s.waitFor("Rollback capable", "image gone")
 				}
 				// The badges are the daemon's: only #2 can be rolled back to;
 				// #5 is ACTIVE, #3 never was, the image of #1 and #4 is gone.
 				for n, capable := range map[int]bool{5: false, 4: false, 3: false, 2: true, 1: false} {
-					line := lineWith(s.plain(), "#"+strconv.Itoa(n)+" ")
-					if got := strings.Contains(line, "Rollback capable"); got != capable || got != w.Web[n].RollbackCapable {
+					line := paneLine(s.plain(), "#"+strconv.Itoa(n)+" ")
+					if got := strings.Contains(line, badge); got != capable || got != w.Web[n].RollbackCapable {
 						t.Errorf("#%d: badge %v on screen, daemon says %v, want %v: %q", n, got, w.Web[n].RollbackCapable, capable, line)
 					}
 				}
@@ -169,6 +176,34 @@ func TestDashboardOnARealHistory(t *testing.T) {
 		}
 	})
 
+	t.Run("each view and role shows its own keys", func(t *testing.T) {
+		admin := open(t, backend(t), ui.RoleAdmin, 200, 50)
+		admin.waitFor("api deployments")
+		admin.press("j") // web: r rolls back to #4, the deployment ACTIVE before #5
+		admin.waitFor("r rollback to #4", "r▸#4", "R redeploy", "d deploy", "q quit")
+		admin.press("tab") // web's deployments, #5 (ACTIVE) selected: r not offered
+		admin.waitFor("▸ web deployments", "enter open")
+		admin.never("r rollback to")
+		admin.press("j", "j", "j") // #2, rollback capable
+		admin.waitFor("r rollback to #2")
+		admin.press("enter") // its detail: / does nothing here, and says so
+		admin.waitFor("web #2", "esc deployments")
+		admin.press("/")
+		admin.waitFor("/ filters the lists")
+		admin.press("esc", "/", "z", "z", "z", "enter") // a filter that matches no deployment
+		admin.waitFor(`no deployment matches "zzz"`)
+		admin.never("enter open")
+		admin.press("r")
+		admin.waitFor("no deployment selected: the filter matches none")
+		admin.never("Roll back")
+
+		viewer := open(t, backend(t), ui.RoleViewer, 80, 24)
+		viewer.waitFor("enter open", "q quit")
+		for _, k := range []string{"r rollback", "R redeploy", "d deploy"} {
+			viewer.never(k)
+		}
+	})
+
 	t.Run("viewer is read-only", func(t *testing.T) {
 		for _, size := range sizes {
 			t.Run(size.name, func(t *testing.T) {
@@ -210,6 +245,8 @@ func TestDashboardOnARealHistory(t *testing.T) {
 		s.golden()
 		s.press("G")
 		s.waitFor("drained; container removed")
+		// The health check's results were recorded as they came.
+		s.waitFor("GET /healthz passed (attempt")
 	})
 
 	t.Run("logs are the container's", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -59,7 +60,7 @@ type deploymentsTable struct {
 
 	cursor, top   int // positions in the view (the filtered rows, or all)
 	width, height int
-	cols          depColumns
+	seen          contentWidths // of the rows shown since the service was opened
 }
 
 func newDeploymentsTable(c *common) deploymentsTable {
@@ -75,7 +76,20 @@ func (t *deploymentsTable) open(service string) tea.Cmd {
 	t.filter = ""
 	t.cursor, t.top = 0, 0
 	t.err = nil
-	return t.restart(pageNewest)
+	t.seen = contentWidths{}
+	return tea.Batch(t.restart(pageNewest), t.recheckImages())
+}
+
+// recheckImages has the daemon check the service's images again when its
+// last check is older than 30 s, so that the badges a person opens are
+// fresh: a change comes back as an availability event, which reads the
+// rows again (refresh).
+func (t *deploymentsTable) recheckImages() tea.Cmd {
+	ctx, b, service := t.c.ctx, t.c.backend, t.service
+	return func() tea.Msg {
+		_, _ = b.RecheckImages(ctx, service) // a failed check leaves the badges as they were
+		return nil
+	}
 }
 
 // restart drops the window and fetches the newest or the oldest page.
@@ -389,66 +403,80 @@ func (t *deploymentsTable) clamp() {
 
 func (t *deploymentsTable) setSize(w, h int) {
 	t.width, t.height = w, h
-	t.cols = layoutDeployments(w)
 	t.clamp()
 }
 
-// depColumns are the widths of the table's columns; 0 hides a column.
-type depColumns struct {
-	num, status, kind, image, age, by, badge int
-	// tight says even the fixed columns overflow the width: rows get cut.
-	tight bool
-}
-
+// The deployments table's columns, in order.
 const (
-	colNumWidth    = 7  // "#123456"
-	colStatusWidth = 17 // "⠋ HEALTH_CHECKING"
-	colKindWidth   = 16 // "redeploy of #123"
-	colAgeWidth    = 4
-	colBadgeWidth  = 16 // "Rollback capable"
-	colMinImage    = 12
-	colMinBy       = 12
-	colMaxBy       = 36
-	rowMarkWidth   = 2
+	depNum = iota
+	depStatus
+	depKind
+	depImage
+	depAge
+	depBy
+	depBadge
+	depColumnCount
 )
 
-// layoutDeployments fits the columns to a width: number, status and image
-// always; kind, badge and author as room allows; spare room to image and
-// author.
-func layoutDeployments(w int) depColumns {
-	c := depColumns{num: colNumWidth, status: colStatusWidth, age: colAgeWidth, image: colMinImage}
-	room := w - rowMarkWidth - (c.num + 1) - (c.status + 1) - (c.image + 1) - c.age
-	if room >= colKindWidth+1 {
-		c.kind = colKindWidth
-		room -= colKindWidth + 1
+const (
+	rowMarkWidth = 2
+	// badgeText is the badge whole; badgeGlyph stands for it in a narrow
+	// table, with a legend in the title; goneGlyph for "image gone".
+	badgeText  = "Rollback capable"
+	badgeGlyph = "↺"
+	goneText   = "image gone"
+	goneGlyph  = "∅"
+	// statusWant fits "⠋ HEALTH_CHECKING", the longest plain status.
+	statusWant = 17
+)
+
+// contentWidths is how wide the content of the rows seen so far wants each
+// column: it only grows while a service is shown, so that scrolling does
+// not make the columns jump.
+type contentWidths struct {
+	num, status, kind, image, by int
+}
+
+func (w *contentWidths) see(d *api.Deployment, now time.Time) {
+	w.num = max(w.num, 1+len(strconv.Itoa(d.Number)))
+	w.status = max(w.status, statusWant, len([]rune(statusCell(d.Status, d.Runtime, d.WarmUntil, now, "", 99))))
+	w.kind = max(w.kind, len(kindText(d)))
+	w.image = max(w.image, cellWidth(d.Image))
+	w.by = max(w.by, cellWidth(d.TriggeredBy))
+}
+
+// layout fits the columns to the table's width (see fitColumns): number and
+// status always; the badge turns into a glyph, then the author, kind, age
+// and image give way, in that order, the image keeping its tag.
+func (t *deploymentsTable) layout() ([]column, []int, bool) {
+	now := t.c.now()
+	for i := t.top; i < t.len() && i < t.top+t.visibleRows(); i++ {
+		t.seen.see(t.at(i), now)
 	}
-	if room >= colBadgeWidth+1 {
-		c.badge = colBadgeWidth
-		room -= colBadgeWidth + 1
+	w := t.seen
+	cols := []column{
+		depNum:    {title: "#", want: max(w.num, 2), keep: true, prio: 10},
+		depStatus: {title: "STATUS", want: max(w.status, statusWant), min: statusWant, keep: true, prio: 10},
+		depKind:   {title: "KIND", want: max(w.kind, 6), prio: 4},
+		depImage:  {title: "IMAGE", want: max(w.image, 5), min: min(max(w.image, 5), 16), prio: 8},
+		depAge:    {title: "AGE", want: 3, prio: 7},
+		depBy:     {title: "BY", want: min(max(w.by, 2), 36), min: min(max(w.by, 2), 10), prio: 3},
+		depBadge:  {title: "", want: len(badgeText), compact: 1, prio: 5},
 	}
-	if room >= colMinBy+1 {
-		c.by = colMinBy
-		room -= colMinBy + 1
-	}
-	if room > 0 && c.by > 0 {
-		grow := min(room/2, colMaxBy-c.by)
-		c.by += grow
-		room -= grow
-	}
-	c.image += room
-	if c.image < 1 {
-		c.image, c.tight = 1, true
-	}
-	return c
+	widths, tight := fitColumns(cols, t.width-rowMarkWidth)
+	return cols, widths, tight
 }
 
 // view draws the table: a title, the column header and the visible rows,
 // exactly height lines of width cells.
-func (t *deploymentsTable) view(focused bool) []string {
+// target, if not 0, is the number of the row that r would roll back to
+// from the services list: it is marked.
+func (t *deploymentsTable) view(focused bool, target int) []string {
+	cols, widths, tight := t.layout()
 	lines := make([]string, 0, t.height)
-	lines = append(lines, t.title(focused))
+	lines = append(lines, t.title(focused, widths[depBadge] == 1))
 	if t.height > 1 {
-		lines = append(lines, t.header())
+		lines = append(lines, headerLine(t.c.styles, cols, widths, t.width))
 	}
 	vis := t.visibleRows()
 	n := t.len()
@@ -463,11 +491,12 @@ func (t *deploymentsTable) view(focused bool) []string {
 		lines = append(lines, fit(t.c.styles.Dim.Render("  no deployments yet: d deploys the service"), t.width))
 	}
 	var b strings.Builder
+	now := t.c.now()
 	for i := t.top; i < n && len(lines) < t.height && i < t.top+vis; i++ {
 		b.Reset()
-		t.row(&b, t.at(i), i == t.cursor, focused)
+		t.row(&b, widths, t.at(i), now, i == t.cursor, focused, target)
 		line := b.String()
-		if t.cols.tight {
+		if tight {
 			line = fit(line, t.width)
 		}
 		lines = append(lines, line)
@@ -478,56 +507,42 @@ func (t *deploymentsTable) view(focused bool) []string {
 	return lines
 }
 
-func (t *deploymentsTable) title(focused bool) string {
+// title names the service; on the right, what the table holds, and the
+// legend of the badge's glyph when the badge is one.
+func (t *deploymentsTable) title(focused, glyphs bool) string {
 	st := t.c.styles
 	left := st.paneTitle(t.service+" deployments", focused)
 	right := "newest first"
+	if glyphs {
+		right = badgeGlyph + " rollback capable · " + goneGlyph + " image gone · " + right
+	}
 	if t.filter != "" {
 		right = "filter " + strconv.Quote(t.filter) + " · " + right
 	}
 	if t.loading {
 		right = "loading… · " + right
 	}
-	return joinEnds(left, st.Dim.Render(right+" "), t.width)
-}
-
-func (t *deploymentsTable) header() string {
-	var b strings.Builder
-	p := t.c.styles.paints.header.plain
-	b.WriteString(spaces(rowMarkWidth))
-	first := true
-	for _, col := range []struct {
-		title string
-		width int
-	}{
-		{"#", t.cols.num}, {"STATUS", t.cols.status}, {"KIND", t.cols.kind}, {"IMAGE", t.cols.image},
-		{"AGE", t.cols.age}, {"BY", t.cols.by}, {"", t.cols.badge},
-	} {
-		if col.width == 0 {
-			continue
-		}
-		if !first {
-			b.WriteByte(' ')
-		}
-		first = false
-		p.put(&b, fit(col.title, col.width))
+	if cellWidth(left)+cellWidth(right)+2 > t.width && glyphs {
+		right = badgeGlyph + " rollback capable"
 	}
-	return fit(b.String(), t.width)
+	return joinEnds(left, st.Dim.Render(right+" "), t.width)
 }
 
 // row draws one deployment. It runs for every visible row of every frame, so
 // it writes precomputed SGR sequences instead of rendering lipgloss styles.
-func (t *deploymentsTable) row(b *strings.Builder, d *api.Deployment, selected, focused bool) {
+func (t *deploymentsTable) row(b *strings.Builder, widths []int, d *api.Deployment, now time.Time, selected, focused bool, target int) {
 	p := &t.c.styles.paints
-	c := t.cols
 	hl := selected && focused
 	text, dim := p.text.pick(hl), p.dim.pick(hl)
 	b.Grow(t.width + 96)
-	mark := "  "
-	if selected {
-		mark = "▌ "
+	switch {
+	case d.Number == target:
+		p.badge.pick(hl).put(b, "r▸")
+	case selected:
+		text.put(b, "▌ ")
+	default:
+		text.put(b, "  ")
 	}
-	text.put(b, mark)
 	used := 0 // cells written after the mark
 	cell := func(pt paint, s string, w int) {
 		if w == 0 {
@@ -540,24 +555,42 @@ func (t *deploymentsTable) row(b *strings.Builder, d *api.Deployment, selected, 
 		pt.put(b, fit(s, w))
 		used += w
 	}
-	cell(text, "#"+strconv.Itoa(d.Number), c.num)
-	cell(p.statusOf(d.Status).pick(hl), glyph(d.Status, t.c.spin)+" "+d.Status, c.status)
-	cell(dim, kindText(d), c.kind)
-	cell(text, d.Image, c.image)
-	cell(dim, age(t.c.now(), d.CreatedAt), c.age)
-	cell(dim, d.TriggeredBy, c.by)
+	cell(text, "#"+strconv.Itoa(d.Number), widths[depNum])
+	w := widths[depStatus]
+	cell(p.statusOf(statusKey(d.Status, d.Runtime)).pick(hl), statusCell(d.Status, d.Runtime, d.WarmUntil, now, t.c.spin, w), w)
+	cell(dim, kindText(d), widths[depKind])
+	cell(text, abbrevImage(d.Image, widths[depImage]), widths[depImage])
+	cell(dim, age(now, d.CreatedAt), widths[depAge])
+	cell(dim, d.TriggeredBy, widths[depBy])
+	badge, gone := badgeText, goneText
+	if widths[depBadge] == 1 {
+		badge, gone = badgeGlyph, goneGlyph
+	}
 	switch {
-	case c.badge == 0:
 	case d.RollbackCapable:
-		cell(p.badge.pick(hl), "Rollback capable", c.badge)
+		cell(p.badge.pick(hl), badge, widths[depBadge])
 	case d.ImageAvailability == "missing":
-		cell(dim, "image gone", c.badge)
+		cell(dim, gone, widths[depBadge])
 	default:
-		cell(dim, "", c.badge)
+		cell(dim, "", widths[depBadge])
 	}
 	if rest := t.width - rowMarkWidth - used; rest > 0 {
 		text.put(b, spaces(rest))
 	}
+}
+
+// relativeTimesWait is how long until an age or a warm standby's countdown
+// on a visible row shows another text (0: no row is visible).
+func (t *deploymentsTable) relativeTimesWait(now time.Time) time.Duration {
+	var wait time.Duration
+	for i := t.top; i < t.len() && i < t.top+t.visibleRows(); i++ {
+		d := t.at(i)
+		wait = soonest(wait, nextChange(now.Sub(d.CreatedAt)))
+		if d.WarmUntil != nil && d.WarmUntil.After(now) {
+			wait = soonest(wait, countdownChange(d.WarmUntil.Sub(now)))
+		}
+	}
+	return wait
 }
 
 // joinEnds puts left and right at the two ends of a line of width cells.

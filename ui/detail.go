@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
@@ -99,6 +100,9 @@ func (v *detailView) apply(msg detailMsg) {
 // applyEvent adds a live event of this deployment. It reports whether the
 // view changed.
 func (v *detailView) applyEvent(ev api.Event) bool {
+	if ev.Type == "probe" {
+		return false // not a lifecycle step: the progress modal shows it
+	}
 	if v.id == "" || ev.DeploymentID != v.id {
 		if ev.Deployment == nil || ev.Deployment.ID != v.id || v.id == "" {
 			return false
@@ -151,7 +155,8 @@ func (v *detailView) refresh() {
 	add := func(label, value string) {
 		lines = append(lines, " "+st.Label.Render(fit(label, 15))+value)
 	}
-	status := st.StatusStyle(d.Status).Render(glyph(d.Status, v.c.spin) + " " + d.Status)
+	now := v.c.now()
+	status := st.StatusStyle(statusKey(d.Status, d.Runtime)).Render(statusCell(d.Status, d.Runtime, d.WarmUntil, now, v.c.spin, 99))
 	head := " " + st.PaneTitleFocused.Render("#"+strconv.Itoa(d.Number)) + "  " + kindText(d) + "  " + status
 	if d.RollbackCapable {
 		head += "  " + st.Badge.Render("Rollback capable")
@@ -197,6 +202,30 @@ func (v *detailView) refresh() {
 	} else {
 		add("logs", st.Dim.Render(where))
 	}
+	if d.Runtime != nil {
+		rt := *d.Runtime
+		if d.RuntimeReason != "" {
+			rt += ": " + strings.TrimPrefix(d.RuntimeReason, rt+": ")
+		}
+		add("runtime", st.StatusStyle(statusKey(d.Status, d.Runtime)).Render(rt))
+	}
+	if d.Restarts > 0 || d.LastExit != nil {
+		restarts := strconv.Itoa(d.Restarts) + " restart(s)"
+		if d.LastExit != nil {
+			restarts += st.Dim.Render(" · last exit: " + *d.LastExit)
+		}
+		add("restarts", restarts)
+	}
+	if d.WatchUntil != nil {
+		watch := "until " + stamp(d.WatchUntil)
+		if d.WatchTripped != "" {
+			watch += st.Error.Render(" · tripped: " + d.WatchTripped)
+		}
+		add("watch", watch)
+	}
+	if d.WarmUntil != nil && d.Status == "INACTIVE" && d.WarmUntil.After(now) {
+		add("standby", warmText(*d.WarmUntil, now)+st.Dim.Render(" (until "+stamp(d.WarmUntil)+"): a rollback to it adopts its container"))
+	}
 	if d.FailureReason != "" {
 		add("failure", st.Error.Render(d.FailureReason))
 	}
@@ -207,7 +236,19 @@ func (v *detailView) refresh() {
 	for _, e := range v.events {
 		lines = append(lines, eventLine(st, e))
 	}
-	v.vp.SetContent(strings.Join(lines, "\n"))
+	for i := range lines {
+		lines[i] = fit(lines[i], v.width) // a line cut says so (…)
+	}
+	v.vp.SetContentLines(lines)
+}
+
+// relativeTimesWait is how long until the warm standby's countdown shown
+// changes (0: none shown).
+func (v *detailView) relativeTimesWait(now time.Time) time.Duration {
+	if d := v.dep; d != nil && d.WarmUntil != nil && d.WarmUntil.After(now) {
+		return countdownChange(d.WarmUntil.Sub(now))
+	}
+	return 0
 }
 
 // certLines says, for each of domains that has a certificate entry, its state:

@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
 )
 
 // masked stands for an environment value: values are secrets and never shown.
@@ -35,11 +36,64 @@ func glyph(status, spin string) string {
 		return "⊘"
 	case "NONE", "":
 		return "·"
+	case runtimeUnhealthy:
+		return "◍"
+	case runtimeCrashed:
+		return "⊗"
+	case runtimeRestarting:
+		return "↻"
 	}
 	if inProgress(status) {
 		return spin
 	}
 	return "•"
+}
+
+// Runtime states of an ACTIVE deployment (api.Deployment.Runtime), and the
+// key of their style: an ACTIVE deployment that is not healthy is drawn as
+// its runtime, not as a healthy ACTIVE.
+const (
+	runtimeHealthy    = "healthy"
+	runtimeUnhealthy  = "unhealthy"
+	runtimeCrashed    = "crashed"
+	runtimeRestarting = "restarting"
+)
+
+// statusKey is what a status is drawn as: the runtime of an ACTIVE
+// deployment that is not healthy, else the status.
+func statusKey(status string, runtime *string) string {
+	if status == "ACTIVE" && runtime != nil && *runtime != runtimeHealthy && *runtime != "" {
+		return *runtime
+	}
+	return status
+}
+
+// statusCell is a status as a table shows it in w cells: its glyph, the
+// status, and, when there is one, what it is beside it ("ACTIVE · crashed",
+// "INACTIVE · warm, 4m left"). When the whole does not fit, the status
+// word gives way to what is beside it ("✗ crashed", "○ warm, 4m left").
+func statusCell(status string, runtime *string, warmUntil *time.Time, now time.Time, spin string, w int) string {
+	key := statusKey(status, runtime)
+	g := glyph(key, spin)
+	var beside string
+	switch {
+	case key != status:
+		beside = key
+	case status == "INACTIVE" && warmUntil != nil && warmUntil.After(now):
+		beside = warmText(*warmUntil, now)
+	}
+	if beside == "" {
+		return g + " " + status
+	}
+	if long := g + " " + status + " · " + beside; len([]rune(long)) <= w {
+		return long
+	}
+	return g + " " + beside
+}
+
+// warmText is a warm standby's countdown: "warm, 4m left".
+func warmText(until, now time.Time) string {
+	return "warm, " + age(now, now.Add(-until.Sub(now))) + " left"
 }
 
 // kindText says what a deployment is: "deploy", "rollback of #3", ...
@@ -81,24 +135,22 @@ func stamp(t *time.Time) string {
 
 func cpusText(c float64) string {
 	if c <= 0 {
-		return "no limit"
+		return noLimit
 	}
 	return strconv.FormatFloat(c, 'f', -1, 64)
 }
 
+// memoryText is a memory limit as the engine's plans say it ("64MiB"), so
+// that the detail and the modal's diff read the same.
 func memoryText(b int64) string {
-	switch {
-	case b <= 0:
-		return "no limit"
-	case b%(1<<30) == 0:
-		return fmt.Sprintf("%dg", b>>30)
-	case b%(1<<20) == 0:
-		return fmt.Sprintf("%dm", b>>20)
-	case b%(1<<10) == 0:
-		return fmt.Sprintf("%dk", b>>10)
+	if b <= 0 {
+		return noLimit
 	}
-	return strconv.FormatInt(b, 10)
+	return engine.FormatMemory(b)
 }
+
+// noLimit is an unset CPU or memory limit, as the engine's plans say it.
+const noLimit = "none"
 
 func healthText(h api.HealthCheck) string {
 	if h.Path == "" {
@@ -200,4 +252,24 @@ func padLines(s string, w, h int) []string {
 		}
 	}
 	return out
+}
+
+// shortFingerprint shortens a key fingerprint in s ("alice (SHA256:0MoQ…)")
+// to the first 8 characters of its hash, enough to tell keys apart on
+// screen; what is recorded stays whole.
+func shortFingerprint(s string) string {
+	const prefix, keep = "SHA256:", 8
+	i := strings.Index(s, prefix)
+	if i < 0 {
+		return s
+	}
+	from := i + len(prefix)
+	end := from
+	for end < len(s) && s[end] != ')' && s[end] != ' ' {
+		end++
+	}
+	if end-from <= keep+1 {
+		return s
+	}
+	return s[:from+keep] + "…" + s[end:]
 }

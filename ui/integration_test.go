@@ -19,7 +19,7 @@ func (s *screen) waitRow(n int, status string) {
 	s.t.Helper()
 	row := "#" + strconv.Itoa(n) + " "
 	s.waitUntil(func(frame string) string {
-		if lineWith(frame, row, status) == "" {
+		if paneLine(frame, row, status) == "" {
 			return "never showed " + row + status
 		}
 		return ""
@@ -134,6 +134,9 @@ func TestRedeployAndDeployFollowedToTheirEnd(t *testing.T) {
 	s.waitFor("Deploy web (its current image and config)", "Changes against ACTIVE #3")
 	s.press("y")
 	s.waitForModal("#4 deploy")
+	// Each new result of the health check shows as it comes, with its attempt.
+	s.waitForModal("GET /healthz → HTTP 500 (attempt")
+	s.waitForModal("of 10)") // a 2s deploy timeout at 200ms
 	failed := w.WaitStatus(w.Newest(realdaemon.Service, 3).ID, "FAILED", realdaemon.DeployWithin)
 	if !strings.Contains(failed.FailureReason, "health check GET /healthz did not pass within 2s") {
 		t.Fatalf("the engine's reason: %q", failed.FailureReason)
@@ -194,7 +197,7 @@ func TestImageRemovedUnderTheDashboard(t *testing.T) {
 
 	w.RemoveImage(w.OldImage)
 	s.waitRow(1, "image gone")
-	if line := lineWith(s.plain(), "#2 "); !strings.Contains(line, "Rollback capable") {
+	if line := paneLine(s.plain(), "#2 "); !strings.Contains(line, "Rollback capable") {
 		t.Fatalf("#2 lost its badge too: %q", line)
 	}
 

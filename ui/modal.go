@@ -66,9 +66,13 @@ type actionModal struct {
 	typed string
 
 	deleted *api.ServiceDeletion // what a delete did
+	// svc is the service a deploy deploys (its current config): what a
+	// first deployment creates is said from it.
+	svc *api.Service
 
 	dep    api.Deployment // the deployment the action created
 	events []api.Event    // its lifecycle, as it happens
+	probe  string         // its health check's last result, while not recorded
 	early  []api.Event    // the service's events that came before Act answered
 }
 
@@ -189,6 +193,11 @@ func (m *actionModal) observe(ev api.Event) {
 		} else if ev.Status != "" {
 			m.dep.Status = ev.Status
 		}
+		if ev.Type == "probe" {
+			m.probe = ev.Message // the attempt goes on: one line, in place
+			return
+		}
+		m.probe = ""
 		m.events = append(m.events, ev)
 		m.settle()
 	}
@@ -263,6 +272,20 @@ func (m *actionModal) handleKey(msg tea.KeyPressMsg) (closed bool, cmd tea.Cmd) 
 		}
 	}
 	return false, nil
+}
+
+// keys are the modal's keys where it is: the choice while confirming, else
+// closing it.
+func (m *actionModal) keys() []key.Binding {
+	k := m.c.keys
+	if m.step == stepConfirm {
+		return k.modalHelp().ShortHelp()
+	}
+	close := key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter/esc", "close"))
+	if m.step == stepFollowing || m.step == stepStarting || m.step == stepPlanning {
+		close.SetHelp("esc", "hide (it goes on)")
+	}
+	return []key.Binding{close}
 }
 
 // verb is the confirm button's label.
@@ -387,10 +410,11 @@ func (m *actionModal) outcome(inner int) []string {
 		out := strings.Split(st.Error.Width(inner).Render(text), "\n")
 		return append(out, "", centre(st.ButtonFocused.Render("Close"), inner))
 	}
-	return []string{
-		st.StatusStyle(d.Status).Render(m.c.spin + " " + d.Status),
-		st.Dim.Render(fit("esc hides this; the deployment goes on", inner)),
+	out := []string{st.StatusStyle(d.Status).Render(m.c.spin + " " + d.Status)}
+	if m.probe != "" && d.Status == "HEALTH_CHECKING" {
+		out[0] += st.Dim.Render(fit("  "+m.probe, inner-cellWidth(out[0])))
 	}
+	return append(out, st.Dim.Render(fit("esc hides this; the deployment goes on", inner)))
 }
 
 // targetLine sums up the deployment an action goes back to.
@@ -414,6 +438,9 @@ func (m *actionModal) diffLines(inner, room int) []string {
 	} else if m.plan.Kind != "" {
 		against = "Changes (no ACTIVE deployment)"
 	}
+	if m.plan.Current == nil && m.svc != nil && m.req.Kind == "deploy" {
+		return m.createdLines(inner, room)
+	}
 	out = append(out, st.PaneTitle.Render(against+":"))
 	if len(m.plan.Changes) == 0 {
 		return append(out, st.Dim.Render("  none: same image and configuration"))
@@ -427,6 +454,45 @@ func (m *actionModal) diffLines(inner, room int) []string {
 		for _, line := range changeLines(st, ch, inner) {
 			out = append(out, fit(line, inner))
 		}
+	}
+	return out
+}
+
+// createdLines say what the first deployment of a service creates: a
+// container of its image with its configuration (env values masked), and
+// the routes of its domains.
+func (m *actionModal) createdLines(inner, room int) []string {
+	st := m.c.styles
+	svc := m.svc
+	label := func(s string) string { return "  " + st.Label.Render(fit(s, 8)) + " " }
+	add := func(s string) string { return st.Added.Render("+ " + s) }
+	out := []string{st.PaneTitle.Render("Creates (" + svc.Name + " has never been deployed):")}
+	out = append(out, label("image")+add(svc.Image))
+	envs := make([]string, 0, len(svc.EnvKeys))
+	for _, k := range svc.EnvKeys {
+		envs = append(envs, k+" = "+masked)
+	}
+	if len(envs) == 0 {
+		envs = append(envs, "none")
+	}
+	for i, e := range envs {
+		l := label("")
+		if i == 0 {
+			l = label("env")
+		}
+		if len(out) >= room-5 && i < len(envs)-1 {
+			out = append(out, l+st.Dim.Render("… and "+strconv.Itoa(len(envs)-i)+" more"))
+			break
+		}
+		out = append(out, l+add(e))
+	}
+	out = append(out,
+		label("port")+add(strconv.Itoa(svc.Port)),
+		label("health")+add(healthText(svc.HealthCheck)),
+		label("limits")+add("cpus "+cpusText(svc.CPUs)+" · memory "+memoryText(svc.Memory)),
+		label("domains")+add(listText(svc.Domains)+" (routed once it passes its health check)"))
+	for i := range out {
+		out[i] = fit(out[i], inner)
 	}
 	return out
 }
@@ -446,23 +512,12 @@ func changeLines(st *Styles, ch api.Change, inner int) []string {
 		}
 	}
 	from, to := ch.From, ch.To
-	if ch.Field == "memory" {
-		from, to = memoryValue(from), memoryValue(to)
-	}
 	one := label + st.Removed.Render(orDash(from)) + " → " + st.Added.Render(orDash(to))
 	if lipgloss.Width(one) <= inner {
 		return []string{one}
 	}
 	indent := strings.Repeat(" ", lipgloss.Width(label))
 	return []string{label + st.Removed.Render(orDash(from)), indent + "→ " + st.Added.Render(orDash(to))}
-}
-
-// memoryValue shows a byte count the way --memory takes it ("256m").
-func memoryValue(s string) string {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return memoryText(n)
-	}
-	return s
 }
 
 func fieldLabel(f string) string {

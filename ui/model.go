@@ -71,9 +71,14 @@ type Model struct {
 	help      help.Model
 	spinner   spinner.Model
 	spinning  bool
+	clock     clock
 	flash     string
 
 	width, height int
+	// leftWidth and bodyHeight are the panes' size as last laid out.
+	leftWidth, bodyHeight int
+	// banner is Options.Banner until the first key.
+	banner []string
 }
 
 // New builds the dashboard for a Backend. Its Backend calls, the event
@@ -96,6 +101,7 @@ func New(backend Backend, opts Options) *Model {
 		live:     subscription{c: c},
 		help:     h,
 		spinner:  sp,
+		banner:   opts.Banner,
 	}
 	m.setSize(opts.Width, opts.Height)
 	return m
@@ -103,7 +109,7 @@ func New(backend Backend, opts Options) *Model {
 
 // Init loads the header and the services and subscribes to the event stream.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(m.loadStatus(), m.loadServices(), m.live.start())
+	return tea.Batch(m.loadStatus(), m.loadServices(), m.services.loadTraffic(), m.live.start())
 }
 
 func (m *Model) loadStatus() tea.Cmd {
@@ -125,11 +131,57 @@ func (m *Model) loadServices() tea.Cmd {
 // Update applies a message and returns what to do next.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmd := m.update(msg)
-	if spin := m.startSpinner(); spin != nil {
-		cmd = tea.Batch(cmd, spin)
+	if after := m.afterUpdate(); after != nil {
+		cmd = tea.Batch(cmd, after)
 	}
 	return m, cmd
 }
+
+// afterUpdate lays the panes out for what the update changed and arms the
+// spinner's and the clock's ticks if what is on screen now needs them.
+func (m *Model) afterUpdate() tea.Cmd {
+	m.layoutPanes()
+	var cmds []tea.Cmd
+	if spin := m.startSpinner(); spin != nil {
+		cmds = append(cmds, spin)
+	}
+	if wait := m.relativeTimesWait(); wait > 0 {
+		if tick := m.clock.arm(wait); tick != nil {
+			cmds = append(cmds, tick)
+		}
+	}
+	return tea.Batch(cmds...)
+}
+
+// relativeTimesWait is how long until a relative time on screen (an age, a
+// countdown) shows another text; 0 when none is on screen.
+func (m *Model) relativeTimesWait() time.Duration {
+	now := m.c.now()
+	var wait time.Duration
+	if m.rightShown() && m.right == showDeployments {
+		wait = m.deps.relativeTimesWait(now)
+	}
+	if m.rightShown() && m.right == showDetail {
+		if w := m.detail.relativeTimesWait(now); w > 0 {
+			wait = soonest(wait, w)
+		}
+	}
+	if m.leftShown() {
+		if w := m.services.trafficWait(now); w > 0 {
+			wait = soonest(wait, w)
+		}
+	}
+	if m.modal != nil {
+		if t := m.modal.plan.Target; t != nil {
+			wait = soonest(wait, nextChange(now.Sub(t.CreatedAt)))
+		}
+	}
+	return wait
+}
+
+// rightShown and leftShown report whether each side is on screen.
+func (m *Model) rightShown() bool { return m.wide() || m.focus == paneRight }
+func (m *Model) leftShown() bool  { return m.wide() || m.focus == paneServices }
 
 func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
@@ -151,6 +203,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 				return m.deps.open(r.Name)
 			}
 		}
+	case trafficMsg:
+		return m.services.applyTraffic(msg)
 	case pageMsg:
 		return m.deps.applyPage(msg)
 	case refreshMsg:
@@ -168,7 +222,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 		return tea.Batch(cmd, m.live.next())
 	case resubscribeMsg:
-		return tea.Batch(m.live.start(), m.loadStatus(), m.loadServices(), m.reloadDeployments())
+		return tea.Batch(m.live.start(), m.loadStatus(), m.loadServices(), m.services.loadTraffic(), m.reloadDeployments())
 	case detailMsg:
 		m.detail.apply(msg)
 	case detailCertsMsg:
@@ -196,6 +250,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 		m.flash = msg.service + " unfrozen: pushes deploy it again"
 		return m.loadServices()
+	case clockTickMsg:
+		m.clock.fired(msg) // the frame drawn after it shows the new times
 	case spinner.TickMsg:
 		if !m.anyInProgress() {
 			m.spinning = false
@@ -253,7 +309,7 @@ func (m *Model) anyInProgress() bool {
 // applyEvents folds a batch of live events into what is on screen: rows
 // change in place, nothing is re-read.
 func (m *Model) applyEvents(events []api.Event) tea.Cmd {
-	var reload, refresh, certs bool
+	var reload, refresh, certs, traffic, status bool
 	for i := range events {
 		ev := events[i]
 		if d := ev.Deployment; d != nil {
@@ -265,8 +321,22 @@ func (m *Model) applyEvents(events []api.Event) tea.Cmd {
 		if ev.Type == "service" {
 			reload = true
 		}
-		if ev.Type == "availability" {
+		switch ev.Type {
+		case "availability":
 			refresh = true
+		case "traffic":
+			traffic = true
+		case "docker":
+			// Said at once; the header's other parts are read again.
+			m.status.DockerUp = ev.Status == "up"
+			if ev.Status == "up" {
+				m.status.Docker = "ok"
+			} else {
+				m.status.Docker = orDash(ev.Message)
+			}
+			at := ev.At
+			m.status.DockerSince = &at
+			status = true
 		}
 		if ev.Type == api.EventCertificate && m.detail.dep != nil && ev.Service == m.detail.dep.Service {
 			certs = true
@@ -289,6 +359,12 @@ func (m *Model) applyEvents(events []api.Event) tea.Cmd {
 	if certs {
 		cmds = append(cmds, m.detail.reloadCerts())
 	}
+	if traffic {
+		cmds = append(cmds, m.services.loadTraffic())
+	}
+	if status {
+		cmds = append(cmds, m.loadStatus())
+	}
 	return tea.Batch(cmds...)
 }
 
@@ -306,17 +382,33 @@ func (m *Model) wide() bool { return m.width >= wideWidth }
 // setSize lays the screen out: a header line, the body, a footer line.
 func (m *Model) setSize(w, h int) {
 	m.width, m.height = max(w, 20), max(h, 6)
-	body := m.height - 2
+	m.help.SetWidth(m.width)
+	m.leftWidth = -1
+	m.layoutPanes()
+}
+
+// layoutPanes sizes the panes. Side by side, the services get the room
+// their columns want, up to 40% of the width beside the deployments, 30%
+// beside a detail or logs (at least 32 cells); the right-hand side the rest.
+func (m *Model) layoutPanes() {
+	body := max(m.height-2-m.bannerHeight(), 3)
 	left, right := m.width, m.width
 	if m.wide() {
-		left = min(max(m.width*28/100, 32), 48)
+		share := 40 // the deployments table needs its room too
+		if m.right != showDeployments {
+			share = 30 // a detail's or a log's lines are long
+		}
+		left = min(max(m.services.naturalWidth(), 32), max(m.width*share/100, 32))
 		right = m.width - left - 1
 	}
+	if left == m.leftWidth && body == m.bodyHeight {
+		return
+	}
+	m.leftWidth, m.bodyHeight = left, body
 	m.services.setSize(left, body)
 	m.deps.setSize(right, body)
 	m.detail.setSize(right, body)
 	m.logs.setSize(right, body)
-	m.help.SetWidth(m.width)
 }
 
 // quit ends the program and everything it started.
@@ -348,6 +440,14 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	if m.filtering {
 		return m.handleFilterKey(msg)
 	}
+	if m.banner != nil {
+		// The first key hides the banner; esc does only that.
+		m.banner = nil
+		m.layoutPanes()
+		if key.Matches(msg, k.Back) {
+			return nil
+		}
+	}
 	m.flash = ""
 	if m.focus == paneRight && m.right == showLogs && m.logs.handleKey(k, msg) {
 		return nil
@@ -358,6 +458,10 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Help):
 		m.showHelp = true
 	case key.Matches(msg, k.Filter):
+		if m.focus == paneRight && m.right == showDetail {
+			m.flash = "/ filters the lists: esc goes back to the deployments"
+			return nil
+		}
 		if m.focus == paneRight && m.right != showDeployments {
 			return nil
 		}
@@ -554,6 +658,9 @@ func (m *Model) openLogs() tea.Cmd {
 	case m.right == showDeployments:
 		d := m.deps.selected()
 		if d == nil {
+			if m.deps.filter != "" {
+				m.flash = "no deployment selected: the filter matches none (esc clears it)"
+			}
 			return nil
 		}
 		service, id, label = d.Service, d.ID, d.Service+" #"+strconv.Itoa(d.Number)
@@ -583,6 +690,10 @@ func (m *Model) act(kind string) tea.Cmd {
 		service, target = m.detail.dep.Service, m.detail.dep
 	default:
 		service, target = m.deps.service, m.deps.selected()
+		if target == nil && kind != "deploy" && kind != kindDelete && m.deps.len() == 0 && m.deps.filter != "" {
+			m.flash = "no deployment selected: the filter matches none (esc clears it)"
+			return nil
+		}
 	}
 	if service == "" {
 		return nil
@@ -619,6 +730,10 @@ func (m *Model) act(kind string) tea.Cmd {
 	m.modalSeq++
 	var cmd tea.Cmd
 	m.modal, cmd = newModal(m.c, m.modalSeq, req, what)
+	if r := m.services.find(service); r != nil && kind == "deploy" {
+		svc := r.Service
+		m.modal.svc = &svc
+	}
 	return cmd
 }
 
@@ -664,6 +779,7 @@ func (m *Model) View() tea.View {
 func (m *Model) render() string {
 	lines := make([]string, 0, m.height)
 	lines = append(lines, m.headerLine())
+	lines = append(lines, m.bannerLines()...)
 	lines = append(lines, m.body()...)
 	lines = append(lines, m.footerLine())
 	screen := strings.Join(lines, "\n")
@@ -689,7 +805,15 @@ func (m *Model) body() []string {
 		case showLogs:
 			right = m.logs.view(focusRight)
 		default:
-			right = m.deps.view(focusRight)
+			// With the services focused, the row r would roll back to is
+			// marked.
+			var target int
+			if !focusRight && m.c.admin() {
+				if t := m.rollbackTarget(m.services.selectedName()); t != nil {
+					target = t.Number
+				}
+			}
+			right = m.deps.view(focusRight, target)
 		}
 	}
 	if left == nil {
@@ -704,6 +828,28 @@ func (m *Model) body() []string {
 		out[i] = left[i] + sep + right[i]
 	}
 	return out
+}
+
+// bannerHeight is how many lines the banner takes: its lines and a last
+// one that says how it goes, at most half the screen.
+func (m *Model) bannerHeight() int {
+	if len(m.banner) == 0 {
+		return 0
+	}
+	return min(len(m.banner)+1, (m.height-2)/2)
+}
+
+func (m *Model) bannerLines() []string {
+	n := m.bannerHeight()
+	if n == 0 {
+		return nil
+	}
+	st := m.c.styles
+	out := make([]string, 0, n)
+	for _, l := range m.banner[:n-1] {
+		out = append(out, fit(st.Flash.Render(" "+l), m.width))
+	}
+	return append(out, fit(st.Dim.Render(" "+strings.Repeat("─", 3)+" any key hides this"), m.width))
 }
 
 func (m *Model) host() string {
@@ -728,9 +874,10 @@ func (m *Model) headerLine() string {
 	case m.statusErr != nil:
 		extras = append(extras, st.HeaderBad.Render("daemon: "+m.statusErr.Error()))
 	case s.Docker == "ok":
-		extras = append(extras, st.HeaderOK.Render("docker ok"))
+		extras = append(extras, st.HeaderOK.Render("docker up"))
 	case s.Docker != "":
-		extras = append(extras, st.HeaderBad.Render("docker: "+s.Docker))
+		// Why is in the daemon's log and on `clank status`; here, that it is.
+		extras = append(extras, st.HeaderBad.Render("docker down"))
 	}
 	if s.Docker != "" {
 		extras = append(extras, st.HeaderText.Render("registry "+orDash(s.Registry)),
@@ -744,7 +891,7 @@ func (m *Model) headerLine() string {
 		extras = extras[1:]
 	}
 	right := st.Role.Render(string(m.c.opts.Role)) + " "
-	if actor := m.c.opts.Actor; actor != "" {
+	if actor := shortFingerprint(m.c.opts.Actor); actor != "" {
 		if room := m.width - cellWidth(left) - cellWidth(right) - 3; room >= 8 {
 			right = st.HeaderText.Render(ansi.Truncate(actor, room, "…")) + " " + right
 		}
@@ -767,12 +914,12 @@ func (m *Model) footerLine() string {
 		return fit(st.Flash.Render(" "+m.flash), m.width)
 	case m.live.lost:
 		return fit(st.Error.Render(" event stream lost: reconnecting…"), m.width)
+	case m.modal != nil:
+		// The modal has the keys: its own, and ctrl+c.
+		quit := key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit"))
+		return fit(" "+m.help.ShortHelpView(append(m.modal.keys(), quit)), m.width)
 	}
-	keys := m.c.keys.screenHelp().ShortHelp()
-	if m.focus == paneRight && m.right == showLogs {
-		keys = append(m.logs.helpKeys(m.c.keys), m.c.keys.Help, m.c.keys.Quit)
-	}
-	return fit(" "+m.help.ShortHelpView(keys), m.width)
+	return m.keysLine()
 }
 
 func (m *Model) helpBox() string {
@@ -796,6 +943,15 @@ func (m *Model) helpBox() string {
 func overlay(screen, box string, w, h int) string {
 	bw, bh := lipgloss.Width(box), lipgloss.Height(box)
 	x, y := max((w-bw)/2, 0), max((h-bh)/2, 0)
+	if x < 4 {
+		// A box nearly as wide as the screen: the rows it covers are
+		// blanked, so that no cell of them shows beside its edges.
+		lines := strings.Split(screen, "\n")
+		for i := y; i < min(y+bh, len(lines)); i++ {
+			lines[i] = spaces(w)
+		}
+		screen = strings.Join(lines, "\n")
+	}
 	out := strings.Split(lipgloss.NewCompositor(
 		lipgloss.NewLayer(screen),
 		lipgloss.NewLayer(box).X(x).Y(y).Z(1),

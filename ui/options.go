@@ -58,6 +58,9 @@ type Options struct {
 	PageSize int
 	// Now is the clock ages are measured against (tests fix it).
 	Now func() time.Time
+	// Banner is shown above the panes until the first key (clank demo's
+	// hints: what to try, and where).
+	Banner []string
 }
 
 func (o Options) withDefaults() Options {

@@ -17,8 +17,11 @@ var (
 	keyUp   = tea.KeyPressMsg{Code: 'k', Text: "k"}
 )
 
+// press handles a key as the program would, and runs the page fetches it
+// asks for (not the ticks it arms: they sleep).
 func press(m *Model, k tea.KeyPressMsg) {
-	_, cmd := m.Update(k)
+	cmd := m.update(k)
+	m.afterUpdate()
 	settle(m, cmd)
 }
 

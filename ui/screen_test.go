@@ -71,7 +71,15 @@ func options(t testing.TB, role ui.Role) ui.Options {
 // and waits for the services and the header's daemon status to show.
 func open(t *testing.T, b ui.Backend, role ui.Role, w, h int) *screen {
 	t.Helper()
-	opts := options(t, role)
+	s := openWith(t, b, options(t, role), w, h)
+	s.waitFor(realdaemon.Service, "ACTIVE", "docker up")
+	return s
+}
+
+// openWith runs the dashboard on b with the options given, and waits for
+// nothing.
+func openWith(t *testing.T, b ui.Backend, opts ui.Options, w, h int) *screen {
+	t.Helper()
 	rec := &recorder{Model: ui.New(b, opts)}
 	tm := teatest.NewTestModel(t, rec, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(opts.ColorProfile)))
@@ -80,7 +88,6 @@ func open(t *testing.T, b ui.Backend, role ui.Role, w, h int) *screen {
 		_ = tm.Quit()
 		tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 	})
-	s.waitFor(realdaemon.Service, "ACTIVE", "docker ok")
 	return s
 }
 
@@ -206,6 +213,32 @@ func lineWith(frame string, parts ...string) string {
 		}
 	}
 	return ""
+}
+
+// paneLine is lineWith in the right-hand pane when the panes are side by
+// side (the part of each line after the divider), else in the whole line.
+func paneLine(frame string, parts ...string) string {
+	var right []string
+	for line := range strings.Lines(frame) {
+		if i := strings.LastIndex(line, "│"); i >= 0 {
+			line = line[i+len("│"):]
+		}
+		right = append(right, line)
+	}
+	return lineWith(strings.Join(right, ""), parts...)
+}
+
+// leftLine is lineWith in the left-hand pane (the services) when the panes
+// are side by side: the part of each line before the divider.
+func leftLine(frame string, parts ...string) string {
+	var left []string
+	for line := range strings.Lines(frame) {
+		if i := strings.Index(line, "│"); i >= 0 {
+			line = line[:i] + "\n"
+		}
+		left = append(left, line)
+	}
+	return lineWith(strings.Join(left, ""), parts...)
 }
 
 // modal is the text inside the modal's box on the last frame, its lines

@@ -3,6 +3,7 @@ package ui
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clank-dev/clank/api"
 )
@@ -35,6 +36,10 @@ type servicesList struct {
 	filter string
 	loaded bool
 	err    error
+
+	// counts are the router's counts of each service (the sparkline).
+	counts                       map[string]api.Traffic
+	trafficLoading, trafficStale bool
 
 	cursor, top   int
 	width, height int
@@ -79,6 +84,8 @@ func (l *servicesList) applyDeployment(d *api.Deployment) (changed, unknown bool
 		id := d.ID
 		r.ActiveDeploymentID = &id
 		r.Status = "ACTIVE"
+		r.ActiveNumber, r.ActiveImage = d.Number, d.Image
+		r.Runtime, r.RuntimeReason, r.Restarts, r.LastExit = d.Runtime, d.RuntimeReason, d.Restarts, d.LastExit
 		if r.progressID == d.ID || r.progressID == "" {
 			r.progress, r.progressID = "", ""
 		}
@@ -160,33 +167,91 @@ func (l *servicesList) setSize(w, h int) {
 	l.clamp()
 }
 
-// services columns; image, port and domains show when the list has the room.
+// The services list's columns, in order.
 const (
-	svcMinName   = 10
-	svcMaxName   = 24
-	svcPortWidth = 5
-	svcMinImage  = 16
+	svcName = iota
+	svcStatus
+	svcNum
+	svcImage
+	svcNext
+	svcTraffic
+	svcPort
+	svcDomains
 )
 
-type svcColumns struct{ name, status, image, port, domains int }
+const (
+	frozenText  = " · frozen"
+	frozenGlyph = " ❄"
+	// trafficWant holds a sparkline and the last step's rate ("12.5/s").
+	trafficWant = sparkCells + 1 + 6
+)
 
-func layoutServices(w int) svcColumns {
-	c := svcColumns{status: colStatusWidth}
-	room := w - rowMarkWidth - (c.status + 1)
-	c.name = min(max(room, svcMinName), svcMaxName)
-	room -= c.name
-	if room >= 1+svcMinImage+1+svcPortWidth {
-		c.port = svcPortWidth
-		room -= 1 + svcPortWidth + 1
-		c.image = svcMinImage
-		room -= svcMinImage
-		if room > svcMinImage+1 {
-			c.domains = (room - 1) / 2
-			room -= c.domains + 1
-		}
-		c.image += room
+// nextImage is the image the service's next deploy runs, when it is not
+// the one that runs now ("" when it is).
+func (r *serviceRow) nextImage() string {
+	if r.Image == r.ActiveImage {
+		return ""
 	}
-	return c
+	return r.Image
+}
+
+// statusCell is the row's status in w cells: the runtime of its ACTIVE
+// deployment beside it, and the freeze of pushes after it.
+func (r *serviceRow) statusCell(spin string, w int) string {
+	status := r.status()
+	runtime := r.Runtime
+	if inProgress(status) {
+		runtime = nil
+	}
+	if !r.Frozen || inProgress(status) {
+		return statusCell(status, runtime, nil, time.Time{}, spin, w)
+	}
+	frozen := frozenText
+	if len([]rune(statusCell(status, runtime, nil, time.Time{}, spin, 99)))+len([]rune(frozen)) > w {
+		frozen = frozenGlyph
+	}
+	return statusCell(status, runtime, nil, time.Time{}, spin, w-len([]rune(frozen))) + frozen
+}
+
+// columns are the list's columns, wanting what its rows hold.
+func (l *servicesList) columns() []column {
+	var name, status, num, image, next, domains int
+	for i := range l.rows {
+		r := &l.rows[i]
+		name = max(name, cellWidth(r.Name))
+		status = max(status, len([]rune(r.statusCell("⠋", 99))))
+		if r.ActiveNumber > 0 {
+			num = max(num, 1+len(strconv.Itoa(r.ActiveNumber)))
+		}
+		image = max(image, cellWidth(r.ActiveImage))
+		next = max(next, cellWidth(r.nextImage()))
+		domains = max(domains, cellWidth(strings.Join(r.Domains, ",")))
+	}
+	cols := []column{
+		svcName:    {title: "SERVICE", want: max(name, 7), min: min(max(name, 7), 8), keep: true, prio: 10},
+		svcStatus:  {title: "STATUS", want: max(status, 8), min: 10, keep: true, prio: 10},
+		svcNum:     {title: "#", want: num, prio: 8},
+		svcImage:   {title: "RUNNING", want: max(image, 7), min: min(max(image, 7), 16), prio: 9},
+		svcNext:    {title: "NEXT DEPLOY", want: next, min: min(next, 12), prio: 5},
+		svcTraffic: {title: "REQ/S", want: trafficWant, compact: sparkCells, prio: 7},
+		svcPort:    {title: "PORT", want: 5, prio: 2},
+		svcDomains: {title: "DOMAINS", want: max(domains, 7), max: 48, min: min(max(domains, 7), 12), prio: 1},
+	}
+	if next > 0 {
+		cols[svcNext].want = max(next, len(cols[svcNext].title))
+	}
+	return cols
+}
+
+// naturalWidth is how wide the list would be with every column whole.
+func (l *servicesList) naturalWidth() int {
+	w := rowMarkWidth // and the blank before the edge, less the first column's blank
+	for _, c := range l.columns() {
+		if c.want > 0 {
+			w += c.want + 1
+		}
+	}
+	return w
 }
 
 // view draws the list in exactly height lines of width cells.
@@ -198,9 +263,12 @@ func (l *servicesList) view(focused bool) []string {
 		right = "filter " + strconv.Quote(l.filter) + " · " + strconv.Itoa(len(l.shown)) + "/" + right
 	}
 	lines = append(lines, joinEnds(st.paneTitle("Services", focused), st.Dim.Render(right+" "), l.width))
-	cols := layoutServices(l.width)
+	cols := l.columns()
+	// One blank stays before the pane's edge: a spinner or a cut cell
+	// never touches the divider.
+	widths, tight := fitColumns(cols, l.width-rowMarkWidth-1)
 	if l.height > 1 {
-		lines = append(lines, l.header(cols))
+		lines = append(lines, headerLine(st, cols, widths, l.width))
 	}
 	switch {
 	case l.err != nil:
@@ -213,10 +281,15 @@ func (l *servicesList) view(focused bool) []string {
 		lines = append(lines, fit(st.Dim.Render("  no service matches "+strconv.Quote(l.filter)), l.width))
 	}
 	var b strings.Builder
+	now := l.c.now()
 	for i := l.top; i < len(l.shown) && len(lines) < l.height; i++ {
 		b.Reset()
-		l.row(&b, cols, &l.rows[l.shown[i]], i == l.cursor, focused)
-		lines = append(lines, b.String())
+		l.row(&b, widths, &l.rows[l.shown[i]], now, i == l.cursor, focused)
+		line := b.String()
+		if tight {
+			line = fit(line, l.width)
+		}
+		lines = append(lines, line)
 	}
 	for len(lines) < l.height {
 		lines = append(lines, spaces(l.width))
@@ -224,27 +297,7 @@ func (l *servicesList) view(focused bool) []string {
 	return lines
 }
 
-func (l *servicesList) header(c svcColumns) string {
-	var b strings.Builder
-	p := l.c.styles.paints.header.plain
-	b.WriteString(spaces(rowMarkWidth))
-	p.put(&b, fit("SERVICE", c.name))
-	b.WriteByte(' ')
-	p.put(&b, fit("STATUS", c.status))
-	if c.image > 0 {
-		b.WriteByte(' ')
-		p.put(&b, fit("IMAGE", c.image))
-		b.WriteByte(' ')
-		p.put(&b, fit("PORT", c.port))
-	}
-	if c.domains > 0 {
-		b.WriteByte(' ')
-		p.put(&b, fit("DOMAINS", c.domains))
-	}
-	return fit(b.String(), l.width)
-}
-
-func (l *servicesList) row(b *strings.Builder, c svcColumns, r *serviceRow, selected, focused bool) {
+func (l *servicesList) row(b *strings.Builder, widths []int, r *serviceRow, now time.Time, selected, focused bool) {
 	p := &l.c.styles.paints
 	hl := selected && focused
 	text, dim := p.text.pick(hl), p.dim.pick(hl)
@@ -253,31 +306,57 @@ func (l *servicesList) row(b *strings.Builder, c svcColumns, r *serviceRow, sele
 		mark = "▌ "
 	}
 	text.put(b, mark)
-	text.put(b, fit(r.Name, c.name))
-	text.put(b, " ")
+	used := 0
+	sep := func(w int) bool {
+		if w == 0 {
+			return false
+		}
+		if used > 0 {
+			text.put(b, " ")
+			used++
+		}
+		used += w
+		return true
+	}
+	cell := func(pt paint, s string, w int) {
+		if sep(w) {
+			pt.put(b, fit(s, w))
+		}
+	}
+	cell(text, r.Name, widths[svcName])
 	status := r.status()
-	cell := glyph(status, l.c.spin) + " " + status
-	if r.Frozen && !inProgress(status) {
-		// A rollback froze pushes: said beside the status, which stays whole.
-		const frozen = " · frozen"
-		p.statusOf(status).pick(hl).put(b, fit(cell, c.status-len([]rune(frozen))))
-		p.frozen.pick(hl).put(b, frozen)
-	} else {
-		p.statusOf(status).pick(hl).put(b, fit(cell, c.status))
+	if w := widths[svcStatus]; sep(w) {
+		cellText := r.statusCell(l.c.spin, w)
+		key := statusKey(status, r.Runtime)
+		if inProgress(status) {
+			key = status
+		}
+		if i := strings.Index(cellText, frozenText); i > 0 && r.Frozen {
+			p.statusOf(key).pick(hl).put(b, cellText[:i])
+			p.frozen.pick(hl).put(b, fit(cellText[i:], w-cellWidth(cellText[:i])))
+		} else if i := strings.Index(cellText, frozenGlyph); i > 0 && r.Frozen {
+			p.statusOf(key).pick(hl).put(b, cellText[:i])
+			p.frozen.pick(hl).put(b, fit(cellText[i:], w-cellWidth(cellText[:i])))
+		} else {
+			p.statusOf(key).pick(hl).put(b, fit(cellText, w))
+		}
 	}
-	used := c.name + 1 + c.status
-	if c.image > 0 {
-		text.put(b, " ")
-		dim.put(b, fit(r.Image, c.image))
-		text.put(b, " ")
-		dim.put(b, fit(strconv.Itoa(r.Port), c.port))
-		used += 1 + c.image + 1 + c.port
+	num := ""
+	if r.ActiveNumber > 0 {
+		num = "#" + strconv.Itoa(r.ActiveNumber)
 	}
-	if c.domains > 0 {
-		text.put(b, " ")
-		dim.put(b, fit(strings.Join(r.Domains, ","), c.domains))
-		used += 1 + c.domains
+	cell(dim, num, widths[svcNum])
+	running := r.ActiveImage
+	if running == "" {
+		running = "-"
 	}
+	cell(text, abbrevImage(running, widths[svcImage]), widths[svcImage])
+	cell(p.next.pick(hl), abbrevImage(r.nextImage(), widths[svcNext]), widths[svcNext])
+	if w := widths[svcTraffic]; sep(w) {
+		l.traffic(b, r, now, w, hl)
+	}
+	cell(dim, strconv.Itoa(r.Port), widths[svcPort])
+	cell(dim, strings.Join(r.Domains, ","), widths[svcDomains])
 	if rest := l.width - rowMarkWidth - used; rest > 0 {
 		text.put(b, spaces(rest))
 	}

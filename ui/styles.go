@@ -30,7 +30,8 @@ type Styles struct {
 	Logo, HeaderText, HeaderOK, HeaderBad, Role lipgloss.Style
 
 	PaneTitle, PaneTitleFocused, ColumnHeader, Separator lipgloss.Style
-	Row, SelectedRow, Dim, Badge, Frozen                 lipgloss.Style
+	Row, SelectedRow, Dim, Badge, Frozen, Next           lipgloss.Style
+	Spark, Spark5xx                                      lipgloss.Style
 	Status                                               map[string]lipgloss.Style
 
 	Label, Masked, Error, Flash lipgloss.Style
@@ -62,6 +63,9 @@ func DefaultStyles() *Styles {
 		Dim:              st().Foreground(colDim),
 		Badge:            st().Foreground(colGreen).Bold(true),
 		Frozen:           st().Foreground(colCyan).Bold(true),
+		Next:             st().Foreground(colBlue),
+		Spark:            st().Foreground(colGreen),
+		Spark5xx:         st().Foreground(colRed).Bold(true),
 		Status: map[string]lipgloss.Style{
 			"ACTIVE":          st().Foreground(colGreen).Bold(true),
 			"DEPLOYING":       st().Foreground(colYellow),
@@ -70,6 +74,10 @@ func DefaultStyles() *Styles {
 			"INACTIVE":        st().Foreground(colDim),
 			"FAILED":          st().Foreground(colRed).Bold(true),
 			"CANCELLED":       st().Foreground(colDim),
+			// An ACTIVE deployment whose containers are not healthy.
+			runtimeUnhealthy:  st().Foreground(colYellow).Bold(true),
+			runtimeCrashed:    st().Foreground(colRed).Bold(true),
+			runtimeRestarting: st().Foreground(colYellow).Bold(true),
 		},
 
 		Label:  st().Foreground(colDim),
@@ -77,9 +85,11 @@ func DefaultStyles() *Styles {
 		Error:  st().Foreground(colRed),
 		Flash:  st().Foreground(colBlue),
 
-		Modal:         st().Border(lipgloss.RoundedBorder()).BorderForeground(colAccent).Padding(0, 1),
-		ModalTitle:    st().Bold(true).Foreground(colAccent),
-		Button:        st().Foreground(colDim).Padding(0, 1),
+		Modal:      st().Border(lipgloss.RoundedBorder()).BorderForeground(colAccent).Padding(0, 1),
+		ModalTitle: st().Bold(true).Foreground(colAccent),
+		// The unfocused button reads as a button that may be chosen, not
+		// as a disabled one: in the accent colour, bold.
+		Button:        st().Foreground(colAccent).Bold(true).Padding(0, 1),
 		ButtonFocused: st().Bold(true).Foreground(colOnColor).Background(colAccent).Padding(0, 1),
 		Added:         st().Foreground(colGreen),
 		Removed:       st().Foreground(colRed),
@@ -162,6 +172,7 @@ func (c cellPaint) pick(selected bool) paint {
 
 type paints struct {
 	text, dim, badge, header, frozen cellPaint
+	next, spark, spark5xx            cellPaint
 	status                           map[string]cellPaint
 }
 
@@ -176,12 +187,15 @@ func newPaints(s *Styles) paints {
 		return cellPaint{plain: newPaint(st), selected: newPaint(sel)}
 	}
 	p := paints{
-		text:   on(s.Row),
-		dim:    on(s.Dim),
-		badge:  on(s.Badge),
-		header: on(s.ColumnHeader),
-		frozen: on(s.Frozen),
-		status: make(map[string]cellPaint, len(s.Status)),
+		text:     on(s.Row),
+		dim:      on(s.Dim),
+		badge:    on(s.Badge),
+		header:   on(s.ColumnHeader),
+		frozen:   on(s.Frozen),
+		next:     on(s.Next),
+		spark:    on(s.Spark),
+		spark5xx: on(s.Spark5xx),
+		status:   make(map[string]cellPaint, len(s.Status)),
 	}
 	for name, st := range s.Status {
 		p.status[name] = on(st)

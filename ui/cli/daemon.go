@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -187,22 +188,33 @@ func demoCmd(s *settings) *cobra.Command {
 			if err := r.d.SetUpDemo(ctx, out); err != nil {
 				return err
 			}
-			printDemo(out, r.d)
+			hints := demoHints(r.d)
+			if !isTerminal(out) {
+				// No dashboard to show them in: said here.
+				fmt.Fprintln(out, "\n"+strings.Join(hints, "\n")+"\n")
+			}
 			if s.socket == "" {
 				s.socket = r.d.Socket()
 			}
-			return runUI(ctx, s, out)
+			return runUI(ctx, s, out, hints)
 		},
 	}
 	return cmd
 }
 
-func printDemo(out io.Writer, d *daemon.Daemon) {
-	fmt.Fprintf(out, "\nthe demo services answer through the edge router on %s:\n", d.RouterAddr())
+// demoHints say what to try with the demo: the dashboard shows them as its
+// first-run banner (printed instead when there is no terminal).
+func demoHints(d *daemon.Daemon) []string {
+	var curls []string
 	for _, name := range daemon.DemoServices() {
-		fmt.Fprintf(out, "  curl -H 'Host: %s.localhost' http://%s/\n", name, d.RouterAddr())
+		curls = append(curls, fmt.Sprintf("curl -H 'Host: %s.localhost' http://%s/", name, d.RouterAddr()))
 	}
-	fmt.Fprintf(out, "\nin another terminal: export CLANK_SOCKET=%s\n  clank deployments --service web\n  clank rollback --service web --dry-run\n  clank rollback --service web\n\n", d.Socket())
+	return []string{
+		"Welcome to the clank demo: its services answer through the edge router on " + d.RouterAddr() + ":",
+		"  " + strings.Join(curls, "   "),
+		"Here: select web, enter, then r to roll it back (y confirms) and watch the lifecycle; ? lists every key.",
+		"In another terminal: export CLANK_SOCKET=" + d.Socket() + "; clank deployments --service web; clank rollback --service web --dry-run",
+	}
 }
 
 func openLog(dataDir string) (*os.File, error) {

@@ -18,7 +18,7 @@ func runDashboard(ctx context.Context, s *settings, out, _ io.Writer) error {
 	ctx, stop := signalContext(ctx)
 	defer stop()
 	if _, err := s.client().Status(ctx); err == nil {
-		return runUI(ctx, s, out)
+		return runUI(ctx, s, out, nil)
 	}
 	logFile, err := openLog(s.dataDir)
 	if err != nil {
@@ -33,7 +33,7 @@ func runDashboard(ctx context.Context, s *settings, out, _ io.Writer) error {
 	if !isTerminal(out) {
 		printWhere(out, r.d)
 	}
-	return runUI(ctx, s, out)
+	return runUI(ctx, s, out, nil)
 }
 
 func isTerminal(w io.Writer) bool {
@@ -42,15 +42,16 @@ func isTerminal(w io.Writer) bool {
 }
 
 // runUI runs the dashboard against the daemon on the socket until the user
-// quits or ctx ends. Without a terminal it waits for ctx instead.
-func runUI(ctx context.Context, s *settings, out io.Writer) error {
+// quits or ctx ends, with banner above its panes until the first key.
+// Without a terminal it waits for ctx instead.
+func runUI(ctx context.Context, s *settings, out io.Writer, banner []string) error {
 	if !isTerminal(out) {
 		fmt.Fprintln(out, "no terminal for the dashboard: serving until interrupted (Ctrl-C)")
 		<-ctx.Done()
 		return nil
 	}
 	host, _ := os.Hostname()
-	err := ui.Run(ctx, s.client(), ui.Options{Role: ui.RoleAdmin, Actor: actor(), Host: host})
+	err := ui.Run(ctx, s.client(), ui.Options{Role: ui.RoleAdmin, Actor: actor(), Host: host, Banner: banner})
 	if ctx.Err() != nil {
 		return nil // interrupted: not an error
 	}

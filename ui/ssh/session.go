@@ -90,3 +90,11 @@ func (sb sessionBackend) DeleteService(ctx context.Context, name string, purge b
 func (sb sessionBackend) Certificates(ctx context.Context) ([]api.Certificate, error) {
 	return sb.b.Certificates(sb.as(ctx))
 }
+
+func (sb sessionBackend) Traffic(ctx context.Context, service string) ([]api.Traffic, error) {
+	return sb.b.Traffic(sb.as(ctx), service)
+}
+
+func (sb sessionBackend) RecheckImages(ctx context.Context, service string) (int, error) {
+	return sb.b.RecheckImages(sb.as(ctx), service)
+}

@@ -36,6 +36,7 @@ type Backend struct {
 	mu       sync.Mutex
 	status   api.Status
 	certs    []api.Certificate
+	traffic  map[string]api.Traffic
 	services []api.Service
 	hist     map[string]*history
 	byID     map[string]ref
@@ -51,6 +52,8 @@ type Backend struct {
 	DeploymentsCalls atomic.Int64
 	// Dropped counts events a slow subscriber missed.
 	Dropped atomic.Int64
+	// Rechecks counts RecheckImages calls.
+	Rechecks atomic.Int64
 }
 
 // history is a service's deployments 1..n: generated unless stored.
@@ -129,6 +132,8 @@ func (b *Backend) setActiveLocked(service string, number int) {
 			id := idOf(service, number)
 			b.services[i].ActiveDeploymentID = &id
 			b.services[i].Status = "ACTIVE"
+			b.services[i].ActiveNumber = number
+			b.services[i].ActiveImage = b.getLocked(service, number).Image
 		}
 	}
 }
@@ -240,6 +245,35 @@ func (b *Backend) Certificates(context.Context) ([]api.Certificate, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.certs), nil
+}
+
+// SetTraffic sets what Traffic answers for a service.
+func (b *Backend) SetTraffic(t api.Traffic) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.traffic == nil {
+		b.traffic = map[string]api.Traffic{}
+	}
+	b.traffic[t.Service] = t
+}
+
+// Traffic implements ui.Backend.
+func (b *Backend) Traffic(_ context.Context, service string) ([]api.Traffic, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []api.Traffic
+	for _, s := range b.services {
+		if t, ok := b.traffic[s.Name]; ok && (service == "" || service == s.Name) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// RecheckImages implements ui.Backend: it counts the call.
+func (b *Backend) RecheckImages(context.Context, string) (int, error) {
+	b.Rechecks.Add(1)
+	return 0, nil
 }
 
 // Status implements ui.Backend.

@@ -13,6 +13,9 @@ var masks = []*regexp.Regexp{
 	// the random suffix of a test image's tag: clank-test/sampleapp:v1-3fa9c2d1,
 	// whole, cut ("…") by a narrow column or wrapped after "clank-"
 	regexp.MustCompile(`sampleapp:[A-Za-z0-9._]+-([0-9a-f]{1,8})`),
+	// the same, its repository abbreviated from the left ("…pleapp:v3-3fa9c2d1",
+	// ":v3-3fa9c2d1")
+	regexp.MustCompile(`:v[0-9]+-([0-9a-f]{1,8})`),
 	// an image digest, short (sha256:0123456789ab) or whole
 	regexp.MustCompile(`sha256:([0-9a-f]{1,64})`),
 	// a deployment id (d + 12 hex digits) and a short container id (12 hex
@@ -25,13 +28,26 @@ var masks = []*regexp.Regexp{
 	// a timestamp (detail view) and a time of day (lifecycle lines)
 	regexp.MustCompile(`([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})Z`),
 	regexp.MustCompile(`([0-9]{2}:[0-9]{2}:[0-9]{2})\b`),
+	// the attempt on which a health check passed: how soon the app answers
+	regexp.MustCompile(`attempt ([0-9]+) of`),
 }
+
+// spark is a sparkline of the services list (ten cells, each in its own
+// style) and the rate beside it, if shown: what the router counted, which
+// depends on when the test looks.
+var spark = regexp.MustCompile(`(?:(?:\x1b\[[0-9;]*m)?[▁▂▃▄▅▆▇█](?:\x1b\[m)?){10}` +
+	`((?:\x1b\[[0-9;]*m)? [0-9.]+k?/s *(?:\x1b\[m)?)?`)
 
 // Mask hides what changes between runs in a screen of a real daemon (see
 // masks): image tag suffixes, digests, deployment and container ids,
-// loopback ports and times. Ages need no mask: the goldens' dashboard runs on a clock 3h
-// ahead (ClockAhead), so every age reads "3h". Styles pass through.
+// loopback ports, times and sparklines. Ages need no mask: the goldens'
+// dashboard runs on a clock 3h ahead (ClockAhead), so every age reads "3h".
+// Styles pass through, but a sparkline's.
 func Mask(screen string) string {
+	screen = spark.ReplaceAllStringFunc(screen, func(m string) string {
+		rate := spark.FindStringSubmatch(m)[1]
+		return "▁▁▁▁▁▁▁▁▁▁" + strings.Repeat("#", len(rate))
+	})
 	for _, re := range masks {
 		screen = re.ReplaceAllStringFunc(screen, func(m string) string {
 			sub := re.FindStringSubmatchIndex(m)

@@ -441,6 +441,28 @@ func (w *World) Get(service, path string) string {
 	return strings.TrimSpace(string(body))
 }
 
+// Post sends a POST to path through the edge router for service's default
+// domain (the sample app's knobs: /health?fail=1 makes its health check
+// fail) and fails the test unless it is answered with a 2xx.
+func (w *World) Post(service, path string) {
+	w.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+w.Daemon.RouterAddr()+path, nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req.Host = service + ".localhost"
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		w.t.Fatalf("POST %s%s through the router: %v", req.Host, path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		w.t.Fatalf("POST %s%s through the router: %s %q", req.Host, path, resp.Status, body)
+	}
+}
+
 // Counting is the daemon's API client as a dashboard's Backend, counting
 // what the dashboard asks of it: a viewer's keys must reach no Plan or Act,
 // a live update no Deployments read.
