@@ -53,11 +53,18 @@ func TestRollbackAdoptsTheWarmStandby(t *testing.T) {
 	}
 	evs, _ := h.eng.Events(ctx, d3.ID)
 	var steps []string
+	passed := false
 	for _, ev := range evs {
-		steps = append(steps, string(ev.Status))
+		if n := len(steps); n == 0 || steps[n-1] != string(ev.Status) {
+			steps = append(steps, string(ev.Status))
+		}
+		passed = passed || strings.HasPrefix(ev.Message, "GET /healthz passed (attempt 1 of ")
 	}
 	if got := strings.Join(steps, ","); got != "DEPLOYING,HEALTH_CHECKING,ACTIVE" {
 		t.Errorf("lifecycle: %s", got)
+	}
+	if !passed {
+		t.Errorf("the adopted container's one probe is not recorded as passed: %+v", evs)
 	}
 	if body := h.mustGet("web", "/"); body != "hello from v1" {
 		t.Fatalf("after the rollback: %q", body)

@@ -34,7 +34,7 @@ func openLogs(t *testing.T, b *fakebackend.Backend, w, h int) *screen {
 		_ = tm.Quit()
 		tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 	})
-	s.waitFor("web", "ACTIVE", "docker ok")
+	s.waitFor("web", "ACTIVE", "docker up")
 	s.press("l")
 	s.waitFor("logs · web (active)")
 	return s
