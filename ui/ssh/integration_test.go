@@ -26,7 +26,7 @@ func TestSSHRollbackOnTheRealDaemon(t *testing.T) {
 			tm := srv.open(t, "bob", k)
 			tm.waitFor("testhost", realdaemon.Service, "ACTIVE", "viewer")
 			tm.press("\r")
-			tm.waitLine("#1 ", "Rollback capable")
+			tm.waitLine("#1 ", "↺") // the badge, as a glyph at 80 columns
 			tm.press("jr")
 			tm.waitFor("read-only: viewer role")
 			tm.press("y")
