@@ -126,6 +126,14 @@ func (c *Client) RecheckImages(ctx context.Context, service string) (int, error)
 	return out.Checked, err
 }
 
+// Scale sets a service's replica count and runs its ACTIVE deployment with
+// it in place; it returns once the new replicas are routed (or the old ones
+// removed).
+func (c *Client) Scale(ctx context.Context, service string, replicas int) (Scaled, error) {
+	var out Scaled
+	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/scale", nil, ScaleRequest{Replicas: replicas}, &out)
+}
+
 // Deployments lists a service's deployments newest first; beforeNumber 0 starts at the newest.
 func (c *Client) Deployments(ctx context.Context, service string, limit, beforeNumber int) ([]Deployment, error) {
 	return c.DeploymentsEnv(ctx, service, limit, beforeNumber, false)

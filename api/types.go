@@ -51,6 +51,15 @@ type Service struct {
 	RuntimeReason string  `json:"runtime_reason,omitempty"`
 	Restarts      int     `json:"restarts"`
 	LastExit      *string `json:"last_exit"`
+	// Replicas is the service's scale: the count each new deployment runs
+	// (a rollback too); HealthyReplicas is how many of its ACTIVE
+	// deployment's replicas pass their health check now (0 when none is ACTIVE).
+	Replicas        int `json:"replicas"`
+	HealthyReplicas int `json:"healthy_replicas"`
+	// ActiveReplicas is the ACTIVE deployment's count (0 when none is):
+	// the service's own count differs after `service update --replicas`
+	// until the next deployment or `clank scale`.
+	ActiveReplicas int `json:"active_replicas"`
 	// The service's policy after each cutover (never a deployment's).
 	Policy
 	CreatedAt time.Time `json:"created_at"`
@@ -94,8 +103,16 @@ type Deployment struct {
 	TriggeredBy        string            `json:"triggered_by"`
 	FailureReason      string            `json:"failure_reason"`
 	Schema             string            `json:"schema"` // the image's dev.clank.schema label, "" if none
-	ContainerID        string            `json:"container_id,omitempty"`
-	HostPort           int               `json:"host_port,omitempty"`
+	// ContainerID and HostPort are the first replica's; Containers lists
+	// every replica's.
+	ContainerID string `json:"container_id,omitempty"`
+	HostPort    int    `json:"host_port,omitempty"`
+	// Replicas is the count it runs with (the service's when it was made;
+	// `clank scale` changes the ACTIVE one's); HealthyReplicas how many pass
+	// their health check now (ACTIVE only, else 0).
+	Replicas        int       `json:"replicas"`
+	HealthyReplicas int       `json:"healthy_replicas"`
+	Containers      []Replica `json:"containers"`
 	// LogsKeptAt is when the daemon last kept the log of one of the
 	// deployment's containers as it removed it (null if it kept none):
 	// `clank logs` shows the kept log once the container is gone.
@@ -119,6 +136,30 @@ type Deployment struct {
 	WatchUntil    *time.Time `json:"watch_until"`
 	WatchTripped  string     `json:"watch_tripped,omitempty"`
 	WarmUntil     *time.Time `json:"warm_until"`
+}
+
+// Replica is one container of a deployment: its slot (0 .. replicas-1),
+// where it answers on 127.0.0.1 and, while the deployment is ACTIVE, what
+// it does ("healthy" | "unhealthy" | "crashed" | "restarting"; null otherwise).
+type Replica struct {
+	Slot          int        `json:"slot"`
+	ContainerID   string     `json:"container_id"`
+	HostPort      int        `json:"host_port"`
+	Runtime       *string    `json:"runtime"`
+	RuntimeReason string     `json:"runtime_reason,omitempty"`
+	RuntimeSince  *time.Time `json:"runtime_since,omitempty"`
+}
+
+// ScaleRequest is the body of POST /v1/services/{name}/scale.
+type ScaleRequest struct {
+	Replicas int `json:"replicas"`
+}
+
+// Scaled answers a scale: the service after it, and its ACTIVE deployment
+// (null when nothing is ACTIVE: the next deployment runs the count).
+type Scaled struct {
+	Service    Service     `json:"service"`
+	Deployment *Deployment `json:"deployment"`
 }
 
 // Event is one lifecycle step or change, as streamed to subscribers.
@@ -234,6 +275,7 @@ type ServiceSpec struct {
 	WatchFailures  *int              `json:"watch_failures,omitempty"`
 	Watch5xx       *float64          `json:"watch_5xx,omitempty"`
 	KeepWarm       *bool             `json:"keep_warm,omitempty"`
+	Replicas       *int              `json:"replicas,omitempty"`
 }
 
 // Notification is the JSON body `clank serve --notify URL` POSTs to URL.

@@ -31,6 +31,7 @@ func (d *Daemon) apiRoutes() *routeMux {
 	mux.Handle("PATCH /v1/services/{name}", jsonHandler(d.updateService))
 	mux.Handle("DELETE /v1/services/{name}", jsonHandler(d.deleteService))
 	mux.Handle("POST /v1/services/{name}/unfreeze", jsonHandler(d.unfreeze))
+	mux.Handle("POST /v1/services/{name}/scale", jsonHandler(d.scale))
 	mux.Handle("GET /v1/services/{name}/deployments", jsonHandler(d.listDeployments))
 	mux.Handle("GET /v1/deployments/{ref}", jsonHandler(d.getDeployment))
 	mux.Handle("POST /v1/plan", jsonHandler(d.planAction))
@@ -203,6 +204,7 @@ func patch(spec api.ServiceSpec) (engine.ServicePatch, error) {
 		SetEnv: spec.Env, UnsetEnv: spec.UnsetEnv, HealthPath: spec.HealthPath, CPUs: spec.CPUs,
 		GitBranch: spec.GitBranch, PushBuilds: spec.PushBuilds, HTTPSRedirect: spec.HTTPSRedirect,
 		AutoRollback: spec.AutoRollback, WatchFailures: spec.WatchFailures, Watch5xx: spec.Watch5xx, KeepWarm: spec.KeepWarm,
+		Replicas: spec.Replicas,
 	}
 	for _, f := range []struct {
 		name string
@@ -266,7 +268,11 @@ func (d *Daemon) createService(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	svc, err := d.Engine.CreateServiceWith(r.Context(), spec.Name, cfg, policy)
+	replicas := 1
+	if p.Replicas != nil {
+		replicas = *p.Replicas
+	}
+	svc, err := d.Engine.CreateServiceWith(r.Context(), spec.Name, cfg, policy, replicas)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -329,6 +335,31 @@ func (d *Daemon) unfreeze(r *http.Request) (int, any, error) {
 	}
 	v := view{e: d.Engine}
 	return http.StatusOK, api.Unfrozen{Service: v.service(r.Context(), svc, serviceStatus(r.Context(), d.Engine, svc)), WasFrozen: before != nil}, nil
+}
+
+// scale runs a service's ACTIVE deployment with another replica count, in
+// place, and makes it the service's.
+func (d *Daemon) scale(r *http.Request) (int, any, error) {
+	var req api.ScaleRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	name := r.PathValue("name")
+	dep, err := d.Engine.Scale(r.Context(), name, req.Replicas, caller(r).Actor)
+	if err != nil {
+		return 0, nil, err
+	}
+	svc, err := d.Engine.Service(r.Context(), name)
+	if err != nil {
+		return 0, nil, err
+	}
+	v := view{e: d.Engine}
+	out := api.Scaled{Service: v.service(r.Context(), svc, serviceStatus(r.Context(), d.Engine, svc))}
+	if dep.ID != "" {
+		a := v.deployment(r.Context(), dep, svc.ActiveDeploymentID)
+		out.Deployment = &a
+	}
+	return http.StatusOK, out, nil
 }
 
 func intParam(r *http.Request, name string, def int) (int, error) {

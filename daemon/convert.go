@@ -48,6 +48,7 @@ func (v *view) service(ctx context.Context, svc store.Service, status string) ap
 		GitBranch:     svc.Git.Branch,
 		PushBuilds:    svc.Git.PushBuilds,
 		HeldImage:     svc.HeldImage,
+		Replicas:      max(svc.Replicas, 1),
 		CreatedAt:     svc.CreatedAt,
 		UpdatedAt:     svc.UpdatedAt,
 	}
@@ -64,6 +65,7 @@ func (v *view) service(ctx context.Context, svc store.Service, status string) ap
 		if rs := v.e.Runtime(id); rs != nil {
 			s.Runtime, s.RuntimeReason = &rs.State, rs.Reason
 			s.Restarts, s.LastExit = rs.Restarts, optional(rs.LastExit)
+			s.HealthyReplicas, s.ActiveReplicas = rs.Healthy(), len(rs.Replicas)
 		}
 	}
 	s.Policy = policy(svc.Policy)
@@ -115,6 +117,11 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 		Schema:            d.Schema,
 		ContainerID:       d.ContainerID,
 		HostPort:          d.HostPort,
+		Replicas:          max(d.Replicas, 1),
+		Containers:        []api.Replica{},
+	}
+	for _, r := range d.Containers {
+		out.Containers = append(out.Containers, api.Replica{Slot: r.Slot, ContainerID: r.ContainerID, HostPort: r.HostPort})
 	}
 	out.ImageAvailabilityVia = a.Via
 	out.LogsKeptAt = v.logsKeptAt(ctx, d)
@@ -125,6 +132,8 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 			since := rs.Since
 			out.Runtime, out.RuntimeReason, out.RuntimeSince = &rs.State, rs.Reason, &since
 			out.Restarts, out.LastExit = rs.Restarts, optional(rs.LastExit)
+			out.HealthyReplicas = rs.Healthy()
+			out.Containers = replicas(rs)
 		}
 	}
 	if d.SourceDeploymentID != "" {
@@ -149,6 +158,19 @@ func (v *view) logsKeptAt(ctx context.Context, d store.Deployment) *time.Time {
 		v.kept[d.Service] = x
 	}
 	return x.At(d)
+}
+
+// replicas are an ACTIVE deployment's containers as its supervisors see
+// them now, by slot.
+func replicas(rs *engine.RuntimeState) []api.Replica {
+	out := make([]api.Replica, 0, len(rs.Replicas))
+	for _, r := range rs.Replicas {
+		state, since := r.State, r.Since
+		out = append(out, api.Replica{Slot: r.Slot, ContainerID: r.ContainerID, HostPort: r.HostPort,
+			Runtime: &state, RuntimeReason: r.Reason, RuntimeSince: &since})
+	}
+	slices.SortFunc(out, func(a, b api.Replica) int { return a.Slot - b.Slot })
+	return out
 }
 
 func (v *view) number(ctx context.Context, id string) int {

@@ -77,6 +77,7 @@ var verbs = map[string]string{
 	"PATCH /v1/services/{name}":            "change services",
 	"DELETE /v1/services/{name}":           "delete services",
 	"POST /v1/services/{name}/unfreeze":    "unfreeze pushes",
+	"POST /v1/services/{name}/scale":       "scale services",
 	"POST /v1/actions":                     "deploy, redeploy or roll back",
 	"POST /v1/prune":                       "prune images",
 	"POST /v1/registry/gc":                 "collect the registry's garbage",

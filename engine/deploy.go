@@ -241,6 +241,9 @@ func (e *Engine) Act(ctx context.Context, req Request) (store.Deployment, error)
 		ImageSource: p.ImageSource,
 		TriggeredBy: req.TriggeredBy,
 		Status:      store.StatusDeploying,
+		// The service's scale, whatever the kind: a rollback in an incident
+		// never scales a service down.
+		Replicas: max(p.Service.Replicas, 1),
 	}
 	if p.Target != nil {
 		d.SourceDeploymentID = p.Target.ID

@@ -238,13 +238,13 @@ func backendAddr(hostPort int) string {
 	return fmt.Sprintf("127.0.0.1:%d", hostPort)
 }
 
-// HasContainer says whether deployment d still has its container (its logs
-// live there); the error says why not.
+// HasContainer says whether deployment d still has its first replica's
+// container (its logs live there); the error says why not.
 func (e *Engine) HasContainer(ctx context.Context, d store.Deployment) error {
-	if d.ContainerID == "" {
+	if len(d.Containers) == 0 {
 		return &notFound{fmt.Sprintf("deployment #%d of %s never had a container (%s)", d.Number, d.Service, d.Status)}
 	}
-	_, err := e.verify(ctx, d, d.ContainerID)
+	_, err := e.verify(ctx, d, d.Containers[0])
 	switch {
 	case errors.Is(err, ErrContainerNotFound), errors.Is(err, errNotOurs):
 		return &notFound{fmt.Sprintf("the container of deployment #%d of %s was removed when it became %s, and no log of it was kept", d.Number, d.Service, d.Status)}

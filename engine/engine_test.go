@@ -361,7 +361,7 @@ func TestRestartReconciles(t *testing.T) {
 			t.Fatal(err)
 		}
 		if id == stuck.ID {
-			if err := h.store.SetContainer(ctx, id, c.ID, c.HostPort); err != nil {
+			if err := h.store.SetReplica(ctx, id, store.Replica{ContainerID: c.ID, HostPort: c.HostPort}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := h.store.SetStatus(ctx, id, store.StatusHealthChecking, "probing"); err != nil {

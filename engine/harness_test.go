@@ -98,7 +98,7 @@ func (h *harness) service(name, image string, env map[string]string) store.Servi
 		Image: image, Port: testdocker.SampleAppPort, Env: env,
 		Health:        store.HealthCheck{Path: "/healthz", Interval: 200 * time.Millisecond, Timeout: time.Second},
 		DeployTimeout: 30 * time.Second,
-	}, policy)
+	}, policy, 1)
 	if err != nil {
 		h.t.Fatal(err)
 	}

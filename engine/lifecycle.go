@@ -31,11 +31,13 @@ const (
 )
 
 // run takes a created deployment through DEPLOYING -> HEALTH_CHECKING ->
-// ACTIVE, switches the router, puts it under supervision (and its watch
-// window), and drains the previous deployment, which may stay warm.
+// ACTIVE with all its replicas, switches the router to them, puts them under
+// supervision (and its watch window), and drains the previous deployment's
+// replicas together, which may stay warm.
 func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deployment) {
 	defer e.release(d.Service, d.ID)
 	cfg := d.Config
+	n := replicaCount(d)
 	// Store writes after a failure must happen even while the engine stops.
 	bg := context.WithoutCancel(ctx)
 	var prevDomains []string
@@ -45,18 +47,18 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	// Certificates for the new domains are obtained while the deployment runs its
 	// course; the ACTIVE deployment's stay until the cutover.
 	e.certs.Want(d.Service, slices.Concat(prevDomains, cfg.Domains))
-	var containerID string
+	cs := make([]Container, n) // by slot; a zero one has no container yet
 	fail := func(reason string) {
 		e.certs.Want(d.Service, prevDomains)
 		reason = oneLine(reason)
 		if ctx.Err() != nil {
 			reason = "the daemon stopped during the deployment (" + reason + ")"
 		}
-		if containerID != "" {
-			if err := e.rt.Stop(bg, containerID, 0); err != nil {
-				e.log.Warn("remove failed container", "deployment", d.ID, "err", err)
-			}
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ID)
 		}
+		e.stopReplicas(bg, d, ids, 0)
 		fd, err := e.store.Fail(bg, d.ID, reason)
 		if err != nil {
 			e.log.Error("record failure", "deployment", d.ID, "err", err)
@@ -66,6 +68,9 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		e.publishDeployment(fd, reason)
 	}
 	healthChecking := func(msg string) bool {
+		if d.Status == store.StatusHealthChecking {
+			return true
+		}
 		nd, err := e.store.SetStatus(bg, d.ID, store.StatusHealthChecking, msg)
 		if err != nil {
 			fail(fmt.Sprintf("record status: %v", err))
@@ -76,23 +81,36 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		return true
 	}
 
-	c, adopted := e.adoptForRollback(ctx, d)
-	if adopted {
-		containerID = c.ID
-		if !healthChecking(fmt.Sprintf("adopted the running container of a warm standby; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort)) {
+	adopted := e.adoptForRollback(ctx, d)
+	if len(adopted) > 0 {
+		var ports []int
+		for slot, c := range adopted {
+			cs[slot] = c
+			ports = append(ports, c.HostPort)
+		}
+		slices.Sort(ports)
+		if !healthChecking(fmt.Sprintf("adopted the running %s of a warm standby; probing GET %s on %s", containersWord(len(adopted)), cfg.Health.Path, portList(ports))) {
 			return
 		}
-		report := e.newProbeReport(d)
-		if err := e.probeOnce(ctx, fmt.Sprintf("http://127.0.0.1:%d%s", c.HostPort, cfg.Health.Path), cfg.Health.Timeout); err != nil {
-			report.failed(err)
-			e.log.Warn("adopted warm standby failed its probe: starting a new container", "deployment", d.ID, "err", err)
-			e.rt.Stop(bg, c.ID, 0)
-			containerID, adopted = "", false
-		} else {
-			report.passed(ctx)
+		for slot, c := range adopted {
+			report := e.newProbeReport(d)
+			if err := e.probeOnce(ctx, fmt.Sprintf("http://127.0.0.1:%d%s", c.HostPort, cfg.Health.Path), cfg.Health.Timeout); err != nil {
+				report.failed(err)
+				e.log.Warn("adopted warm standby failed its probe: starting a new container", "deployment", d.ID, "replica", slot, "err", err)
+				e.rt.Stop(bg, c.ID, 0)
+				cs[slot] = Container{}
+			} else {
+				report.passed(ctx)
+			}
 		}
 	}
-	if !adopted {
+	var missing []int
+	for slot, c := range cs {
+		if c.ID == "" {
+			missing = append(missing, slot)
+		}
+	}
+	if len(missing) > 0 {
 		if err := e.ensureImage(ctx, &d); err != nil {
 			fail(err.Error())
 			return
@@ -100,30 +118,34 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		if d.Schema == "" {
 			e.recordSchema(bg, &d)
 		}
-		var err error
-		c, err = e.rt.Start(ctx, e.containerSpec(d, d.ID[len(d.ID)-6:]))
+		started, err := e.startReplicas(ctx, d, missing)
+		var ports []int
+		for i, slot := range missing {
+			cs[slot] = started[i]
+			ports = append(ports, started[i].HostPort)
+		}
 		if err != nil {
-			fail(fmt.Sprintf("start container: %v", err))
+			fail(err.Error())
 			return
 		}
-		containerID = c.ID
-		if err := e.store.SetContainer(bg, d.ID, c.ID, c.HostPort); err != nil {
-			fail(fmt.Sprintf("record container: %v", err))
+		if !healthChecking(fmt.Sprintf("%s started; probing GET %s on %s", containersWord(len(missing)), cfg.Health.Path, portList(ports))) {
 			return
 		}
-		if !healthChecking(fmt.Sprintf("container started; probing GET %s on 127.0.0.1:%d", cfg.Health.Path, c.HostPort)) {
-			return
-		}
-		if err := e.waitHealthy(ctx, d, c.ID, c.HostPort); err != nil {
+		if err := e.waitReplicasHealthy(ctx, d, missing, started); err != nil {
 			fail(err.Error())
 			return
 		}
 	}
-	// The router sends requests to this port only once Docker has said that
-	// the container behind it is this deployment's.
-	if vc, err := e.verify(ctx, d, c.ID); err != nil || !vc.Running || vc.HostPort != c.HostPort {
-		fail(fmt.Sprintf("container check before the cutover: %v", describeCheck(vc, err)))
-		return
+	// The router sends requests to these ports only once Docker has said that
+	// the container behind each is this deployment's.
+	backends := make([]string, n)
+	for slot, c := range cs {
+		rec := store.Replica{Slot: slot, ContainerID: c.ID, HostPort: c.HostPort, Label: labelOf(c)}
+		if vc, err := e.verify(ctx, d, rec); err != nil || !vc.Running || vc.HostPort != c.HostPort {
+			fail(fmt.Sprintf("container check before the cutover: %s%v", replicaPrefix(d, slot), describeCheck(vc, err)))
+			return
+		}
+		backends[slot] = backendAddr(c.HostPort)
 	}
 
 	// The service's policy at the cutover is the one this deployment is
@@ -146,7 +168,7 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	// Cutover: the router first (new requests go to green at once), then the
 	// store. A crash between the two leaves green un-ACTIVE in the store:
 	// reconcile fails it and routes back to blue, which is still running.
-	prevOwner, previousBackends := e.takeRoute(d.Service, d.ID, cfg.Domains, []string{backendAddr(c.HostPort)})
+	prevOwner, previousBackends := e.takeRoute(d.Service, d.ID, cfg.Domains, backends)
 	active, old, err := e.store.Activate(bg, d.ID)
 	if err != nil {
 		if len(previousBackends) > 0 {
@@ -159,14 +181,14 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		return
 	}
 	e.certs.Want(d.Service, cfg.Domains)
-	e.supervise(active, c, w)
+	e.supervise(active, cs, w)
 	e.release(d.Service, d.ID) // the next deployment may start while blue drains
-	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number)
+	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number, "replicas", n)
 	e.publishDeployment(active, "activated")
 	if old.ID != "" {
 		// Its supervisor no longer restarts or routes it (the route is not
-		// its own since takeRoute); it may have started it again on another
-		// port meanwhile.
+		// its own since takeRoute); it may have started a replica again on
+		// another port meanwhile.
 		e.unsupervise(old.ID)
 		if fresh, err := e.store.GetDeployment(bg, old.ID); err == nil {
 			old = fresh
@@ -185,6 +207,28 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	}
 }
 
+// containersWord says "container" or "3 containers".
+func containersWord(n int) string {
+	if n == 1 {
+		return "container"
+	}
+	return fmt.Sprintf("%d containers", n)
+}
+
+// portList says where containers answer: "127.0.0.1:32768" or
+// "127.0.0.1:32768, :32769".
+func portList(ports []int) string {
+	var b strings.Builder
+	for i, p := range ports {
+		if i == 0 {
+			fmt.Fprintf(&b, "127.0.0.1:%d", p)
+		} else {
+			fmt.Fprintf(&b, ", :%d", p)
+		}
+	}
+	return b.String()
+}
+
 // describeCheck says why a container failed verify.
 func describeCheck(c Container, err error) string {
 	switch {
@@ -196,36 +240,31 @@ func describeCheck(c Container, err error) string {
 	return fmt.Sprintf("the container is published on port %d now", c.HostPort)
 }
 
-// adoptForRollback adopts the warm standby a rollback targets, if it is one.
-func (e *Engine) adoptForRollback(ctx context.Context, d store.Deployment) (Container, bool) {
+// adoptForRollback adopts the warm standby a rollback targets, if it is
+// one: its running containers, by slot.
+func (e *Engine) adoptForRollback(ctx context.Context, d store.Deployment) map[int]Container {
 	if d.Kind != store.KindRollback || d.SourceDeploymentID == "" {
-		return Container{}, false
+		return nil
 	}
 	target, err := e.store.GetDeployment(ctx, d.SourceDeploymentID)
 	if err != nil {
-		return Container{}, false
+		return nil
 	}
 	return e.adoptStandby(ctx, d, target)
 }
 
-// drain lets the replaced deployment finish its in-flight requests (bounded by
-// the drain timeout), then keeps its container warm until warmUntil (if not
-// zero, and the container still runs) or stops and removes it.
+// drain lets the replaced deployment's replicas finish their in-flight
+// requests together (bounded by the drain timeout), then keeps its
+// containers warm until warmUntil (if not zero, and they still run) or
+// stops and removes them.
 func (e *Engine) drain(ctx context.Context, old store.Deployment, warmUntil time.Time) {
 	bg := context.WithoutCancel(ctx)
-	if backend := backendAddr(old.HostPort); backend != "" {
-		dctx, cancel := context.WithTimeout(ctx, e.opts.DrainTimeout)
-		err := e.router.Drain(dctx, backend)
-		cancel()
-		if err != nil {
-			e.log.Info("drain ended by timeout", "deployment", old.ID, "err", err)
-		}
-	}
+	e.drainBackends(ctx, old, backendsOf(old))
 	if !warmUntil.IsZero() && ctx.Err() == nil && e.keepWarm(ctx, old, warmUntil) {
 		return
 	}
 	e.removeContainers(bg, old, e.opts.StopGrace)
-	const msg = "drained; container removed"
+	msg := "drained; " + containerWord(len(old.Containers)) + " removed"
 	done, err := e.store.SetStatus(bg, old.ID, store.StatusInactive, msg)
 	if err != nil {
 		e.log.Error("record inactive", "deployment", old.ID, "err", err)
@@ -234,18 +273,12 @@ func (e *Engine) drain(ctx context.Context, old store.Deployment, warmUntil time
 	e.publishDeployment(done, msg)
 }
 
-// containerSpec is the container that runs deployment d's snapshot; suffix
-// makes its name unique.
-func (e *Engine) containerSpec(d store.Deployment, suffix string) ContainerSpec {
-	return ContainerSpec{
-		Name:        fmt.Sprintf("clank-%s-%d-%s", d.Service, d.Number, suffix),
-		Image:       PinnedRef(d.ImageSource, d.Config.Image, d.ImageDigest),
-		Env:         d.Config.Env,
-		Port:        d.Config.Port,
-		CPUs:        d.Config.CPUs,
-		MemoryBytes: d.Config.MemoryBytes,
-		Labels:      e.labels(d),
+// containerWord says "container" for one (or none), "containers" for more.
+func containerWord(n int) string {
+	if n > 1 {
+		return "containers"
 	}
+	return "container"
 }
 
 func (e *Engine) labels(d store.Deployment) map[string]string {

@@ -70,13 +70,42 @@ func (e *Engine) reconcile(ctx context.Context) error {
 		// Nothing is routed before Docker confirms the container: until then
 		// requests wait a little, then get 503.
 		e.takeRouteUnavailable(d.Service, d.ID, d.Config.Domains)
-		e.supervise(d, Container{}, resumedWatch(d))
+		if dockerOK {
+			d = e.dropExtraReplicas(ctx, d)
+		}
+		e.supervise(d, nil, resumedWatch(d))
 	}
 	if dockerOK {
 		e.reconcileStandbys(ctx)
 		e.removeOrphans(ctx)
 	}
 	return pingErr
+}
+
+// dropExtraReplicas removes the containers of d's slots beyond its replica
+// count (a scale down that a restart interrupted) and returns d as it is then.
+func (e *Engine) dropExtraReplicas(ctx context.Context, d store.Deployment) store.Deployment {
+	changed := false
+	for _, r := range d.Containers {
+		if r.Slot < replicaCount(d) {
+			continue
+		}
+		e.log.Info("reconcile: removing a replica beyond the deployment's count", "deployment", d.ID, "replica", r.Slot)
+		if err := e.rt.Stop(ctx, r.ContainerID, 0); err != nil {
+			e.log.Warn("remove replica", "deployment", d.ID, "err", err)
+			continue
+		}
+		if err := e.store.RemoveReplica(ctx, d.ID, r.Slot); err != nil {
+			e.log.Warn("remove replica", "deployment", d.ID, "err", err)
+		}
+		changed = true
+	}
+	if changed {
+		if fresh, err := e.store.GetDeployment(ctx, d.ID); err == nil {
+			return fresh
+		}
+	}
+	return d
 }
 
 // reconcileLive runs each time the Docker event stream opens (the first time
@@ -94,7 +123,7 @@ func (e *Engine) reconcileLive(ctx context.Context) {
 			continue
 		}
 		if d, err := e.store.GetDeployment(ctx, svc.ActiveDeploymentID); err == nil {
-			e.supervise(d, Container{}, resumedWatch(d)) // already supervised: look again
+			e.supervise(d, nil, resumedWatch(d)) // already supervised: look again
 		}
 	}
 	e.pokeStandbys()
@@ -135,10 +164,14 @@ func (e *Engine) removeOrphans(ctx context.Context) {
 	byLabel, byID := map[string]bool{}, map[string]bool{}
 	for _, d := range live {
 		byLabel[d.ID] = true
-		byID[d.ContainerID] = true
+		for _, id := range containerIDs(d) {
+			byID[id] = true
+		}
 	}
 	for _, d := range warm {
-		byID[d.ContainerID] = true
+		for _, id := range containerIDs(d) {
+			byID[id] = true
+		}
 	}
 	for _, c := range cs {
 		if byLabel[c.Labels[LabelDeployment]] || byID[c.ID] {
@@ -151,24 +184,20 @@ func (e *Engine) removeOrphans(ctx context.Context) {
 	}
 }
 
-// removeContainers stops (within grace) and removes d's recorded container
+// removeContainers stops (within grace) and removes d's recorded containers
 // and every container of this instance labelled with d.
 func (e *Engine) removeContainers(ctx context.Context, d store.Deployment, grace time.Duration) {
-	if d.ContainerID != "" {
-		if err := e.rt.Stop(ctx, d.ContainerID, grace); err != nil {
-			e.log.Warn("remove container", "deployment", d.ID, "err", err)
-		}
-	}
+	e.stopReplicas(ctx, d, containerIDs(d), grace)
 	cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner, LabelDeployment: d.ID})
 	if err != nil {
 		e.log.Warn("list containers", "deployment", d.ID, "err", err)
 		return
 	}
+	var ids []string
 	for _, c := range cs {
-		if err := e.rt.Stop(ctx, c.ID, 0); err != nil {
-			e.log.Warn("remove container", "container", c.Name, "err", err)
-		}
+		ids = append(ids, c.ID)
 	}
+	e.stopReplicas(ctx, d, ids, 0)
 }
 
 // StopAll ends supervision and stops and removes every container of this

@@ -96,12 +96,13 @@ func (e *Engine) removeRoute(service string) {
 // errNotOurs: a container is not the one Clank recorded for a deployment.
 var errNotOurs = errors.New("not this deployment's container")
 
-// verify checks, with the Docker engine, that the container behind
-// containerID is deployment d's (its ID, and Clank's owner, service and
-// deployment labels), that it runs, and on which loopback port. The router
-// sends a request to a port only after this check: after a Docker restart an
-// old host port may belong to another container.
-func (e *Engine) verify(ctx context.Context, d store.Deployment, containerID string) (Container, error) {
+// verify checks, with the Docker engine, that the container of replica r is
+// deployment d's (its ID, and Clank's owner, service and deployment labels),
+// that it runs, and on which loopback port. The router sends a request to a
+// port only after this check: after a Docker restart an old host port may
+// belong to another container.
+func (e *Engine) verify(ctx context.Context, d store.Deployment, r store.Replica) (Container, error) {
+	containerID, label := r.ContainerID, d.ContainerDeployment(r)
 	if containerID == "" {
 		return Container{}, fmt.Errorf("deployment #%d has no container: %w", d.Number, ErrContainerNotFound)
 	}
@@ -112,9 +113,9 @@ func (e *Engine) verify(ctx context.Context, d store.Deployment, containerID str
 	switch {
 	case c.ID != containerID:
 		return c, fmt.Errorf("container %s answers as %s: %w", shortID(containerID), shortID(c.ID), errNotOurs)
-	case c.Labels[LabelOwner] != e.owner || c.Labels[LabelService] != d.Service || c.Labels[LabelDeployment] != d.ContainerDeployment():
+	case c.Labels[LabelOwner] != e.owner || c.Labels[LabelService] != d.Service || c.Labels[LabelDeployment] != label:
 		return c, fmt.Errorf("container %s is labelled for %s/%s (owner %s), not %s/%s: %w", shortID(containerID),
-			c.Labels[LabelService], c.Labels[LabelDeployment], c.Labels[LabelOwner], d.Service, d.ContainerDeployment(), errNotOurs)
+			c.Labels[LabelService], c.Labels[LabelDeployment], c.Labels[LabelOwner], d.Service, label, errNotOurs)
 	case !c.Running:
 		return c, nil
 	case c.HostPort == 0:

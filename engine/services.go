@@ -29,6 +29,10 @@ type ServicePatch struct {
 	// (UpdateService), and no deployment records it.
 	HTTPSRedirect *bool
 
+	// Replicas is the service's scale for its next deployments (the ACTIVE
+	// one keeps its count: Scale changes that). Never part of a snapshot.
+	Replicas *int
+
 	// The service's policy (never part of a deployment's snapshot).
 	AutoRollback  *bool
 	WatchWindow   *time.Duration
@@ -126,15 +130,19 @@ func (p ServicePatch) ApplyGit(g store.GitSettings) (store.GitSettings, error) {
 	return g, nil
 }
 
-// CreateService adds a service with the default policy. Without domains it
-// gets <name>.localhost; its HTTPS redirect is on (UpdateService changes it).
+// CreateService adds a service with the default policy and one replica.
+// Without domains it gets <name>.localhost; its HTTPS redirect is on
+// (UpdateService changes it).
 func (e *Engine) CreateService(ctx context.Context, name string, cfg store.Config) (store.Service, error) {
-	return e.CreateServiceWith(ctx, name, cfg, store.DefaultPolicy())
+	return e.CreateServiceWith(ctx, name, cfg, store.DefaultPolicy(), 1)
 }
 
-// CreateServiceWith adds a service with policy.
-func (e *Engine) CreateServiceWith(ctx context.Context, name string, cfg store.Config, policy store.Policy) (store.Service, error) {
+// CreateServiceWith adds a service with policy and a replica count.
+func (e *Engine) CreateServiceWith(ctx context.Context, name string, cfg store.Config, policy store.Policy, replicas int) (store.Service, error) {
 	if err := ValidatePolicy(policy); err != nil {
+		return store.Service{}, err
+	}
+	if err := ValidateReplicas(replicas); err != nil {
 		return store.Service{}, err
 	}
 	if err := ValidateServiceName(name); err != nil {
@@ -150,7 +158,7 @@ func (e *Engine) CreateServiceWith(ctx context.Context, name string, cfg store.C
 	if err := e.checkDomains(ctx, name, cfg.Domains); err != nil {
 		return store.Service{}, err
 	}
-	svc := store.Service{Name: name, Config: cfg, HTTPSRedirect: true, Policy: policy}
+	svc := store.Service{Name: name, Config: cfg, HTTPSRedirect: true, Policy: policy, Replicas: replicas}
 	if err := e.store.CreateService(ctx, svc); err != nil {
 		return store.Service{}, e.storeErr(err, "service "+name)
 	}
@@ -177,6 +185,12 @@ func (e *Engine) UpdateService(ctx context.Context, name string, p ServicePatch)
 	policy, err := p.ApplyPolicy(svc.Policy)
 	if err != nil {
 		return svc, err
+	}
+	if p.Replicas != nil {
+		if err := ValidateReplicas(*p.Replicas); err != nil {
+			return svc, err
+		}
+		svc.Replicas = *p.Replicas
 	}
 	if len(cfg.Domains) == 0 {
 		cfg.Domains = []string{name + DomainSuffix}

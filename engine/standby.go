@@ -13,19 +13,24 @@ import (
 // cutover, the replaced deployment's container keeps running out of the route
 // (INACTIVE, warm_until in JSON) instead of being removed after its drain. A
 // rollback to it inside the window is a new deployment as always, which
-// adopts the running container after one passing probe instead of starting a
-// new one. When the window ends the standby is stopped and removed. The store
+// adopts the running containers (by replica slot, up to the service's
+// current count) after one passing probe each instead of starting new ones. When the window ends the standby is stopped and removed. The store
 // is the truth: a restart of Clank finds its standbys there, keeps those
 // still due and removes the rest. A service has at most one standby: the
 // deployment replaced last.
 
 // keepWarm makes the drained deployment old a warm standby until until, if
-// its container still runs and is old's; it reports whether it did. The
-// service's previous standby, if any, is removed.
+// one of its containers still runs and is old's; it reports whether it did.
+// The service's previous standby, if any, is removed.
 func (e *Engine) keepWarm(ctx context.Context, old store.Deployment, until time.Time) bool {
 	bg := context.WithoutCancel(ctx)
-	c, err := e.verify(ctx, old, old.ContainerID)
-	if err != nil || !c.Running {
+	running := 0
+	for _, r := range old.Containers {
+		if c, err := e.verify(ctx, old, r); err == nil && c.Running {
+			running++
+		}
+	}
+	if running == 0 {
 		return false
 	}
 	msg := fmt.Sprintf("drained; kept warm until %s for a rollback in the watch window", until.Local().Format(time.TimeOnly))
@@ -38,7 +43,7 @@ func (e *Engine) keepWarm(ctx context.Context, old store.Deployment, until time.
 	if others, err := e.store.ListStandbys(bg); err == nil {
 		for _, o := range others {
 			if o.Service == old.Service && o.ID != old.ID {
-				e.removeStandby(bg, o, fmt.Sprintf("warm standby removed: #%d is the newer one", warm.Number))
+				e.removeStandby(bg, o, containerIDs(o), fmt.Sprintf("warm standby removed: #%d is the newer one", warm.Number))
 			}
 		}
 	}
@@ -46,9 +51,9 @@ func (e *Engine) keepWarm(ctx context.Context, old store.Deployment, until time.
 	return true
 }
 
-// removeStandby ends warm standby d and removes its container, unless
+// removeStandby ends warm standby d and removes its containers ids, unless
 // someone (a rollback adopting it) ended it first.
-func (e *Engine) removeStandby(ctx context.Context, d store.Deployment, msg string) {
+func (e *Engine) removeStandby(ctx context.Context, d store.Deployment, ids []string, msg string) {
 	ended, ok, err := e.store.EndStandby(ctx, d.ID, msg)
 	if err != nil {
 		e.log.Error("end warm standby", "deployment", d.ID, "err", err)
@@ -57,11 +62,7 @@ func (e *Engine) removeStandby(ctx context.Context, d store.Deployment, msg stri
 	if !ok {
 		return
 	}
-	if d.ContainerID != "" {
-		if err := e.rt.Stop(ctx, d.ContainerID, e.opts.StopGrace); err != nil {
-			e.log.Warn("remove warm standby", "deployment", d.ID, "err", err)
-		}
-	}
+	e.stopReplicas(ctx, d, ids, e.opts.StopGrace)
 	e.publishDeployment(ended, msg)
 }
 
@@ -108,54 +109,73 @@ func (e *Engine) reconcileStandbys(ctx context.Context) time.Time {
 	var next time.Time
 	for _, d := range ds {
 		if !time.Now().Before(*d.WarmUntil) {
-			e.removeStandby(ctx, d, "watch window over: warm standby removed")
+			e.removeStandby(ctx, d, containerIDs(d), "watch window over: warm standby removed")
 			continue
 		}
-		c, err := e.verify(ctx, d, d.ContainerID)
-		switch {
-		case err == nil && c.Running,
-			err != nil && !errors.Is(err, ErrContainerNotFound) && !errors.Is(err, errNotOurs): // Docker does not answer: look again later
+		// Kept while one of its containers runs (or Docker does not answer:
+		// look again later); the containers that are not its own are not
+		// its to remove.
+		keep := false
+		var ours []string
+		for _, r := range d.Containers {
+			c, err := e.verify(ctx, d, r)
+			switch {
+			case err == nil && c.Running,
+				err != nil && !errors.Is(err, ErrContainerNotFound) && !errors.Is(err, errNotOurs):
+				keep = true
+			}
+			if !errors.Is(err, errNotOurs) {
+				ours = append(ours, r.ContainerID)
+			}
+		}
+		if keep {
 			if next.IsZero() || d.WarmUntil.Before(next) {
 				next = *d.WarmUntil
 			}
 			continue
 		}
-		if errors.Is(err, errNotOurs) {
-			d.ContainerID = "" // not ours to remove
-		}
-		e.removeStandby(ctx, d, "warm standby lost: its container stopped or went")
+		e.removeStandby(ctx, d, ours, "warm standby lost: its containers stopped or went")
 	}
 	return next
 }
 
 // adoptStandby gives deployment d (a rollback to target) target's warm
-// standby container, if target is one: claimed from the store (so that its
-// window's end cannot remove it now), verified with Docker, recorded as d's.
-// ok is false when there is nothing to adopt; a standby that fails the
-// checks is removed, and d starts a container of its own.
-func (e *Engine) adoptStandby(ctx context.Context, d store.Deployment, target store.Deployment) (Container, bool) {
+// standby containers, if target is one: claimed from the store (so that its
+// window's end cannot remove them now), each verified with Docker and
+// recorded as d's in the same slot, up to d's replica count. It returns the
+// adopted containers by slot (none when there is nothing to adopt); a
+// container that fails the checks, or whose slot d does not run, is removed,
+// and d starts a container of its own for each slot left.
+func (e *Engine) adoptStandby(ctx context.Context, d store.Deployment, target store.Deployment) map[int]Container {
 	if target.WarmUntil == nil || !time.Now().Before(*target.WarmUntil) {
-		return Container{}, false
+		return nil
 	}
 	bg := context.WithoutCancel(ctx)
 	msg := fmt.Sprintf("warm standby adopted by #%d", d.Number)
 	ended, ok, err := e.store.EndStandby(bg, target.ID, msg)
 	if err != nil || !ok {
-		return Container{}, false
+		return nil
 	}
 	e.publishDeployment(ended, msg)
-	c, err := e.verify(ctx, target, target.ContainerID)
-	if err != nil || !c.Running {
-		e.log.Warn("warm standby not adoptable: starting a new container", "deployment", d.ID, "standby", target.ID, "err", err)
-		if err == nil {
-			e.rt.Stop(bg, c.ID, 0)
+	adopted := map[int]Container{}
+	for _, r := range target.Containers {
+		c, err := e.verify(ctx, target, r)
+		switch {
+		case err != nil || !c.Running:
+			e.log.Warn("warm standby container not adoptable: starting a new one", "deployment", d.ID, "standby", target.ID, "replica", r.Slot, "err", err)
+		case r.Slot >= replicaCount(d):
+			e.log.Info("warm standby container beyond the service's replica count: removed", "deployment", d.ID, "standby", target.ID, "replica", r.Slot)
+		default:
+			err = e.store.SetReplica(bg, d.ID, store.Replica{Slot: r.Slot, ContainerID: c.ID, HostPort: c.HostPort, Label: labelOf(c)})
+			if err == nil {
+				adopted[r.Slot] = c
+				continue
+			}
+			e.log.Error("record adopted container", "deployment", d.ID, "err", err)
 		}
-		return Container{}, false
+		if !errors.Is(err, errNotOurs) {
+			e.rt.Stop(bg, r.ContainerID, 0)
+		}
 	}
-	if err := e.store.AdoptContainer(bg, d.ID, c.ID, c.HostPort, labelOf(c)); err != nil {
-		e.log.Error("record adopted container", "deployment", d.ID, "err", err)
-		e.rt.Stop(bg, c.ID, 0)
-		return Container{}, false
-	}
-	return c, true
+	return adopted
 }

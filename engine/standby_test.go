@@ -48,8 +48,8 @@ func TestRollbackAdoptsTheWarmStandby(t *testing.T) {
 	if d3.Status != store.StatusActive || d3.SourceDeploymentID != d1.ID || d3.ContainerID != d1.ContainerID {
 		t.Fatalf("rollback: %s of %s in container %s, want #1's %s", d3.Status, d3.SourceDeploymentID, d3.ContainerID, d1.ContainerID)
 	}
-	if d3.ContainerDeployment() != d1.ID {
-		t.Errorf("#3's container label %q, want #1's id", d3.ContainerDeployment())
+	if d3.ContainerDeployment(d3.Containers[0]) != d1.ID {
+		t.Errorf("#3's container label %q, want #1's id", d3.ContainerDeployment(d3.Containers[0]))
 	}
 	evs, _ := h.eng.Events(ctx, d3.ID)
 	var steps []string

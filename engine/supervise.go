@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +14,7 @@ import (
 )
 
 // Supervision (docs/architecture.md, "After the cutover"): every ACTIVE deployment has a
-// supervisor for each of its containers (its replicas: one today). It
+// supervisor for each of its containers (its replicas, one per slot). It
 // follows the Docker events of the container, probes its health check at the
 // configured interval, starts a crashed container again from the same
 // snapshot with backoff, and routes the container only once the Docker
@@ -51,8 +52,20 @@ type RuntimeState struct {
 	Replicas []ReplicaState
 }
 
+// Healthy is how many replicas pass their health check now.
+func (rs *RuntimeState) Healthy() int {
+	n := 0
+	for _, r := range rs.Replicas {
+		if r.State == RuntimeHealthy {
+			n++
+		}
+	}
+	return n
+}
+
 // ReplicaState is one container of an ACTIVE deployment.
 type ReplicaState struct {
+	Slot        int
 	ContainerID string
 	HostPort    int
 	State       string
@@ -62,6 +75,7 @@ type ReplicaState struct {
 
 // supervised is one ACTIVE deployment under supervision.
 type supervised struct {
+	ctx    context.Context // ends when it is unsupervised; each replica's derives from it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // its goroutines: Engine.unsupervise waits for them
 
@@ -75,10 +89,15 @@ type supervised struct {
 // the fields under s.mu are read by Runtime.
 type replica struct {
 	s    *supervised
+	slot int
 	wake chan struct{} // a Docker event about its container: look at it now
+	// stop ends its supervisor alone (a scale down); done closes when it ended.
+	stop context.CancelFunc
+	done chan struct{}
 
 	// Guarded by s.mu.
 	containerID  string
+	label        string // the dev.clank.deployment label of its container ("" for the deployment's own)
 	hostPort     int
 	state        string
 	reason       string
@@ -102,11 +121,14 @@ type crashNote struct {
 	lastExit, msg string
 }
 
-// supervise puts ACTIVE deployment d under supervision, its container c
-// (zero at a reconcile: the supervisor looks at the recorded one first).
-// Without a container known to be healthy, the route is left to the first
-// check. A deployment already supervised is only asked to look again.
-func (e *Engine) supervise(d store.Deployment, c Container, w *watch) {
+// supervise puts ACTIVE deployment d under supervision, a supervisor per
+// replica slot. cs are its containers by slot, just cut over (healthy and
+// verified by the deployment itself); nil at a reconcile, when each
+// supervisor looks at the recorded container first (and starts one for a
+// slot that has none). Without a container known to be healthy, the route
+// is left to the first check. A deployment already supervised is only asked
+// to look again.
+func (e *Engine) supervise(d store.Deployment, cs []Container, w *watch) {
 	e.supMu.Lock()
 	defer e.supMu.Unlock()
 	if s := e.sup[d.ID]; s != nil {
@@ -116,19 +138,14 @@ func (e *Engine) supervise(d store.Deployment, c Container, w *watch) {
 		return
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
-	s := &supervised{cancel: cancel, d: d, watch: w}
-	r := &replica{s: s, wake: make(chan struct{}, 1), containerID: d.ContainerID, hostPort: d.HostPort, since: time.Now()}
-	if c.ID != "" {
-		// Just cut over: healthy and verified by the deployment itself.
-		r.containerID, r.hostPort, r.state, r.verified, r.healthySince = c.ID, c.HostPort, RuntimeHealthy, true, time.Now()
-	}
-	s.replicas = []*replica{r}
+	s := &supervised{ctx: ctx, cancel: cancel, d: d, watch: w}
 	e.sup[d.ID] = s
-	for _, r := range s.replicas {
-		if r.containerID != "" {
-			e.byContainer[r.containerID] = r
+	for slot := range replicaCount(d) {
+		var c Container
+		if slot < len(cs) {
+			c = cs[slot]
 		}
-		if !e.spawn(&s.wg, func() { e.runReplica(ctx, r, c.ID == "") }) {
+		if !e.superviseReplica(ctx, s, slot, c) {
 			cancel()
 			delete(e.sup, d.ID)
 			return
@@ -137,6 +154,64 @@ func (e *Engine) supervise(d store.Deployment, c Container, w *watch) {
 	if w != nil {
 		e.spawn(&s.wg, func() { e.runWatch(ctx, s) })
 	}
+}
+
+// superviseReplica adds replica slot to s and starts its supervisor: c is
+// its container when just started and healthy (zero: look at the recorded
+// one first). e.supMu is held.
+func (e *Engine) superviseReplica(ctx context.Context, s *supervised, slot int, c Container) bool {
+	rctx, stop := context.WithCancel(ctx)
+	r := &replica{s: s, slot: slot, wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{}), since: time.Now()}
+	s.mu.Lock()
+	if rec, ok := s.d.Replica(slot); ok {
+		r.containerID, r.hostPort, r.label = rec.ContainerID, rec.HostPort, rec.Label
+	}
+	if c.ID != "" {
+		r.containerID, r.hostPort, r.label, r.state, r.verified, r.healthySince = c.ID, c.HostPort, labelOf(c), RuntimeHealthy, true, time.Now()
+	}
+	s.replicas = append(s.replicas, r)
+	s.mu.Unlock()
+	if r.containerID != "" {
+		e.byContainer[r.containerID] = r
+	}
+	return e.spawn(&s.wg, func() {
+		defer close(r.done)
+		e.runReplica(rctx, r, c.ID == "")
+	})
+}
+
+// unsuperviseReplica ends replica slot's supervisor in deployment id (a
+// scale down) and waits for it; it returns the replica's container, which
+// keeps running, and whether it was supervised.
+func (e *Engine) unsuperviseReplica(id string, slot int) (store.Replica, bool) {
+	e.supMu.Lock()
+	s := e.sup[id]
+	var r *replica
+	if s != nil {
+		s.mu.Lock()
+		for i, x := range s.replicas {
+			if x.slot == slot {
+				r = x
+				s.replicas = slices.Delete(s.replicas, i, i+1)
+				break
+			}
+		}
+		s.mu.Unlock()
+	}
+	if r == nil {
+		e.supMu.Unlock()
+		return store.Replica{}, false
+	}
+	r.stop()
+	e.supMu.Unlock()
+	<-r.done
+	e.supMu.Lock()
+	s.mu.Lock()
+	out := store.Replica{Slot: slot, ContainerID: r.containerID, HostPort: r.hostPort, Label: r.label}
+	s.mu.Unlock()
+	delete(e.byContainer, out.ContainerID)
+	e.supMu.Unlock()
+	return out, true
 }
 
 // unsupervise ends the supervision of deployment id and waits for it: it no
@@ -219,7 +294,7 @@ func (s *supervised) stateLocked() *RuntimeState {
 		if state == "" {
 			state = RuntimeRestarting // not looked at yet (a reconcile)
 		}
-		out.Replicas = append(out.Replicas, ReplicaState{ContainerID: r.containerID, HostPort: r.hostPort, State: state, Reason: r.reason, Since: r.since})
+		out.Replicas = append(out.Replicas, ReplicaState{Slot: r.slot, ContainerID: r.containerID, HostPort: r.hostPort, State: state, Reason: r.reason, Since: r.since})
 		if sev := severity[state]; sev > worst {
 			worst = sev
 			out.State, out.Reason, out.Since = state, r.reason, r.since
@@ -291,9 +366,10 @@ const noRestart = time.Duration(-1)
 func (e *Engine) check(ctx context.Context, r *replica, initial bool) time.Duration {
 	s := r.s
 	s.mu.Lock()
-	d, id, state := s.d, r.containerID, r.state
+	d, state := s.d, r.state
+	rec := store.Replica{Slot: r.slot, ContainerID: r.containerID, HostPort: r.hostPort, Label: r.label}
 	s.mu.Unlock()
-	c, err := e.verify(ctx, d, id)
+	c, err := e.verify(ctx, d, rec)
 	switch {
 	case ctx.Err() != nil:
 		return noRestart
@@ -326,7 +402,8 @@ func (e *Engine) check(ctx context.Context, r *replica, initial bool) time.Durat
 	r.hostPort = c.HostPort
 	s.mu.Unlock()
 	if moved {
-		if err := e.store.SetContainer(context.WithoutCancel(ctx), d.ID, c.ID, c.HostPort); err != nil {
+		rec.HostPort = c.HostPort
+		if err := e.store.SetReplica(context.WithoutCancel(ctx), d.ID, rec); err != nil {
 			e.log.Warn("record container port", "deployment", d.ID, "err", err)
 		}
 	}
@@ -391,7 +468,7 @@ func (e *Engine) markCrashed(r *replica, reason, lastExit string, immediate bool
 	r.crashes++
 	r.state, r.reason, r.since, r.failures, r.healthySince = RuntimeCrashed, reason, now, 0, time.Time{}
 	r.restartAt = now.Add(delay)
-	msg := fmt.Sprintf("crashed: %s; starting it again in %s", reason, delay)
+	msg := fmt.Sprintf("%scrashed: %s; starting it again in %s", replicaPrefix(s.d, r.slot), reason, delay)
 	if lastExit != "" {
 		s.d.LastExit = lastExit // written by recordCrash
 	}
@@ -487,7 +564,7 @@ func (e *Engine) sawExit(ev RuntimeEvent) bool {
 	s := r.s
 	s.mu.Lock()
 	ours := r.containerID == ev.ID && ev.Labels[LabelService] == s.d.Service &&
-		ev.Labels[LabelDeployment] == s.d.ContainerDeployment() && r.state != RuntimeCrashed
+		ev.Labels[LabelDeployment] == s.d.ContainerDeployment(store.Replica{Label: r.label}) && r.state != RuntimeCrashed
 	exit := exitDescription(Container{ExitCode: code, OOMKilled: r.oom})
 	s.mu.Unlock()
 	if ours {
@@ -583,11 +660,11 @@ func (e *Engine) probe(ctx context.Context, r *replica) time.Duration {
 	}
 	switch {
 	case state == RuntimeHealthy && was != RuntimeHealthy && was != "":
-		e.publishRuntime(s, "healthy again")
+		e.publishRuntime(s, replicaPrefix(d, r.slot)+"healthy again")
 	case state == RuntimeHealthy && was == "":
-		e.publishRuntime(s, "healthy")
+		e.publishRuntime(s, replicaPrefix(d, r.slot)+"healthy")
 	case state == RuntimeUnhealthy && was != RuntimeUnhealthy:
-		e.publishRuntime(s, "unhealthy: "+reason)
+		e.publishRuntime(s, replicaPrefix(d, r.slot)+"unhealthy: "+reason)
 	}
 	if err != nil {
 		e.watchFailures(s, failures, reason)
@@ -611,15 +688,15 @@ func (e *Engine) restart(ctx context.Context, r *replica) time.Duration {
 		s.mu.Unlock()
 		return noRestart
 	}
-	id := r.containerID
+	id, slot := r.containerID, r.slot
 	n := s.d.Restarts + 1
 	r.state, r.reason, r.since, r.oom = RuntimeRestarting, fmt.Sprintf("start %d", n), time.Now(), false
 	s.d.Restarts = n // written below; the event says it first
 	d := s.d
 	s.mu.Unlock()
 
-	msg := fmt.Sprintf("restart %d: starting the container again from the same snapshot", n)
-	e.log.Info("restarting ACTIVE container", "service", d.Service, "deployment", d.ID, "restart", n)
+	msg := fmt.Sprintf("restart %d: starting the container%s again from the same snapshot", n, replicaNote(d, slot))
+	e.log.Info("restarting ACTIVE container", "service", d.Service, "deployment", d.ID, "restart", n, "replica", slot)
 	e.publishRuntime(s, msg)
 	s.mu.Lock()
 	pending := r.recorded
@@ -636,7 +713,7 @@ func (e *Engine) restart(ctx context.Context, r *replica) time.Duration {
 		s.mu.Unlock()
 	}
 
-	c, err := e.startAgain(ctx, d, id)
+	c, err := e.startAgain(ctx, d, slot, id)
 	if ctx.Err() != nil {
 		return noRestart
 	}
@@ -648,9 +725,9 @@ func (e *Engine) restart(ctx context.Context, r *replica) time.Duration {
 	e.byContainer[c.ID] = r
 	e.supMu.Unlock()
 	s.mu.Lock()
-	r.containerID, r.hostPort = c.ID, c.HostPort
+	r.containerID, r.hostPort, r.label = c.ID, c.HostPort, labelOf(c)
 	s.mu.Unlock()
-	if err := e.store.AdoptContainer(bg, d.ID, c.ID, c.HostPort, labelOf(c)); err != nil {
+	if err := e.store.SetReplica(bg, d.ID, store.Replica{Slot: slot, ContainerID: c.ID, HostPort: c.HostPort, Label: labelOf(c)}); err != nil {
 		e.log.Error("record restarted container", "deployment", d.ID, "err", err)
 	}
 
@@ -672,9 +749,9 @@ func (e *Engine) restart(ctx context.Context, r *replica) time.Duration {
 	return e.check(ctx, r, false) // verify, then the probe routes it
 }
 
-// startAgain starts container id of d again, or a new container from d's
-// snapshot when id is gone.
-func (e *Engine) startAgain(ctx context.Context, d store.Deployment, id string) (Container, error) {
+// startAgain starts container id of d's replica slot again, or a new
+// container from d's snapshot when id is gone.
+func (e *Engine) startAgain(ctx context.Context, d store.Deployment, slot int, id string) (Container, error) {
 	if id != "" {
 		c, err := e.rt.Restart(ctx, id)
 		if !errors.Is(err, ErrContainerNotFound) {
@@ -684,7 +761,7 @@ func (e *Engine) startAgain(ctx context.Context, d store.Deployment, id string) 
 	if err := e.ensureImage(ctx, &d); err != nil {
 		return Container{}, err
 	}
-	return e.rt.Start(ctx, e.containerSpec(d, newID("")[:6]))
+	return e.rt.Start(ctx, e.containerSpec(d, slot, newID("")[:6]))
 }
 
 // labelOf is the deployment label a container carries.

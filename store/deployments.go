@@ -3,23 +3,32 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
 const deploymentColumns = `id, number, service, kind, source_deployment_id, config, image_digest,
-	image_source, triggered_by, status, failure_reason, container_id, host_port,
-	created_at, activated_at, ended_at, schema, container_label, restarts, last_exit, watch_until,
+	image_source, triggered_by, status, failure_reason, replicas, ` + replicaColumn + `,
+	created_at, activated_at, ended_at, schema, restarts, last_exit, watch_until,
 	watch_policy, watch_tripped, warm_until`
+
+// replicaColumn reads a deployment's containers (the replicas table) as one
+// JSON array of [slot, container_id, host_port, container_label], so that a
+// list of deployments stays one query.
+const replicaColumn = `(SELECT json_group_array(json_array(r.slot, r.container_id, r.host_port, r.container_label))
+	FROM replicas r WHERE r.deployment_id = deployments.id)`
 
 // CreateDeployment stores d, a new deployment whose ID the caller chose. In
 // one transaction it numbers d (the service's highest number plus one), and
 // writes its first event ("created"). Status defaults to DEPLOYING and cannot
 // be ACTIVE (see Activate); CreatedAt defaults to now. A new deployment has
-// no run state yet: FailureReason, ContainerID, HostPort, ActivatedAt and
-// EndedAt are stored empty and cleared in *d. On success d.Number is set.
+// no run state yet: FailureReason, Containers, ActivatedAt and EndedAt are
+// stored empty and cleared in *d. Replicas defaults to 1. On success
+// d.Number is set.
 func (s *Store) CreateDeployment(ctx context.Context, d *Deployment) error {
 	if err := s.createDeployment(ctx, d); err != nil {
 		return fmt.Errorf("create deployment %s of %s: %w", d.ID, d.Service, err)
@@ -59,6 +68,12 @@ func (s *Store) createDeployment(ctx context.Context, d *Deployment) error {
 	if created.IsZero() {
 		created = now()
 	}
+	if d.Replicas == 0 {
+		d.Replicas = 1
+	}
+	if d.Replicas < 1 {
+		return fmt.Errorf("invalid replica count %d", d.Replicas)
+	}
 
 	var number int
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -90,10 +105,10 @@ func (s *Store) createDeployment(ctx context.Context, d *Deployment) error {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO deployments (id, number, service, kind, source_deployment_id,
-			config, image_digest, image_source, triggered_by, status, created_at, schema)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			config, image_digest, image_source, triggered_by, status, created_at, schema, replicas)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, number, d.Service, string(d.Kind), nullString(d.SourceDeploymentID),
-			cfg, d.ImageDigest, d.ImageSource, d.TriggeredBy, string(status), unixNano(created), d.Schema)
+			cfg, d.ImageDigest, d.ImageSource, d.TriggeredBy, string(status), unixNano(created), d.Schema, d.Replicas)
 		if err != nil {
 			return err
 		}
@@ -106,9 +121,9 @@ func (s *Store) createDeployment(ctx context.Context, d *Deployment) error {
 	d.Number = number
 	d.Status = status
 	d.CreatedAt = created
-	d.FailureReason, d.ContainerID, d.HostPort = "", "", 0
+	d.FailureReason, d.Containers, d.ContainerID, d.HostPort = "", nil, "", 0
 	d.ActivatedAt, d.EndedAt = nil, nil
-	d.ContainerLabel, d.Restarts, d.LastExit = "", 0, ""
+	d.Restarts, d.LastExit = 0, ""
 	d.WatchUntil, d.WatchPolicy, d.WatchTripped, d.WarmUntil = nil, Policy{}, "", nil
 	return nil
 }
@@ -260,30 +275,78 @@ func (s *Store) setStatus(ctx context.Context, tx *sql.Tx, id string, status Sta
 	return d, nil
 }
 
-// SetContainer records the container a deployment runs in and its host port
-// on 127.0.0.1. The container carries the deployment's own label.
-func (s *Store) SetContainer(ctx context.Context, id, containerID string, hostPort int) error {
-	return s.AdoptContainer(ctx, id, containerID, hostPort, "")
-}
-
-// AdoptContainer records a container made for another deployment (a warm
-// standby) as d's: label is the dev.clank.deployment label it carries.
-func (s *Store) AdoptContainer(ctx context.Context, id, containerID string, hostPort int, label string) error {
-	if label == id {
-		label = ""
+// SetReplica records the container of deployment id's replica r.Slot (its
+// host port on 127.0.0.1, and the label it carries: r.Label "" or id for the
+// deployment's own), replacing the slot's previous container.
+func (s *Store) SetReplica(ctx context.Context, id string, r Replica) error {
+	if r.Label == id {
+		r.Label = ""
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE deployments SET container_id = ?, host_port = ?, container_label = ? WHERE id = ?`,
-		containerID, hostPort, label, id)
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			err = ErrNotFound
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deployments WHERE id = ?`, id).Scan(&n); err != nil {
+			return err
 		}
-	}
+		if n == 0 {
+			return ErrNotFound
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO replicas (deployment_id, slot, container_id, host_port, container_label)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (deployment_id, slot) DO UPDATE
+			SET container_id = excluded.container_id, host_port = excluded.host_port, container_label = excluded.container_label`,
+			id, r.Slot, r.ContainerID, r.HostPort, r.Label)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("set container of deployment %s: %w", id, err)
+		return fmt.Errorf("set replica %d of deployment %s: %w", r.Slot, id, err)
 	}
 	return nil
+}
+
+// RemoveReplica forgets the container of deployment id's replica slot (it
+// was scaled away); a slot with none is not an error.
+func (s *Store) RemoveReplica(ctx context.Context, id string, slot int) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM replicas WHERE deployment_id = ? AND slot = ?`, id, slot); err != nil {
+		return fmt.Errorf("remove replica %d of deployment %s: %w", slot, id, err)
+	}
+	return nil
+}
+
+// Scale sets the replica count of service and of its deployment id (the
+// ACTIVE one, scaled in place) to n, with an event that says msg, in one
+// transaction; id "" sets the service's alone. It returns the deployment
+// (zero when id is "").
+func (s *Store) Scale(ctx context.Context, service, id string, n int, msg string) (Deployment, error) {
+	if n < 1 {
+		return Deployment{}, fmt.Errorf("scale %s: invalid replica count %d", service, n)
+	}
+	var d Deployment
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE services SET replicas = ?, updated_at = ? WHERE name = ? AND deleted_at IS NULL`,
+			n, unixNano(now()), service)
+		if err != nil {
+			return err
+		}
+		if k, err := res.RowsAffected(); err != nil {
+			return err
+		} else if k == 0 {
+			return ErrNotFound
+		}
+		if id == "" {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET replicas = ? WHERE id = ? AND service = ?`, n, id, service); err != nil {
+			return err
+		}
+		if d, err = getDeployment(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err = s.addEvent(ctx, tx, Event{DeploymentID: id, Service: service, Status: d.Status, Message: msg, At: now()})
+		return err
+	})
+	if err != nil {
+		return Deployment{}, fmt.Errorf("scale %s to %d: %w", service, n, err)
+	}
+	return d, nil
 }
 
 // Activate makes a deployment its service's ACTIVE one, in one transaction:
@@ -385,16 +448,16 @@ func scanDeployments(rows *sql.Rows, err error) ([]Deployment, error) {
 
 func scanDeployment(sc scanner) (Deployment, error) {
 	var (
-		d                         Deployment
-		kind, status, cfg, policy string
-		source                    sql.NullString
-		created                   int64
-		activated, endedAt        sql.NullInt64
-		watchUntil, warmUntil     sql.NullInt64
+		d                                   Deployment
+		kind, status, cfg, policy, replicas string
+		source                              sql.NullString
+		created                             int64
+		activated, endedAt                  sql.NullInt64
+		watchUntil, warmUntil               sql.NullInt64
 	)
 	err := sc.Scan(&d.ID, &d.Number, &d.Service, &kind, &source, &cfg, &d.ImageDigest,
-		&d.ImageSource, &d.TriggeredBy, &status, &d.FailureReason, &d.ContainerID, &d.HostPort,
-		&created, &activated, &endedAt, &d.Schema, &d.ContainerLabel, &d.Restarts, &d.LastExit, &watchUntil,
+		&d.ImageSource, &d.TriggeredBy, &status, &d.FailureReason, &d.Replicas, &replicas,
+		&created, &activated, &endedAt, &d.Schema, &d.Restarts, &d.LastExit, &watchUntil,
 		&policy, &d.WatchTripped, &warmUntil)
 	if err != nil {
 		return Deployment{}, err
@@ -407,6 +470,12 @@ func scanDeployment(sc scanner) (Deployment, error) {
 			return Deployment{}, fmt.Errorf("deployment %s: %w", d.ID, err)
 		}
 	}
+	if d.Containers, err = decodeReplicas(replicas); err != nil {
+		return Deployment{}, fmt.Errorf("deployment %s: %w", d.ID, err)
+	}
+	if len(d.Containers) > 0 {
+		d.ContainerID, d.HostPort = d.Containers[0].ContainerID, d.Containers[0].HostPort
+	}
 	d.WatchUntil = timePtr(watchUntil)
 	d.WarmUntil = timePtr(warmUntil)
 	d.Kind = Kind(kind)
@@ -416,4 +485,25 @@ func scanDeployment(sc scanner) (Deployment, error) {
 	d.ActivatedAt = timePtr(activated)
 	d.EndedAt = timePtr(endedAt)
 	return d, nil
+}
+
+// decodeReplicas reads replicaColumn's JSON, by slot.
+func decodeReplicas(s string) ([]Replica, error) {
+	var rows [][4]any
+	if err := json.Unmarshal([]byte(s), &rows); err != nil {
+		return nil, fmt.Errorf("decode replicas: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	out := make([]Replica, 0, len(rows))
+	for _, row := range rows {
+		slot, _ := row[0].(float64)
+		id, _ := row[1].(string)
+		port, _ := row[2].(float64)
+		label, _ := row[3].(string)
+		out = append(out, Replica{Slot: int(slot), ContainerID: id, HostPort: int(port), Label: label})
+	}
+	slices.SortFunc(out, func(a, b Replica) int { return a.Slot - b.Slot })
+	return out, nil
 }

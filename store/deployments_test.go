@@ -238,7 +238,7 @@ func TestSetStatusAndFail(t *testing.T) {
 	if hc.Status != StatusHealthChecking || hc.EndedAt != nil || hc.FailureReason != "" {
 		t.Errorf("HEALTH_CHECKING: %+v", hc)
 	}
-	if err := s.SetContainer(ctx, "d1", "c0ffee", 40001); err != nil {
+	if err := s.SetReplica(ctx, "d1", Replica{ContainerID: "c0ffee", HostPort: 40001}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := s.Fail(ctx, "d1", "health check timed out after 60s")

@@ -90,8 +90,12 @@ type Service struct {
 	// certificate get a redirect to HTTPS. A policy of the service, never in a
 	// deployment's snapshot.
 	HTTPSRedirect bool
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Replicas is the service's scale: how many containers each new
+	// deployment runs (at least 1). Like Policy it is never part of a
+	// snapshot: a rollback or redeploy runs at the service's current count.
+	Replicas  int
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // DefaultGitBranch is the branch whose pushes deploy a service unless it
@@ -137,30 +141,55 @@ type Deployment struct {
 
 	Status        Status
 	FailureReason string
-	ContainerID   string
-	HostPort      int
-	CreatedAt     time.Time
-	ActivatedAt   *time.Time // first time ACTIVE; nil if never
-	EndedAt       *time.Time // when it left ACTIVE or failed/was cancelled
+	// Replicas is how many containers it runs with: the service's count when
+	// it was created, changed in place by a scale while it is ACTIVE.
+	Replicas int
+	// Containers are its replicas' containers, by slot; a slot that has no
+	// container (not started yet, or scaled away) has no entry.
+	Containers []Replica
+	// ContainerID and HostPort are the first replica's (lowest slot), for
+	// logs and one-line displays; "" and 0 when it has none.
+	ContainerID string
+	HostPort    int
+	CreatedAt   time.Time
+	ActivatedAt *time.Time // first time ACTIVE; nil if never
+	EndedAt     *time.Time // when it left ACTIVE or failed/was cancelled
 
-	// ContainerLabel is the dev.clank.deployment label of the container:
-	// "" for this deployment's own id; another deployment's id when this one
-	// adopted that deployment's warm standby.
-	ContainerLabel string
-	Restarts       int    // crashed containers started again while ACTIVE
-	LastExit       string // how the container last ended: "exit 137 (OOM killed)"
-	WatchUntil     *time.Time
-	WatchPolicy    Policy     // the service's policy at the cutover (zero if never watched)
-	WatchTripped   string     // what tripped the watch, "" if nothing did
-	WarmUntil      *time.Time // a warm standby until then (INACTIVE, container running)
+	Restarts     int    // crashed containers started again while ACTIVE
+	LastExit     string // how the container last ended: "exit 137 (OOM killed)"
+	WatchUntil   *time.Time
+	WatchPolicy  Policy     // the service's policy at the cutover (zero if never watched)
+	WatchTripped string     // what tripped the watch, "" if nothing did
+	WarmUntil    *time.Time // a warm standby until then (INACTIVE, container running)
 }
 
-// ContainerDeployment is the dev.clank.deployment label d's container carries.
-func (d Deployment) ContainerDeployment() string {
-	if d.ContainerLabel != "" {
-		return d.ContainerLabel
+// Replica is one container of a deployment.
+type Replica struct {
+	Slot        int // 0 .. Replicas-1
+	ContainerID string
+	HostPort    int // on 127.0.0.1
+	// Label is the dev.clank.deployment label of the container: "" for the
+	// deployment's own id; another deployment's id when the deployment
+	// adopted that one's warm standby (Docker cannot relabel a container).
+	Label string
+}
+
+// ContainerDeployment is the dev.clank.deployment label replica r of d carries.
+func (d Deployment) ContainerDeployment(r Replica) string {
+	if r.Label != "" {
+		return r.Label
 	}
 	return d.ID
+}
+
+// Replica returns d's container in slot (ok false when the slot has none).
+func (d Deployment) Replica(slot int) (Replica, bool) {
+	for _, r := range d.Containers {
+		if r.Slot == slot {
+			return r, true
+		}
+	}
+	return Replica{}, false
 }
 
 // Event is one step in a deployment's lifecycle, kept in order.

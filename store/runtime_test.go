@@ -127,14 +127,14 @@ func TestRunFieldsAfterTheCutover(t *testing.T) {
 	}
 	// A rollback adopts it: the container carries d1's label.
 	d3 := mustDeploy(t, s, "web", "d3")
-	if err := s.AdoptContainer(ctx, d3.ID, "c1", 1234, d1.ID); err != nil {
+	if err := s.SetReplica(ctx, d3.ID, Replica{ContainerID: "c1", HostPort: 1234, Label: d1.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.GetDeployment(ctx, d3.ID); got.ContainerDeployment() != d1.ID || got.ContainerID != "c1" {
+	if got, _ := s.GetDeployment(ctx, d3.ID); got.ContainerDeployment(got.Containers[0]) != d1.ID || got.ContainerID != "c1" {
 		t.Fatalf("adopted: %+v", got)
 	}
-	if got, _ := s.GetDeployment(ctx, d2.ID); got.ContainerDeployment() != d2.ID {
-		t.Fatalf("own container label: %q", got.ContainerDeployment())
+	if got, _ := s.GetDeployment(ctx, d2.ID); got.ContainerDeployment(Replica{ContainerID: "c2"}) != d2.ID {
+		t.Fatalf("own container label: %q", got.ContainerDeployment(Replica{ContainerID: "c2"}))
 	}
 	if _, ok, err := s.EndStandby(ctx, d1.ID, "adopted by #3"); err != nil || !ok {
 		t.Fatalf("end standby: %v %v", ok, err)

@@ -24,6 +24,9 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 	if err != nil {
 		return fmt.Errorf("create service %s: %w", svc.Name, err)
 	}
+	if svc.Replicas == 0 {
+		svc.Replicas = 1
+	}
 	t := now()
 	if svc.CreatedAt.IsZero() {
 		svc.CreatedAt = t
@@ -37,16 +40,16 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			_, err = tx.ExecContext(ctx,
-				`INSERT INTO services (name, config, policy, git_branch, push_builds, https_redirect, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				svc.Name, cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt))
+				`INSERT INTO services (name, config, policy, git_branch, push_builds, https_redirect, replicas, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				svc.Name, cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, svc.Replicas, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt))
 		case err != nil:
 		case !deleted.Valid:
 			err = ErrExists
 		default:
-			_, err = tx.ExecContext(ctx, `UPDATE services SET config = ?, policy = ?, git_branch = ?, push_builds = ?, https_redirect = ?, active_deployment_id = NULL,
+			_, err = tx.ExecContext(ctx, `UPDATE services SET config = ?, policy = ?, git_branch = ?, push_builds = ?, https_redirect = ?, replicas = ?, active_deployment_id = NULL,
 				frozen_at = NULL, frozen_by = '', frozen_reason = '', held_image = '', deleted_at = NULL,
 				created_at = ?, updated_at = ? WHERE name = ?`,
-				cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt), svc.Name)
+				cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, svc.Replicas, unixNano(svc.CreatedAt), unixNano(svc.UpdatedAt), svc.Name)
 		}
 		if err != nil {
 			return err
@@ -59,8 +62,9 @@ func (s *Store) CreateService(ctx context.Context, svc Service) error {
 	return nil
 }
 
-// UpdateService replaces a service's config, policy, git settings and HTTPS
-// redirect and, in the same transaction, the set of domains it owns.
+// UpdateService replaces a service's config, policy, git settings, HTTPS
+// redirect and replica count (0 keeps it) and, in the same transaction, the
+// set of domains it owns.
 // UpdatedAt is set to now when zero. CreatedAt, ActiveDeploymentID (Activate
 // owns it), Freeze and HeldImage are not changed.
 func (s *Store) UpdateService(ctx context.Context, svc Service) error {
@@ -76,9 +80,10 @@ func (s *Store) UpdateService(ctx context.Context, svc Service) error {
 		svc.UpdatedAt = now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, policy = ?, git_branch = ?, push_builds = ?, https_redirect = ?, updated_at = ?
+		res, err := tx.ExecContext(ctx, `UPDATE services SET config = ?, policy = ?, git_branch = ?, push_builds = ?, https_redirect = ?,
+			replicas = CASE WHEN ? > 0 THEN ? ELSE replicas END, updated_at = ?
 			WHERE name = ? AND deleted_at IS NULL`,
-			cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, unixNano(svc.UpdatedAt), svc.Name)
+			cfg, policy, gitBranch(svc.Git), svc.Git.PushBuilds, svc.HTTPSRedirect, svc.Replicas, svc.Replicas, unixNano(svc.UpdatedAt), svc.Name)
 		if err != nil {
 			return err
 		}
@@ -124,6 +129,7 @@ func (s *Store) DeleteService(ctx context.Context, name string, purge bool) erro
 				`UPDATE services SET active_deployment_id = NULL WHERE name = ?`,
 				`DELETE FROM events WHERE deployment_id IN (SELECT id FROM deployments WHERE service = ?)`,
 				`DELETE FROM kept_logs WHERE service = ?`,
+				`DELETE FROM replicas WHERE deployment_id IN (SELECT id FROM deployments WHERE service = ?)`,
 				`DELETE FROM deployments WHERE service = ?`,
 				`DELETE FROM services WHERE name = ?`,
 			} {
@@ -250,7 +256,7 @@ func NormalizeDomain(d string) string {
 }
 
 const serviceColumns = `name, config, active_deployment_id, created_at, updated_at,
-	git_branch, push_builds, frozen_at, frozen_by, frozen_reason, held_image, https_redirect, policy`
+	git_branch, push_builds, frozen_at, frozen_by, frozen_reason, held_image, https_redirect, policy, replicas`
 
 func gitBranch(g GitSettings) string {
 	if g.Branch == "" {
@@ -272,7 +278,7 @@ func scanService(sc scanner) (Service, error) {
 		frozenBy, why    string
 	)
 	if err := sc.Scan(&svc.Name, &cfg, &active, &created, &updated,
-		&svc.Git.Branch, &svc.Git.PushBuilds, &frozenAt, &frozenBy, &why, &svc.HeldImage, &svc.HTTPSRedirect, &policy); err != nil {
+		&svc.Git.Branch, &svc.Git.PushBuilds, &frozenAt, &frozenBy, &why, &svc.HeldImage, &svc.HTTPSRedirect, &policy, &svc.Replicas); err != nil {
 		return Service{}, err
 	}
 	if frozenAt.Valid {

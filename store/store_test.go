@@ -122,7 +122,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	s, path := openTest(t)
 	svc := mustCreateService(t, s, "web", "web.localhost")
 	d1 := mustDeploy(t, s, "web", "d1")
-	if err := s.SetContainer(ctx, "d1", "c0ffee", 32768); err != nil {
+	if err := s.SetReplica(ctx, "d1", Replica{ContainerID: "c0ffee", HostPort: 32768}); err != nil {
 		t.Fatal(err)
 	}
 	a1, _, err := s.Activate(ctx, "d1")
@@ -252,7 +252,7 @@ func TestNotFound(t *testing.T) {
 	_, checks["LastActivated"] = s.LastActivated(ctx, "web", "")
 	_, checks["SetStatus"] = s.SetStatus(ctx, "nope", StatusCancelled, "x")
 	_, checks["Fail"] = s.Fail(ctx, "nope", "x")
-	checks["SetContainer"] = s.SetContainer(ctx, "nope", "c", 1)
+	checks["SetReplica"] = s.SetReplica(ctx, "nope", Replica{ContainerID: "c", HostPort: 1})
 	_, _, checks["Activate"] = s.Activate(ctx, "nope")
 	_, checks["Events"] = s.Events(ctx, "nope")
 	_, checks["AddEvent"] = s.AddEvent(ctx, Event{DeploymentID: "nope", Message: "x"})

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,13 +42,13 @@ func servicesCmd(s *settings) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), svcs)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATUS\tIMAGE\tPORT\tDOMAINS\tENV")
+			fmt.Fprintln(tw, "NAME\tSTATUS\tREPLICAS\tIMAGE\tPORT\tDOMAINS\tENV")
 			for _, svc := range svcs {
 				status := svc.Status + runtimeLabel(svc.Runtime)
 				if svc.Frozen {
 					status += " · " + frozenLabel(svc.FrozenAt)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", svc.Name, status, svc.Image, svc.Port, strings.Join(svc.Domains, ","), envLabel(svc.EnvKeys, svc.Env))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", svc.Name, status, serviceReplicas(svc), svc.Image, svc.Port, strings.Join(svc.Domains, ","), envLabel(svc.EnvKeys, svc.Env))
 			}
 			return tw.Flush()
 		},
@@ -92,7 +93,7 @@ func deploymentsCmd(s *settings) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), ds)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "#\tID\tSTATUS\tKIND\tIMAGE\tAGE\tBY\tROLLBACK")
+			fmt.Fprintln(tw, "#\tID\tSTATUS\tREPLICAS\tKIND\tIMAGE\tAGE\tBY\tROLLBACK")
 			for _, d := range ds {
 				badge := ""
 				if d.RollbackCapable {
@@ -104,7 +105,7 @@ func deploymentsCmd(s *settings) *cobra.Command {
 				if d.FailureReason != "" {
 					status += ": " + truncate(d.FailureReason, 48)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Number, d.ID, status, kindLabel(d), d.Image, age(d.CreatedAt), d.TriggeredBy, badge)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Number, d.ID, status, deploymentReplicas(d), kindLabel(d), d.Image, age(d.CreatedAt), d.TriggeredBy, badge)
 			}
 			return tw.Flush()
 		},
@@ -114,6 +115,29 @@ func deploymentsCmd(s *settings) *cobra.Command {
 	cmd.Flags().BoolVar(&showEnv, "show-env", false, "include env values (secrets)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many, newest first")
 	return cmd
+}
+
+// serviceReplicas is "2/3" (healthy of the ACTIVE deployment's), with the
+// service's own count when the next deployment runs another ("2/3 → 4"),
+// or the count alone when nothing is ACTIVE.
+func serviceReplicas(svc api.Service) string {
+	if svc.ActiveDeploymentID == nil || svc.ActiveReplicas == 0 {
+		return strconv.Itoa(svc.Replicas)
+	}
+	out := fmt.Sprintf("%d/%d", svc.HealthyReplicas, svc.ActiveReplicas)
+	if svc.Replicas != svc.ActiveReplicas {
+		out += fmt.Sprintf(" → %d", svc.Replicas)
+	}
+	return out
+}
+
+// deploymentReplicas is "2/3" (healthy of its count) for an ACTIVE
+// deployment, the count alone for the others.
+func deploymentReplicas(d api.Deployment) string {
+	if d.Runtime == nil {
+		return strconv.Itoa(d.Replicas)
+	}
+	return fmt.Sprintf("%d/%d", d.HealthyReplicas, d.Replicas)
 }
 
 // runtimeLabel follows an ACTIVE status whose containers are not healthy:

@@ -149,6 +149,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		envCmd(s),
 		deployCmd(s), redeployCmd(s), rollbackCmd(s),
 		unfreezeCmd(s),
+		scaleCmd(s),
 		servicesCmd(s),
 		deploymentsCmd(s),
 		logsCmd(s),

@@ -26,6 +26,7 @@ type serviceFlags struct {
 	watchWindow            time.Duration
 	watchFailures          int
 	watch5xx               float64
+	replicas               int
 }
 
 func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
@@ -49,6 +50,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
 	fs.IntVar(&f.watchFailures, "watch-failures", 0, "failed health probes in a row that trip the watch (default 3)")
 	fs.Float64Var(&f.watch5xx, "watch-5xx", 0, "the ratio of 5xx answers (over >= 20) that trips the watch; 0 for none (default 0.5)")
 	fs.BoolVar(&f.keepWarm, "keep-warm", true, "keep the replaced deployment's container running during the watch window, for an instant rollback")
+	fs.IntVar(&f.replicas, "replicas", 1, "how many containers each deployment runs, rollbacks too (the ACTIVE one keeps its count: clank scale changes it)")
 }
 
 // spec takes the flags that were set (cmd.Flags().Changed) into a ServiceSpec.
@@ -102,6 +104,12 @@ func (f *serviceFlags) spec(cmd *cobra.Command) (api.ServiceSpec, error) {
 			return s, usagef("--watch-5xx must be a ratio from 0 (off) to 1")
 		}
 		s.Watch5xx = &f.watch5xx
+	}
+	if fs.Changed("replicas") {
+		if err := checkReplicas(f.replicas); err != nil {
+			return s, err
+		}
+		s.Replicas = &f.replicas
 	}
 	if fs.Changed("port") {
 		s.Port = &f.port
