@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -557,7 +558,11 @@ func (t *deploymentsTable) row(b *strings.Builder, widths []int, d *api.Deployme
 	}
 	cell(text, "#"+strconv.Itoa(d.Number), widths[depNum])
 	w := widths[depStatus]
-	cell(p.statusOf(statusKey(d.Status, d.Runtime)).pick(hl), statusCell(d.Status, d.Runtime, d.WarmUntil, now, t.c.spin, w), w)
+	status := statusCell(d.Status, d.Runtime, d.WarmUntil, now, t.c.spin, w)
+	if rt := replicasText(d); rt != "" && len([]rune(status+rt)) <= w {
+		status += rt
+	}
+	cell(p.statusOf(statusKey(d.Status, d.Runtime)).pick(hl), status, w)
 	cell(dim, kindText(d), widths[depKind])
 	cell(text, abbrevImage(d.Image, widths[depImage]), widths[depImage])
 	cell(dim, age(now, d.CreatedAt), widths[depAge])
@@ -591,6 +596,15 @@ func (t *deploymentsTable) relativeTimesWait(now time.Time) time.Duration {
 		}
 	}
 	return wait
+}
+
+// replicasText follows the status of an ACTIVE deployment that runs more
+// than one replica: " 2/3" healthy of its count.
+func replicasText(d *api.Deployment) string {
+	if d.Runtime == nil || d.Replicas <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" %d/%d", d.HealthyReplicas, d.Replicas)
 }
 
 // joinEnds puts left and right at the two ends of a line of width cells.

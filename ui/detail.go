@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -197,9 +198,27 @@ func (v *detailView) refresh() {
 	add("created", stamp(&d.CreatedAt))
 	add("activated", stamp(d.ActivatedAt))
 	add("ended", stamp(d.EndedAt))
-	if live, where := logSource(d, v.c.now()); live {
+	live, where := logSource(d, v.c.now())
+	switch {
+	case live && (len(d.Containers) > 1 || d.Replicas > 1):
+		head := strconv.Itoa(d.Replicas)
+		if d.Runtime != nil {
+			head = fmt.Sprintf("%d/%d healthy", d.HealthyReplicas, d.Replicas)
+		}
+		add("replicas", head)
+		for _, r := range d.Containers {
+			line := fmt.Sprintf("#%d %s", r.Slot, shortID(r.ContainerID)) + st.Dim.Render(" on 127.0.0.1:"+strconv.Itoa(r.HostPort))
+			if r.Runtime != nil {
+				line += st.Dim.Render(" · ") + *r.Runtime
+				if r.RuntimeReason != "" {
+					line += st.Dim.Render(": " + r.RuntimeReason)
+				}
+			}
+			add("", line)
+		}
+	case live:
 		add("container", where+st.Dim.Render(" on 127.0.0.1:"+strconv.Itoa(d.HostPort)))
-	} else {
+	default:
 		add("logs", st.Dim.Render(where))
 	}
 	if d.Runtime != nil {
