@@ -253,6 +253,7 @@ func (d *Daemon) apiEvent(ev engine.Event) api.Event {
 			since := rs.Since
 			dep.Runtime, dep.RuntimeReason, dep.RuntimeSince = &rs.State, rs.Reason, &since
 			dep.Restarts, dep.LastExit = rs.Restarts, optional(rs.LastExit)
+			dep.HealthyReplicas, dep.Containers = rs.Healthy(), replicas(rs)
 		}
 		out.Deployment = &dep
 		if out.Status == "" {
