@@ -317,7 +317,9 @@ func (r *replica) kick() {
 // healthy yet (a reconcile), so it looks at once and starts a crashed or
 // missing container without waiting.
 func (e *Engine) runReplica(ctx context.Context, r *replica, initial bool) {
+	r.s.mu.Lock() // another replica's supervisor may write the record
 	interval := r.s.d.Config.Health.Interval
+	r.s.mu.Unlock()
 	if interval <= 0 {
 		interval = DefaultHealthInterval
 	}
