@@ -57,7 +57,7 @@ func BenchmarkWarmRollback(b *testing.B) {
 		if d.Status != store.StatusActive {
 			b.Fatalf("rollback of %s: %s %s", service, d.Status, d.FailureReason)
 		}
-		if adopted := d.ContainerDeployment() != d.ID; adopted != (service == "warm") {
+		if adopted := d.ContainerDeployment(d.Containers[0]) != d.ID; adopted != (service == "warm") {
 			b.Fatalf("rollback of %s: adopted a standby: %v", service, adopted)
 		}
 		return took
