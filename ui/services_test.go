@@ -76,7 +76,15 @@ func TestServicesSayWhatRuns(t *testing.T) {
 	s.waitFor("web #2", "runtime", "unhealthy: ")
 	s.waitFor("HTTP 500")
 	w.Post(realdaemon.Service, "/health?fail=0")
-	s.waitGone("unhealthy")
+	// Healthy again: the row and the detail's runtime say so (the
+	// lifecycle keeps the event that said unhealthy).
+	s.waitUntil(func(frame string) string {
+		row, rt := leftLine(frame, "▌ web "), paneLine(frame, " runtime ")
+		if strings.Contains(row, "unhealthy") || !strings.Contains(rt, "healthy") || strings.Contains(rt, "unhealthy") {
+			return "still shows web unhealthy: " + row + " / " + rt
+		}
+		return ""
+	})
 	s.press("esc", "tab")
 
 	// The service's image changes: the next deploy's is shown beside the
