@@ -29,7 +29,7 @@ func BenchmarkReplicaOutOfRotation(b *testing.B) {
 	h.scaled("web", 4)
 	d := h.act(deploy("web"))
 	h.healthyReplicas(d.ID, 4, 30*time.Second)
-	var total, worst, killToDie time.Duration
+	var total, raw, worst, killToDie time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cur, _ := h.store.GetDeployment(ctx, d.ID)
@@ -48,7 +48,10 @@ func BenchmarkReplicaOutOfRotation(b *testing.B) {
 		died := dieEvent(b, docker, victim.ContainerID)
 		out := routes.left(b, fmt.Sprintf("127.0.0.1:%d", victim.HostPort), killed, 10*time.Second)
 		cancel()
-		took := max(out.Sub(died), 0) // the engine's own stream may hear first
+		// The engine's own copy of the event may arrive before the
+		// benchmark's: then the switch came first (raw < 0), counted as 0.
+		took := max(out.Sub(died), 0)
+		raw += out.Sub(died)
 		total += took
 		worst = max(worst, took)
 		killToDie += died.Sub(killed)
@@ -58,6 +61,7 @@ func BenchmarkReplicaOutOfRotation(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms-after-die")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "ms-worst")
+	b.ReportMetric(float64(raw.Microseconds())/float64(b.N)/1000, "ms-raw")
 	b.ReportMetric(float64(killToDie.Microseconds())/float64(b.N)/1000, "ms-kill-to-die")
 	if worst >= time.Second {
 		b.Errorf("a dead replica stayed in the route %s after Docker reported it, want < 1 s", worst)
