@@ -66,6 +66,7 @@ func (e *Engine) DeleteService(ctx context.Context, name string, purge bool) (Se
 		}
 		out.Containers++
 	}
+	out.Containers += e.removeSwarmServices(ctx, map[string]string{LabelService: name})
 	if err := e.store.DeleteService(context.WithoutCancel(ctx), name, purge); err != nil {
 		return out, e.storeErr(err, fmt.Sprintf("unknown service %q", name))
 	}

@@ -88,6 +88,9 @@ func (e *Engine) plan(ctx context.Context, req Request) (Plan, error) {
 		return p, &invalid{fmt.Sprintf("unknown action %q: want deploy, redeploy or rollback", req.Kind)}
 	}
 	if p.Refusal == nil {
+		p.Refusal = e.swarmLocalRefusal(p.Config.Image, p.ImageSource)
+	}
+	if p.Refusal == nil {
 		if err := e.checkDomains(ctx, svc.Name, p.Config.Domains); err != nil {
 			if req.Kind == store.KindRollback && p.Target != nil {
 				// The user named no domain: the target's snapshot brings it back.

@@ -51,6 +51,9 @@ type Options struct {
 	KeepImages   int
 	DrainTimeout time.Duration // how long an old deployment may finish in-flight requests
 	StopGrace    time.Duration // SIGTERM to SIGKILL when stopping a container
+	// RegistryAuth is the X-Registry-Auth with which Swarm's nodes pull
+	// image ("" for none); only on Swarm (a Runtime that is a Swarm).
+	RegistryAuth func(image string) string
 	Logger       *slog.Logger
 }
 
@@ -58,6 +61,7 @@ type Options struct {
 type Engine struct {
 	store  *store.Store
 	rt     Runtime
+	swarm  Swarm // the runtime, when it runs deployments as Swarm services (swarm.go)
 	router Router
 	images ImageChecker
 	certs  Certificates
@@ -139,6 +143,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.rt = keepingRuntime{Runtime: opts.Runtime, e: e}
 	e.traffic.init()
+	e.swarm, _ = opts.Runtime.(Swarm)
 	e.images = opts.Images
 	if e.images == nil {
 		e.images = localImages{}

@@ -141,7 +141,17 @@ func (e *Engine) onRuntimeEvent(ev RuntimeEvent) {
 			default: // one is pending already
 			}
 		}
+	case EventTypeNode:
+		e.kickSwarm("") // a node went or came back: every task list may change
+	case EventTypeService:
+		if name := ev.Labels["name"]; name != "" { // a service event's attribute
+			e.kickSwarm(name)
+		}
 	case EventTypeContainer:
+		if name := ev.Labels[LabelSwarmService]; name != "" {
+			e.kickSwarm(name) // a task's container
+			return
+		}
 		if ev.Labels[LabelOwner] != e.owner {
 			return
 		}

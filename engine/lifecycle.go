@@ -35,6 +35,10 @@ const (
 // supervision (and its watch window), and drains the previous deployment's
 // replicas together, which may stay warm.
 func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deployment) {
+	if e.swarm != nil {
+		e.runSwarm(ctx, d, prev)
+		return
+	}
 	defer e.release(d.Service, d.ID)
 	cfg := d.Config
 	n := replicaCount(d)

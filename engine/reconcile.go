@@ -151,6 +151,11 @@ func (e *Engine) removeOrphans(ctx context.Context) {
 		e.log.Warn("reconcile: list containers", "err", err)
 		return
 	}
+	swarmServices, err := e.ownSwarmServices(ctx)
+	if err != nil {
+		e.log.Warn("reconcile: list Swarm services", "err", err)
+		return
+	}
 	live, err := e.store.ListDeploymentsByStatus(ctx, store.StatusDeploying, store.StatusHealthChecking, store.StatusActive, store.StatusDraining)
 	if err != nil {
 		e.log.Warn("reconcile", "err", err)
@@ -173,6 +178,7 @@ func (e *Engine) removeOrphans(ctx context.Context) {
 			byID[id] = true
 		}
 	}
+	e.removeSwarmOrphans(ctx, swarmServices, byLabel)
 	for _, c := range cs {
 		if byLabel[c.Labels[LabelDeployment]] || byID[c.ID] {
 			continue
@@ -187,6 +193,7 @@ func (e *Engine) removeOrphans(ctx context.Context) {
 // removeContainers stops (within grace) and removes d's recorded containers
 // and every container of this instance labelled with d.
 func (e *Engine) removeContainers(ctx context.Context, d store.Deployment, grace time.Duration) {
+	e.removeSwarmServices(ctx, map[string]string{LabelDeployment: d.ID})
 	e.stopReplicas(ctx, d, containerIDs(d), grace)
 	cs, err := e.rt.List(ctx, map[string]string{LabelOwner: e.owner, LabelDeployment: d.ID})
 	if err != nil {

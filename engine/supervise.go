@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,7 +67,9 @@ func (rs *RuntimeState) Healthy() int {
 // ReplicaState is one container of an ACTIVE deployment.
 type ReplicaState struct {
 	Slot        int
-	ContainerID string
+	ContainerID string // on Swarm: the task's ID
+	Node        string // on Swarm: the node it runs on
+	Host        string // where HostPort is published ("" for 127.0.0.1)
 	HostPort    int
 	State       string
 	Reason      string
@@ -82,7 +85,8 @@ type supervised struct {
 	mu       sync.Mutex
 	d        store.Deployment // its record as last written
 	replicas []*replica
-	watch    *watch // nil when it is not (or no longer) watched
+	watch    *watch      // nil when it is not (or no longer) watched
+	swarm    *swarmState // on Swarm (swarm_supervise.go); nil on one host
 }
 
 // replica is one container of a supervised deployment. Its goroutine owns it;
@@ -96,9 +100,11 @@ type replica struct {
 	done chan struct{}
 
 	// Guarded by s.mu.
-	containerID  string
+	containerID  string // on Swarm: the task's ID
 	label        string // the dev.clank.deployment label of its container ("" for the deployment's own)
+	host         string // where its port is published: "" is 127.0.0.1 (on Swarm: its node's address)
 	hostPort     int
+	node         string // on Swarm: its node's hostname
 	state        string
 	reason       string
 	since        time.Time
@@ -129,6 +135,10 @@ type crashNote struct {
 // is left to the first check. A deployment already supervised is only asked
 // to look again.
 func (e *Engine) supervise(d store.Deployment, cs []Container, w *watch) {
+	if e.swarm != nil {
+		e.superviseSwarm(d, nil, w)
+		return
+	}
 	e.supMu.Lock()
 	defer e.supMu.Unlock()
 	if s := e.sup[d.ID]; s != nil {
@@ -240,6 +250,7 @@ func (e *Engine) kickSupervised(id string) {
 	e.supMu.Lock()
 	defer e.supMu.Unlock()
 	if s := e.sup[id]; s != nil {
+		s.kick()
 		for _, r := range s.replicas {
 			r.kick()
 		}
@@ -294,13 +305,24 @@ func (s *supervised) stateLocked() *RuntimeState {
 		if state == "" {
 			state = RuntimeRestarting // not looked at yet (a reconcile)
 		}
-		out.Replicas = append(out.Replicas, ReplicaState{Slot: r.slot, ContainerID: r.containerID, HostPort: r.hostPort, State: state, Reason: r.reason, Since: r.since})
+		out.Replicas = append(out.Replicas, ReplicaState{Slot: r.slot, ContainerID: r.containerID, Node: r.node, Host: r.host, HostPort: r.hostPort, State: state, Reason: r.reason, Since: r.since})
 		if sev := severity[state]; sev > worst {
 			worst = sev
 			out.State, out.Reason, out.Since = state, r.reason, r.since
 		}
 	}
+	if len(s.replicas) == 0 { // on Swarm, between a service gone and its tasks
+		out.State, out.Reason = RuntimeRestarting, "no task runs"
+	}
 	return out
+}
+
+// backend is where the router reaches the replica.
+func (r *replica) backend() string {
+	if r.host == "" {
+		return backendAddr(r.hostPort)
+	}
+	return net.JoinHostPort(r.host, strconv.Itoa(r.hostPort))
 }
 
 // kick asks the replica's supervisor to look at its container now.
@@ -783,9 +805,9 @@ func (e *Engine) routeReplicas(s *supervised, lost bool) {
 		switch {
 		case !r.verified || r.hostPort == 0:
 		case r.state == RuntimeHealthy:
-			healthy = append(healthy, backendAddr(r.hostPort))
+			healthy = append(healthy, r.backend())
 		case r.state == RuntimeUnhealthy:
-			unhealthy = append(unhealthy, backendAddr(r.hostPort))
+			unhealthy = append(unhealthy, r.backend())
 		}
 		if r.state == RuntimeCrashed && (next.IsZero() || r.restartAt.Before(next)) {
 			next = r.restartAt

@@ -54,6 +54,10 @@ type Config struct {
 	DeployTimeout time.Duration     `json:"deploy_timeout"`
 	CPUs          float64           `json:"cpus"`
 	MemoryBytes   int64             `json:"memory"`
+	// Constraints and PlacementPrefs place a deployment's tasks on Docker
+	// Swarm ("node.role==worker", "spread=node.labels.zone"); ignored on one host.
+	Constraints    []string `json:"constraints,omitempty"`
+	PlacementPrefs []string `json:"placement_prefs,omitempty"`
 }
 
 // Policy is how the engine watches a service's deployments after each

@@ -51,7 +51,7 @@ func (r *Runtime) Start(ctx context.Context, spec engine.ContainerSpec) (engine.
 		Name: spec.Name,
 		Config: &container.Config{
 			Image:        spec.Image,
-			Env:          envList(spec.Env),
+			Env:          EnvList(spec.Env),
 			Labels:       spec.Labels,
 			ExposedPorts: network.PortSet{port: {}},
 		},
@@ -310,9 +310,9 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts engine.LogOptions, w
 	return nil
 }
 
-// envList turns env into KEY=VALUE entries, sorted so that the same map always
+// EnvList turns env into KEY=VALUE entries, sorted so that the same map always
 // makes the same container config.
-func envList(env map[string]string) []string {
+func EnvList(env map[string]string) []string {
 	out := make([]string, 0, len(env))
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		out = append(out, k+"="+env[k])

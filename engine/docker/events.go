@@ -24,10 +24,16 @@ const eventsBuffer = 64
 // carries the reason first unless ctx ended. After an error the caller
 // subscribes again.
 func (r *Runtime) Events(ctx context.Context) (<-chan engine.RuntimeEvent, <-chan error) {
+	return r.EventsOf(ctx, nil, nil)
+}
+
+// EventsOf is Events for more event types and actions besides those
+// (engine/swarm follows Swarm's service and node events too).
+func (r *Runtime) EventsOf(ctx context.Context, types, actions []string) (<-chan engine.RuntimeEvent, <-chan error) {
 	filters := make(client.Filters).
-		Add("type", engine.EventTypeContainer, engine.EventTypeImage).
-		Add("event", engine.ActionStart, engine.ActionDie, engine.ActionOOM, engine.ActionDestroy,
-			engine.ActionHealth, engine.ActionDelete, engine.ActionUntag)
+		Add("type", append([]string{engine.EventTypeContainer, engine.EventTypeImage}, types...)...).
+		Add("event", append([]string{engine.ActionStart, engine.ActionDie, engine.ActionOOM, engine.ActionDestroy,
+			engine.ActionHealth, engine.ActionDelete, engine.ActionUntag}, actions...)...)
 	// The client returns once the engine answered the request (or failed to).
 	res := r.cli.Events(ctx, client.EventsListOptions{Filters: filters})
 
