@@ -291,3 +291,9 @@ func (c *Client) Certificates(ctx context.Context) ([]Certificate, error) {
 	var out []Certificate
 	return out, c.do(ctx, http.MethodGet, "/v1/certs", nil, nil, &out)
 }
+
+// Nodes lists the Docker Swarm's nodes (the daemon must run on Swarm).
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	var out []Node
+	return out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, nil, &out)
+}

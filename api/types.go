@@ -23,6 +23,10 @@ type Service struct {
 	DeployTimeout string            `json:"deploy_timeout"`
 	CPUs          float64           `json:"cpus"`
 	Memory        int64             `json:"memory"` // bytes, 0 = no limit
+	// Constraints and PlacementPrefs place its tasks on Docker Swarm
+	// (snapshotted by each deployment; unused on one host).
+	Constraints    []string `json:"constraints"`
+	PlacementPrefs []string `json:"placement_prefs"`
 	// HTTPSRedirect: plain-HTTP requests for its domains that have a certificate
 	// get a 308 to HTTPS. Service policy: it applies at once, a rollback keeps it.
 	HTTPSRedirect      bool    `json:"https_redirect"`
@@ -91,6 +95,8 @@ type Deployment struct {
 	DeployTimeout      string            `json:"deploy_timeout"`
 	CPUs               float64           `json:"cpus"`
 	Memory             int64             `json:"memory"`
+	Constraints        []string          `json:"constraints"`
+	PlacementPrefs     []string          `json:"placement_prefs"`
 	Domains            []string          `json:"domains"`
 	EnvKeys            []string          `json:"env_keys"`
 	Env                map[string]string `json:"env,omitempty"` // only with --show-env
@@ -136,6 +142,31 @@ type Deployment struct {
 	WatchUntil    *time.Time `json:"watch_until"`
 	WatchTripped  string     `json:"watch_tripped,omitempty"`
 	WarmUntil     *time.Time `json:"warm_until"`
+	// Tasks are the Swarm tasks of an ACTIVE deployment on Docker Swarm
+	// (clank serve --runtime swarm), each with its node; none on one host.
+	Tasks []Task `json:"tasks,omitempty"`
+}
+
+// Task is one Swarm task of a deployment: where it runs and how it does.
+type Task struct {
+	ID    string `json:"id"`
+	Node  string `json:"node"`  // the node's hostname
+	Addr  string `json:"addr"`  // the node address:published port the router sends to
+	State string `json:"state"` // healthy | unhealthy | restarting (as runtime)
+	// Reason is the last failed probe, or what the task is doing.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Node is one Docker Swarm node (clank nodes).
+type Node struct {
+	ID           string `json:"id"`
+	Hostname     string `json:"hostname"`
+	Addr         string `json:"addr"`
+	Role         string `json:"role"` // manager | worker
+	Leader       bool   `json:"leader"`
+	State        string `json:"state"`        // ready | down | unknown | disconnected
+	Availability string `json:"availability"` // active | pause | drain
+	Tasks        int    `json:"tasks"`        // running tasks of Clank's deployments
 }
 
 // Replica is one container of a deployment: its slot (0 .. replicas-1),
@@ -224,6 +255,7 @@ type Status struct {
 	Router      string     `json:"router"`   // address
 	HTTPS       string     `json:"https"`    // the router's HTTPS address or "off"
 	SSH         string     `json:"ssh"`      // address or "off"
+	Runtime     string     `json:"runtime"`  // "docker" or "swarm"
 	Version     string     `json:"version"`
 }
 
@@ -267,6 +299,8 @@ type ServiceSpec struct {
 	DeployTimeout  *string           `json:"deploy_timeout,omitempty"`
 	CPUs           *float64          `json:"cpus,omitempty"`
 	Memory         *string           `json:"memory,omitempty"`
+	Constraints    *[]string         `json:"constraints,omitempty"`     // replaces them; [] clears
+	PlacementPrefs *[]string         `json:"placement_prefs,omitempty"` // replaces them; [] clears
 	GitBranch      *string           `json:"git_branch,omitempty"`
 	PushBuilds     *bool             `json:"push_builds,omitempty"`
 	HTTPSRedirect  *bool             `json:"https_redirect,omitempty"`

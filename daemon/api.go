@@ -40,6 +40,7 @@ func (d *Daemon) apiRoutes() *routeMux {
 	mux.Handle("POST /v1/registry/gc", jsonHandler(d.registryGC))
 	mux.Handle("GET /v1/registry/credential", jsonHandler(d.registryCredential))
 	mux.Handle("GET /v1/certs", jsonHandler(d.listCertificates))
+	mux.Handle("GET /v1/nodes", jsonHandler(d.listNodes))
 	mux.Handle("GET /v1/traffic", jsonHandler(d.getTraffic))
 	mux.Handle("POST /v1/services/{name}/images/check", jsonHandler(d.recheckImages))
 	// Streams.
@@ -202,6 +203,7 @@ func patch(spec api.ServiceSpec) (engine.ServicePatch, error) {
 	p := engine.ServicePatch{
 		Image: spec.Image, Port: spec.Port, Domains: spec.Domains,
 		SetEnv: spec.Env, UnsetEnv: spec.UnsetEnv, HealthPath: spec.HealthPath, CPUs: spec.CPUs,
+		Constraints: spec.Constraints, PlacementPrefs: spec.PlacementPrefs,
 		GitBranch: spec.GitBranch, PushBuilds: spec.PushBuilds, HTTPSRedirect: spec.HTTPSRedirect,
 		AutoRollback: spec.AutoRollback, WatchFailures: spec.WatchFailures, Watch5xx: spec.Watch5xx, KeepWarm: spec.KeepWarm,
 		Replicas: spec.Replicas,

@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/clank-dev/clank/api"
@@ -34,23 +36,25 @@ func envKeys(env map[string]string) []string {
 
 func (v *view) service(ctx context.Context, svc store.Service, status string) api.Service {
 	s := api.Service{
-		Name:          svc.Name,
-		Image:         svc.Config.Image,
-		Port:          svc.Config.Port,
-		Domains:       nonNil(svc.Config.Domains),
-		EnvKeys:       envKeys(svc.Config.Env),
-		HealthCheck:   v.health(svc.Config.Health),
-		DeployTimeout: svc.Config.DeployTimeout.String(),
-		CPUs:          svc.Config.CPUs,
-		Memory:        svc.Config.MemoryBytes,
-		HTTPSRedirect: svc.HTTPSRedirect,
-		Status:        status,
-		GitBranch:     svc.Git.Branch,
-		PushBuilds:    svc.Git.PushBuilds,
-		HeldImage:     svc.HeldImage,
-		Replicas:      max(svc.Replicas, 1),
-		CreatedAt:     svc.CreatedAt,
-		UpdatedAt:     svc.UpdatedAt,
+		Name:           svc.Name,
+		Image:          svc.Config.Image,
+		Port:           svc.Config.Port,
+		Domains:        nonNil(svc.Config.Domains),
+		EnvKeys:        envKeys(svc.Config.Env),
+		HealthCheck:    v.health(svc.Config.Health),
+		DeployTimeout:  svc.Config.DeployTimeout.String(),
+		CPUs:           svc.Config.CPUs,
+		Memory:         svc.Config.MemoryBytes,
+		Constraints:    nonNil(svc.Config.Constraints),
+		PlacementPrefs: nonNil(svc.Config.PlacementPrefs),
+		HTTPSRedirect:  svc.HTTPSRedirect,
+		Status:         status,
+		GitBranch:      svc.Git.Branch,
+		PushBuilds:     svc.Git.PushBuilds,
+		HeldImage:      svc.HeldImage,
+		Replicas:       max(svc.Replicas, 1),
+		CreatedAt:      svc.CreatedAt,
+		UpdatedAt:      svc.UpdatedAt,
 	}
 	if f := svc.Freeze; f != nil {
 		at := f.At
@@ -104,6 +108,8 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 		DeployTimeout:     d.Config.DeployTimeout.String(),
 		CPUs:              d.Config.CPUs,
 		Memory:            d.Config.MemoryBytes,
+		Constraints:       nonNil(d.Config.Constraints),
+		PlacementPrefs:    nonNil(d.Config.PlacementPrefs),
 		Domains:           nonNil(d.Config.Domains),
 		EnvKeys:           envKeys(d.Config.Env),
 		CreatedAt:         d.CreatedAt,
@@ -133,7 +139,11 @@ func (v *view) deployment(ctx context.Context, d store.Deployment, activeID stri
 			out.Runtime, out.RuntimeReason, out.RuntimeSince = &rs.State, rs.Reason, &since
 			out.Restarts, out.LastExit = rs.Restarts, optional(rs.LastExit)
 			out.HealthyReplicas = rs.Healthy()
-			out.Containers = replicas(rs)
+			if v.e.SwarmMode() {
+				out.Tasks = tasks(rs) // its containers are Swarm's, on the nodes
+			} else {
+				out.Containers = replicas(rs)
+			}
 		}
 	}
 	if d.SourceDeploymentID != "" {
@@ -244,4 +254,17 @@ func parseDuration(s *string) (*time.Duration, error) {
 		return nil, err
 	}
 	return &d, nil
+}
+
+// tasks are an ACTIVE deployment's Swarm tasks as its supervision sees them.
+func tasks(rs *engine.RuntimeState) []api.Task {
+	out := make([]api.Task, 0, len(rs.Replicas))
+	for _, r := range rs.Replicas {
+		t := api.Task{ID: r.ContainerID, Node: r.Node, State: r.State, Reason: r.Reason}
+		if r.Host != "" && r.HostPort != 0 {
+			t.Addr = net.JoinHostPort(r.Host, strconv.Itoa(r.HostPort))
+		}
+		out = append(out, t)
+	}
+	return out
 }

@@ -42,7 +42,10 @@ type Config struct {
 	ACMERoots *x509.CertPool
 	// CertRetry is the first wait after a failed attempt at a certificate
 	// (certs.DefaultRetryMin if 0); it doubles up to an hour.
-	CertRetry    time.Duration
+	CertRetry time.Duration
+	// Runtime is what deployments run on: RuntimeDocker ("" too) or
+	// RuntimeSwarm (the Docker engine must be a Swarm manager).
+	Runtime      string
 	SSHAddr      string // "" = no SSH dashboard
 	RegistryAddr string // "" = no Clank registry
 	KeepImages   int    // local images kept per service after a deploy (engine.DefaultKeepImages if 0; -1 keeps all)
@@ -149,9 +152,16 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("edge router on %s: %w", cfg.HTTPAddr, err)
 		}
 	}
+	rt, err := d.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
 	eopts := engine.Options{
-		Store: st, Runtime: d.Runtime, Router: d.Router, Images: images,
+		Store: st, Runtime: rt, Router: d.Router, Images: images,
 		KeepImages: cfg.KeepImages, DrainTimeout: cfg.DrainTimeout, Logger: d.log,
+	}
+	if cfg.Runtime == RuntimeSwarm {
+		eopts.RegistryAuth = d.swarmRegistryAuth
 	}
 	if cfg.HTTPSAddr != "" {
 		if err := d.startCerts(); err != nil {
@@ -266,7 +276,10 @@ func (d *Daemon) apiEvent(ev engine.Event) api.Event {
 // Status reports the daemon's parts.
 func (d *Daemon) Status(ctx context.Context) api.Status {
 	host, _ := os.Hostname()
-	s := api.Status{Host: host, Docker: "ok", Router: d.RouterAddr(), HTTPS: "off", Registry: "off", SSH: "off", Version: Version}
+	s := api.Status{Host: host, Docker: "ok", Router: d.RouterAddr(), HTTPS: "off", Registry: "off", SSH: "off", Version: Version, Runtime: RuntimeDocker}
+	if d.Engine.SwarmMode() {
+		s.Runtime = RuntimeSwarm
+	}
 	if addr := d.HTTPSAddr(); addr != "" {
 		s.HTTPS = addr
 	}

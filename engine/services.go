@@ -23,6 +23,8 @@ type ServicePatch struct {
 	DeployTimeout  *time.Duration
 	CPUs           *float64
 	MemoryBytes    *int64
+	Constraints    *[]string // nil keeps them; a list (empty too) replaces them
+	PlacementPrefs *[]string
 	GitBranch      *string
 	PushBuilds     *bool
 	// HTTPSRedirect is service policy, not config: it takes effect at once
@@ -92,6 +94,12 @@ func (p ServicePatch) Apply(cfg store.Config) (store.Config, error) {
 	}
 	if p.MemoryBytes != nil {
 		cfg.MemoryBytes = *p.MemoryBytes
+	}
+	if p.Constraints != nil {
+		cfg.Constraints = slices.Clone(*p.Constraints)
+	}
+	if p.PlacementPrefs != nil {
+		cfg.PlacementPrefs = slices.Clone(*p.PlacementPrefs)
 	}
 	env := make(map[string]string, len(cfg.Env)+len(p.SetEnv))
 	for k, v := range cfg.Env {

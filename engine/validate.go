@@ -178,7 +178,41 @@ func ValidateConfig(cfg store.Config) (store.Config, error) {
 	if cfg.MemoryBytes != 0 && cfg.MemoryBytes < minMemory {
 		return cfg, &invalid{fmt.Sprintf("invalid memory %d bytes: the minimum is 6m", cfg.MemoryBytes)}
 	}
+	for _, c := range cfg.Constraints {
+		if err := ValidateConstraint(c); err != nil {
+			return cfg, err
+		}
+	}
+	for _, p := range cfg.PlacementPrefs {
+		if err := ValidatePlacementPref(p); err != nil {
+			return cfg, err
+		}
+	}
 	return cfg, nil
+}
+
+// ValidateConstraint checks a Swarm placement constraint, as `docker service
+// create --constraint` takes it: "node.role==worker", "node.labels.zone!=b".
+func ValidateConstraint(c string) error {
+	key, value, ok := strings.Cut(c, "==")
+	if !ok {
+		key, value, ok = strings.Cut(c, "!=")
+	}
+	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+	if !ok || value == "" || !(strings.HasPrefix(key, "node.") || strings.HasPrefix(key, "engine.labels.")) {
+		return &invalid{fmt.Sprintf("invalid constraint %q: want node.ATTRIBUTE==VALUE or !=VALUE (node.role==worker, node.labels.zone==a)", c)}
+	}
+	return nil
+}
+
+// ValidatePlacementPref checks a Swarm placement preference, as `docker
+// service create --placement-pref` takes it: "spread=node.labels.zone".
+func ValidatePlacementPref(p string) error {
+	d, ok := strings.CutPrefix(p, "spread=")
+	if !ok || strings.TrimSpace(d) == "" || strings.ContainsAny(d, " =") {
+		return &invalid{fmt.Sprintf("invalid placement preference %q: want spread=DESCRIPTOR (spread=node.labels.zone)", p)}
+	}
+	return nil
 }
 
 // ValidatePolicy checks a service's watch policy: a window of 0 turns the

@@ -124,14 +124,15 @@ func (r *Runtime) CreateService(ctx context.Context, spec engine.SwarmSpec) erro
 	return nil
 }
 
-// placementPrefs parses "spread=DESCRIPTOR" preferences, the only kind Swarm has.
+// placementPrefs turns "spread=DESCRIPTOR" preferences (the only kind Swarm
+// has; engine.ValidatePlacementPref checked them) into Swarm's.
 func placementPrefs(prefs []string) ([]swarm.PlacementPreference, error) {
 	var out []swarm.PlacementPreference
 	for _, p := range prefs {
-		d, ok := strings.CutPrefix(p, "spread=")
-		if !ok || d == "" {
-			return nil, fmt.Errorf("placement preference %q: want spread=DESCRIPTOR (spread=node.labels.zone)", p)
+		if err := engine.ValidatePlacementPref(p); err != nil {
+			return nil, err
 		}
+		d, _ := strings.CutPrefix(p, "spread=")
 		out = append(out, swarm.PlacementPreference{Spread: &swarm.SpreadOver{SpreadDescriptor: d}})
 	}
 	return out, nil

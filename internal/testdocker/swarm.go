@@ -53,14 +53,46 @@ func Swarm(tb testing.TB, rt *docker.Runtime) {
 	tb.Cleanup(func() { releaseSwarm(tb, rt) })
 }
 
-// takeSwarm takes the lock file, then makes the swarm (or finds one to use).
-func takeSwarm(tb testing.TB, rt *docker.Runtime) error {
+// NoSwarm holds the Swarm lock file for the test, so that no test makes the
+// engine a Swarm meanwhile, and skips the test when the engine is in a swarm
+// already (one nobody here made). It must not be called while this process
+// holds a Swarm.
+func NoSwarm(tb testing.TB, rt *docker.Runtime) {
+	tb.Helper()
+	f, err := lockSwarm()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := rt.Client().Info(ctx, client.InfoOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s := info.Info.Swarm.LocalNodeState; s != swarm.LocalNodeStateInactive {
+		tb.Skipf("the Docker engine is in a swarm nobody here made (state %s): cannot test without one", s)
+	}
+}
+
+// lockSwarm opens and locks SwarmLock (waiting for whoever holds it);
+// closing the file releases it.
+func lockSwarm() (*os.File, error) {
 	f, err := os.OpenFile(SwarmLock, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// takeSwarm takes the lock file, then makes the swarm (or finds one to use).
+func takeSwarm(tb testing.TB, rt *docker.Runtime) error {
+	f, err := lockSwarm()
+	if err != nil {
 		return err
 	}
 	swarmMode.lock = f

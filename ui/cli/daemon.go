@@ -34,12 +34,15 @@ func (s *settings) daemonConfig(logger *slog.Logger) (daemon.Config, error) {
 	if err != nil {
 		return daemon.Config{}, err
 	}
+	if s.runtime != daemon.RuntimeDocker && s.runtime != daemon.RuntimeSwarm {
+		return daemon.Config{}, usagef("--runtime %q: want %s or %s", s.runtime, daemon.RuntimeDocker, daemon.RuntimeSwarm)
+	}
 	return daemon.Config{
 		KeepLogLines: logLines, KeepLogBytes: logBytes,
 		DataDir: s.dataDir, Socket: s.socket, HTTPAddr: s.httpAddr,
 		HTTPSAddr: s.httpsAddr, ACMECA: s.acmeCA, ACMEEmail: s.acmeEmail,
 		SSHAddr: s.sshAddr, RegistryAddr: s.registryAddr, KeepImages: s.keepImages, KeepEvents: s.keepEvents,
-		Notify: urls, Logger: logger,
+		Notify: urls, Runtime: s.runtime, Logger: logger,
 	}, nil
 }
 

@@ -257,3 +257,36 @@ func certsCmd(s *settings) *cobra.Command {
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
 	return cmd
 }
+
+func nodesCmd(s *settings) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "nodes",
+		Short: "List the Docker Swarm's nodes and how many of Clank's tasks run on each (clank serve --runtime swarm)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			list, err := s.client().Nodes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "HOSTNAME\tADDRESS\tROLE\tSTATE\tAVAILABILITY\tTASKS\tID")
+			for _, n := range list {
+				role := n.Role
+				if n.Leader {
+					role += " (leader)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.Hostname, n.Addr, role, n.State, n.Availability, n.Tasks, n.ID[:min(12, len(n.ID))])
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	return cmd
+}

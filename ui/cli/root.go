@@ -18,6 +18,7 @@ import (
 
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/certs"
+	"github.com/clank-dev/clank/daemon"
 	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/store"
 )
@@ -60,6 +61,7 @@ func ExitCode(err error) int {
 type settings struct {
 	dataDir, socket, httpAddr, sshAddr, registryAddr string
 	httpsAddr, acmeCA, acmeEmail                     string
+	runtime                                          string // docker | swarm
 	keepImages, keepEvents, keepLogs                 int
 	keepLogsSize                                     string
 	notify                                           []string // receivers of notifications
@@ -140,6 +142,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&s.keepLogsSize, "keep-logs-size", env("CLANK_KEEP_LOGS_SIZE", "256KiB"), "bytes of a removed container's log kept per deployment, like 256KiB or 1MiB (CLANK_KEEP_LOGS_SIZE)")
 	pf.IntVar(&s.keepImages, "keep-images", envInt("CLANK_KEEP_IMAGES", engine.DefaultKeepImages), "local images kept per service after each deploy, -1 for all (CLANK_KEEP_IMAGES)")
 	pf.StringVar(&s.registryAddr, "registry-addr", env("CLANK_REGISTRY_ADDR", "127.0.0.1:5000"), "the Clank registry's address, \"\" for none (CLANK_REGISTRY_ADDR)")
+	pf.StringVar(&s.runtime, "runtime", env("CLANK_RUNTIME", daemon.RuntimeDocker), "what deployments run on: docker (containers on this engine) or swarm (Swarm services; the engine must be a Swarm manager) (CLANK_RUNTIME)")
 	pf.StringArrayVar(&s.notify, "notify", nil, "a URL that gets a JSON POST for each deployment that ends, watch trip, automatic rollback and crash (repeatable; CLANK_NOTIFY, comma- or space-separated)")
 
 	root.AddCommand(
@@ -156,6 +159,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		pruneCmd(s),
 		registryCmd(s),
 		certsCmd(s),
+		nodesCmd(s),
 		sampleAppCmd(),
 	)
 	for _, c := range root.Commands() {

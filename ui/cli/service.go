@@ -19,6 +19,7 @@ type serviceFlags struct {
 	env, domains                           []string
 	healthInterval, healthTimeout, timeout time.Duration
 	cpus                                   float64
+	constraints, placementPrefs            []string
 	pushBuilds                             bool
 	httpsRedirect                          bool
 	// The policy after each cutover.
@@ -42,6 +43,8 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, withEnv bool) {
 	fs.DurationVar(&f.timeout, "deploy-timeout", 0, "how long a deployment may take to pass its health check (default 60s)")
 	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit, like 0.5")
 	fs.StringVar(&f.memory, "memory", "", "memory limit, like 256m")
+	fs.StringArrayVar(&f.constraints, "constraint", nil, "on Docker Swarm: where its tasks may run, like node.role==worker (repeatable; on update the list replaces the old one, --constraint '' clears it)")
+	fs.StringArrayVar(&f.placementPrefs, "placement-pref", nil, "on Docker Swarm: how its tasks spread, like spread=node.labels.zone (repeatable; on update the list replaces the old one, --placement-pref '' clears it)")
 	fs.StringVar(&f.gitBranch, "git-branch", "", "the branch whose git pushes deploy the service (default main)")
 	fs.BoolVar(&f.pushBuilds, "push-builds", false, "push the images git pushes build to the Clank registry")
 	fs.BoolVar(&f.httpsRedirect, "https-redirect", true, "redirect plain HTTP to HTTPS for its domains that have a certificate (takes effect at once)")
@@ -119,6 +122,14 @@ func (f *serviceFlags) spec(cmd *cobra.Command) (api.ServiceSpec, error) {
 	}
 	if fs.Changed("domain") {
 		s.Domains = f.domains
+	}
+	if fs.Changed("constraint") {
+		list := nonEmpty(f.constraints)
+		s.Constraints = &list
+	}
+	if fs.Changed("placement-pref") {
+		list := nonEmpty(f.placementPrefs)
+		s.PlacementPrefs = &list
 	}
 	if fs.Changed("https-redirect") {
 		s.HTTPSRedirect = &f.httpsRedirect
@@ -274,4 +285,15 @@ func envCmd(s *settings) *cobra.Command {
 	unset.MarkFlagRequired("service")
 	cmd.AddCommand(set, unset)
 	return cmd
+}
+
+// nonEmpty drops the empty entries of a repeatable flag (” clears a list).
+func nonEmpty(list []string) []string {
+	out := []string{}
+	for _, v := range list {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
