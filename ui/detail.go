@@ -245,6 +245,16 @@ func (v *detailView) refresh() {
 	if d.WarmUntil != nil && d.Status == "INACTIVE" && d.WarmUntil.After(now) {
 		add("standby", warmText(*d.WarmUntil, now)+st.Dim.Render(" (until "+stamp(d.WarmUntil)+"): a rollback to it adopts its container"))
 	}
+	if placement := slices.Concat(d.Constraints, d.PlacementPrefs); len(placement) > 0 {
+		add("placement", listText(placement))
+	}
+	for i, t := range d.Tasks { // on Docker Swarm: each task with its node
+		label := ""
+		if i == 0 {
+			label = "tasks"
+		}
+		add(label, shortID(t.ID)+" on "+t.Node+st.Dim.Render(" "+orDash(t.Addr)+" · ")+t.State)
+	}
 	if d.FailureReason != "" {
 		add("failure", st.Error.Render(d.FailureReason))
 	}

@@ -42,13 +42,23 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	return newHarnessOn(t, true)
+}
+
+// newHarnessOn is newHarness on Swarm, or on the plain Docker runtime (as
+// `clank serve` without --runtime swarm) to compare with.
+func newHarnessOn(t testing.TB, onSwarm bool) *harness {
+	t.Helper()
 	h := &harness{t: t, docker: testdocker.Require(t)}
-	testdocker.Swarm(t, h.docker)
-	rt, err := swarm.New(context.Background(), h.docker)
-	if err != nil {
-		t.Fatal(err)
+	var rt engine.Runtime = h.docker
+	if onSwarm {
+		testdocker.Swarm(t, h.docker)
+		srt, err := swarm.New(context.Background(), h.docker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.rt, rt = srt, srt
 	}
-	h.rt = rt
 
 	srv, err := registry.NewServer(context.Background(), t.TempDir())
 	if err != nil {
@@ -93,7 +103,11 @@ func newHarness(t testing.TB) *harness {
 		h.eng.Close()
 		hs.Close()
 		st.Close()
-		h.removeServices()
+		if onSwarm {
+			h.removeServices()
+		} else {
+			testdocker.RemoveContainers(t, h.docker, map[string]string{engine.LabelOwner: h.eng.Owner()})
+		}
 	})
 	return h
 }
