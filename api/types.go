@@ -214,7 +214,7 @@ type Event struct {
 // Change is one line of a rollback/redeploy plan: what differs from the
 // current ACTIVE deployment. Env values are never in it.
 type Change struct {
-	Field string `json:"field"` // image, env, port, health_check, cpus, memory, domains
+	Field string `json:"field"` // image, env, port, health_check, deploy_timeout, cpus, memory, domains, placement
 	Key   string `json:"key,omitempty"`
 	From  string `json:"from"`
 	To    string `json:"to"`

@@ -72,7 +72,17 @@ func Diff(from, to store.Config, fromDigest, toDigest string) []Change {
 	add("cpus", cpusLabel(from.CPUs), cpusLabel(to.CPUs))
 	add("memory", FormatMemory(from.MemoryBytes), FormatMemory(to.MemoryBytes))
 	add("domains", strings.Join(from.Domains, ","), strings.Join(to.Domains, ","))
+	add("placement", placementLabel(from), placementLabel(to))
 	return out
+}
+
+// placementLabel is a snapshot's Swarm placement: its constraints and
+// preferences, "-" for none.
+func placementLabel(c store.Config) string {
+	if len(c.Constraints)+len(c.PlacementPrefs) == 0 {
+		return "-"
+	}
+	return strings.Join(append(slices.Clone(c.Constraints), c.PlacementPrefs...), ",")
 }
 
 func imageLabel(ref, digest string) string {

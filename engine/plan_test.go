@@ -22,6 +22,8 @@ func TestDiff(t *testing.T) {
 	to.Port = 9090
 	to.CPUs = 0.5
 	to.Domains = []string{"web.localhost", "old.example.com"}
+	to.Constraints = []string{"node.role==worker"}
+	to.PlacementPrefs = []string{"spread=node.labels.zone"}
 
 	changes := Diff(from, to, "sha256:"+strings.Repeat("b", 64), "sha256:"+strings.Repeat("a", 64))
 	got := map[string]Change{}
@@ -41,6 +43,7 @@ func TestDiff(t *testing.T) {
 		"port/":       "8080 -> 9090",
 		"cpus/":       "1 -> 0.5",
 		"domains/":    "web.localhost -> web.localhost,old.example.com",
+		"placement/":  "- -> node.role==worker,spread=node.labels.zone",
 	}
 	if len(changes) != len(want) {
 		t.Fatalf("got %d changes %+v, want %d", len(changes), changes, len(want))

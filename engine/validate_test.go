@@ -10,6 +10,8 @@ import (
 
 func TestValidateConfig(t *testing.T) {
 	good := store.Config{Image: "web:v1", Port: 8080, Env: map[string]string{"A": "1"}, Domains: []string{"Web.Example.com."}}
+	good.Constraints = []string{"node.role==worker", "node.labels.zone!=c", "engine.labels.disk==ssd"}
+	good.PlacementPrefs = []string{"spread=node.labels.zone"}
 	cfg, err := ValidateConfig(good)
 	if err != nil {
 		t.Fatalf("good config refused: %v", err)
@@ -31,6 +33,11 @@ func TestValidateConfig(t *testing.T) {
 		{"negative timeout", func(c *store.Config) { c.DeployTimeout = -1 }},
 		{"cpus", func(c *store.Config) { c.CPUs = -1 }},
 		{"memory", func(c *store.Config) { c.MemoryBytes = 1024 }},
+		{"constraint without an operator", func(c *store.Config) { c.Constraints = []string{"node.role"} }},
+		{"constraint on no node attribute", func(c *store.Config) { c.Constraints = []string{"role==worker"} }},
+		{"constraint without a value", func(c *store.Config) { c.Constraints = []string{"node.role=="} }},
+		{"placement preference not spread", func(c *store.Config) { c.PlacementPrefs = []string{"pack=node.labels.zone"} }},
+		{"spread over nothing", func(c *store.Config) { c.PlacementPrefs = []string{"spread="} }},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
