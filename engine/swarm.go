@@ -110,6 +110,13 @@ func (t Task) serving() bool {
 	return t.DesiredState == TaskRunning && t.State == TaskRunning && t.Backend() != ""
 }
 
+// stopped reports whether Swarm stopped the task on purpose (a scale down,
+// the service's removal), as opposed to a task that failed or whose node
+// was lost.
+func (t Task) stopped() bool {
+	return t.State == "shutdown" && t.Err == ""
+}
+
 // ended says how a task that stopped ended: "failed: task: non-zero exit (137)".
 func (t Task) ended() string {
 	s := t.State
@@ -410,10 +417,11 @@ func (e *Engine) waitTasksHealthy(ctx context.Context, d store.Deployment, n int
 			return nil, fmt.Errorf("Swarm service %s: %v", SwarmServiceName(d), err)
 		}
 		live := map[string]bool{}
-		for _, t := range s.Tasks {
+		newestErr := true
+		for _, t := range s.Tasks { // newest first
 			if t.DesiredState != TaskRunning {
-				if t.Err != "" && lastTask == "" || t.Err != "" && t.Updated.After(start) {
-					lastTask = fmt.Sprintf("task %d on %s %s", t.Slot, t.Node, t.ended())
+				if t.Err != "" && newestErr {
+					lastTask, newestErr = fmt.Sprintf("task %d on %s %s", t.Slot, t.Node, t.ended()), false
 				}
 				continue
 			}

@@ -185,7 +185,9 @@ func (e *Engine) lookSwarm(ctx context.Context, s *supervised, initial bool) {
 		if !ok {
 			t = Task{ID: id, State: "removed", Node: r.node}
 		}
-		ended = append(ended, t)
+		if !t.stopped() {
+			ended = append(ended, t) // a crash, or its node lost
+		}
 	}
 	s.replicas = next
 	s.swarm.lost += len(ended)
