@@ -246,9 +246,12 @@ func (e *Engine) Scale(ctx context.Context, service string, n int, by string) (s
 		unit = "replica"
 	}
 	msg := fmt.Sprintf("scaled from %d to %d %s by %s", from, n, unit, by)
-	if n > from {
+	switch {
+	case e.swarm != nil:
+		err = e.scaleSwarm(ctx, s, d, n, msg)
+	case n > from:
 		err = e.scaleUp(ctx, s, d, from, n, msg)
-	} else {
+	default:
 		err = e.scaleDown(ctx, s, d, n, msg)
 	}
 	if err != nil {

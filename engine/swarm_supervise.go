@@ -304,3 +304,21 @@ func (e *Engine) restoreSwarm(ctx context.Context, s *supervised) {
 		e.publishRuntime(s, "create Swarm service again: "+oneLine(err.Error()))
 	}
 }
+
+// scaleSwarm records the count n and has Swarm run n tasks of d's Swarm
+// service; the supervision routes a new task once it passes, and drops a
+// task Swarm stops from the route at once.
+func (e *Engine) scaleSwarm(ctx context.Context, s *supervised, d store.Deployment, n int, msg string) error {
+	if err := e.swarm.ScaleService(ctx, SwarmServiceName(d), n); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	nd, err := e.store.Scale(context.WithoutCancel(ctx), d.Service, d.ID, n, msg)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.d.Replicas = nd.Replicas
+	s.mu.Unlock()
+	s.kick()
+	return nil
+}

@@ -38,6 +38,9 @@ type harness struct {
 	client *http.Client
 	reg    string // the Clank registry's address
 	auth   dockerregistry.AuthConfig
+	// stop closes the engine and removes what it runs (once): before the
+	// images go, or removing an image would fight Swarm over its tasks.
+	stop func()
 }
 
 func newHarness(t testing.TB) *harness {
@@ -99,15 +102,18 @@ func newHarnessOn(t testing.TB, onSwarm bool) *harness {
 		t.Fatal(err)
 	}
 	h.eng = e
-	t.Cleanup(func() {
+	h.stop = sync.OnceFunc(func() {
 		h.eng.Close()
-		hs.Close()
-		st.Close()
 		if onSwarm {
 			h.removeServices()
 		} else {
 			testdocker.RemoveContainers(t, h.docker, map[string]string{engine.LabelOwner: h.eng.Owner()})
 		}
+	})
+	t.Cleanup(func() {
+		h.stop()
+		hs.Close()
+		st.Close()
 	})
 	return h
 }
@@ -126,6 +132,16 @@ func (h *harness) removeServices() {
 			h.t.Errorf("clean up Swarm service %s: %v", s.Name, err)
 		}
 	}
+	// Swarm removes the tasks' containers after the call returns.
+	for _, s := range svcs {
+		for ctx.Err() == nil {
+			cs, err := h.docker.List(ctx, map[string]string{engine.LabelSwarmService: s.Name})
+			if err != nil || len(cs) == 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // image builds the sample app at version and pushes it to the Clank
@@ -139,6 +155,7 @@ func (h *harness) image(name, version string) string {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { testdocker.RemoveImage(h.t, h.docker, ref) })
+	h.t.Cleanup(h.stop) // runs before the images' clean-up
 	if err := h.docker.PushImage(ctx, ref, h.auth, nil); err != nil {
 		h.t.Fatalf("push %s: %v", ref, err)
 	}
@@ -148,17 +165,33 @@ func (h *harness) image(name, version string) string {
 // service creates a service of image with test settings (no warm standby).
 func (h *harness) service(name, image string) store.Service {
 	h.t.Helper()
+	return h.serviceN(name, image, 1)
+}
+
+// serviceN is service at n replicas.
+func (h *harness) serviceN(name, image string, n int) store.Service {
+	h.t.Helper()
 	policy := store.DefaultPolicy()
 	policy.KeepWarm = false
 	svc, err := h.eng.CreateServiceWith(context.Background(), name, store.Config{
 		Image: image, Port: testdocker.SampleAppPort,
 		Health:        store.HealthCheck{Path: "/healthz", Interval: 200 * time.Millisecond, Timeout: time.Second},
 		DeployTimeout: 60 * time.Second,
-	}, policy)
+	}, policy, n)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return svc
+}
+
+// scale runs service at n replicas (clank scale).
+func (h *harness) scale(service string, n int) store.Deployment {
+	h.t.Helper()
+	d, err := h.eng.Scale(context.Background(), service, n, "test")
+	if err != nil {
+		h.t.Fatalf("scale %s to %d: %v", service, n, err)
+	}
+	return d
 }
 
 // act starts req and waits for the deployment to end (ACTIVE or FAILED).
