@@ -502,4 +502,3 @@ func (e *Engine) removeSwarmOrphans(ctx context.Context, svcs []SwarmService, li
 		}
 	}
 }
-
