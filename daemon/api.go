@@ -601,7 +601,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fw.f.Flush()
-	if err := d.Engine.Logs(ctx, dep.ContainerID, r.URL.Query().Get("follow") == "1", timestamps, fw); err != nil && ctx.Err() == nil {
+	if err := d.Engine.Logs(ctx, dep, r.URL.Query().Get("follow") == "1", timestamps, fw); err != nil && ctx.Err() == nil {
 		w.Header().Set(api.ErrorTrailer, fmt.Sprintf("logs of deployment #%d: %v", dep.Number, err))
 	}
 }

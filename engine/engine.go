@@ -246,6 +246,9 @@ func backendAddr(hostPort int) string {
 // HasContainer says whether deployment d still has its first replica's
 // container (its logs live there); the error says why not.
 func (e *Engine) HasContainer(ctx context.Context, d store.Deployment) error {
+	if e.swarm != nil {
+		return e.hasSwarmService(ctx, d)
+	}
 	if len(d.Containers) == 0 {
 		return &notFound{fmt.Sprintf("deployment #%d of %s never had a container (%s)", d.Number, d.Service, d.Status)}
 	}
@@ -259,10 +262,15 @@ func (e *Engine) HasContainer(ctx context.Context, d store.Deployment) error {
 	return nil
 }
 
-// Logs copies a container's logs to w (the last 500 lines, then more with
-// follow), with their times if timestamps.
-func (e *Engine) Logs(ctx context.Context, containerID string, follow, timestamps bool, w io.Writer) error {
-	return e.rt.Logs(ctx, containerID, LogOptions{Follow: follow, Tail: 500, Timestamps: timestamps}, w)
+// Logs copies deployment d's logs to w (the last 500 lines, then more with
+// follow), with their times if timestamps: its first replica's container's,
+// or on Swarm every task's.
+func (e *Engine) Logs(ctx context.Context, d store.Deployment, follow, timestamps bool, w io.Writer) error {
+	opts := LogOptions{Follow: follow, Tail: 500, Timestamps: timestamps}
+	if e.swarm != nil {
+		return e.swarm.ServiceLogs(ctx, SwarmServiceName(d), opts, w)
+	}
+	return e.rt.Logs(ctx, d.ContainerID, opts, w)
 }
 
 // newProbeClient is the HTTP client of a starting container's health

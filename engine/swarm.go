@@ -53,8 +53,8 @@ type Swarm interface {
 	// Nodes lists the Swarm's nodes.
 	Nodes(ctx context.Context) ([]Node, error)
 	// ServiceLogs copies the output of every task of a Swarm service to w;
-	// with follow it waits for more until ctx ends.
-	ServiceLogs(ctx context.Context, name string, follow bool, tail int, w io.Writer) error
+	// with opts.Follow it waits for more until ctx ends.
+	ServiceLogs(ctx context.Context, name string, opts LogOptions, w io.Writer) error
 }
 
 // SwarmSpec is one deployment's Swarm service.
@@ -184,6 +184,19 @@ func (e *Engine) Tasks(ctx context.Context, d store.Deployment) ([]Task, error) 
 		return nil, nil
 	}
 	return s.Tasks, err
+}
+
+// hasSwarmService says whether deployment d still has its Swarm service (its
+// tasks' logs live there); the error says why not.
+func (e *Engine) hasSwarmService(ctx context.Context, d store.Deployment) error {
+	_, err := e.swarmService(ctx, d)
+	switch {
+	case errors.Is(err, ErrSwarmServiceNotFound), errors.Is(err, errNotOurs):
+		return &notFound{fmt.Sprintf("deployment #%d of %s has no Swarm service (%s): its logs went with it", d.Number, d.Service, d.Status)}
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // SwarmServiceName is the Swarm service that runs deployment d.

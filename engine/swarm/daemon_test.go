@@ -103,6 +103,11 @@ func TestServeOnSwarm(t *testing.T) {
 		t.Fatalf("through the router: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// clank logs: the output of the deployment's tasks, through Swarm.
+	var logs strings.Builder
+	if err := c.Logs(ctx, "web", "", false, &logs); err != nil || !strings.Contains(logs.String(), "sampleapp v1 listening on") {
+		t.Fatalf("logs of the deployment on Swarm: %v\n%s", err, logs.String())
+	}
 	nodes, err := c.Nodes(ctx)
 	if err != nil || len(nodes) != 1 || nodes[0].Tasks != 1 || !nodes[0].Leader {
 		t.Fatalf("nodes %+v %v", nodes, err)

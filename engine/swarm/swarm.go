@@ -307,10 +307,15 @@ func node(n swarm.Node) engine.Node {
 }
 
 // ServiceLogs copies the output of every task of the Swarm service named
-// name to w (the last tail lines; then more with follow, until ctx ends).
-func (r *Runtime) ServiceLogs(ctx context.Context, name string, follow bool, tail int, w io.Writer) error {
+// name to w (the last opts.Tail lines, all when <= 0; then more with
+// opts.Follow, until ctx ends).
+func (r *Runtime) ServiceLogs(ctx context.Context, name string, opts engine.LogOptions, w io.Writer) error {
+	tail := "all"
+	if opts.Tail > 0 {
+		tail = strconv.Itoa(opts.Tail)
+	}
 	rc, err := r.cli.ServiceLogs(ctx, name, client.ServiceLogsOptions{
-		ShowStdout: true, ShowStderr: true, Follow: follow, Tail: strconv.Itoa(tail),
+		ShowStdout: true, ShowStderr: true, Follow: opts.Follow, Tail: tail, Timestamps: opts.Timestamps,
 	})
 	if err != nil {
 		return fmt.Errorf("logs of Swarm service %s: %w", name, err)
