@@ -152,6 +152,18 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		backends[slot] = backendAddr(c.HostPort)
 	}
 
+	e.cutOver(ctx, d, prevDomains, backends, func(active store.Deployment, w *watch) { e.supervise(active, cs, w) }, fail)
+}
+
+// cutOver switches d's service to d, whose backends all passed their
+// health check: the watch window is recorded, the router switches, the
+// store makes d ACTIVE, superviseNew puts it under supervision, the service
+// is released, and the previous deployment drains (on Swarm, on the
+// backends it had). fail undoes a failed activation's deployment.
+func (e *Engine) cutOver(ctx context.Context, d store.Deployment, prevDomains, backends []string,
+	superviseNew func(active store.Deployment, w *watch), fail func(string)) {
+	cfg := d.Config
+	bg := context.WithoutCancel(ctx)
 	// The service's policy at the cutover is the one this deployment is
 	// watched with, whatever changes later.
 	policy := store.DefaultPolicy()
@@ -185,9 +197,9 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		return
 	}
 	e.certs.Want(d.Service, cfg.Domains)
-	e.supervise(active, cs, w)
+	superviseNew(active, w)
 	e.release(d.Service, d.ID) // the next deployment may start while blue drains
-	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number, "replicas", n)
+	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number, "replicas", replicaCount(d))
 	e.publishDeployment(active, "activated")
 	if old.ID != "" {
 		// Its supervisor no longer restarts or routes it (the route is not
@@ -199,10 +211,14 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 		}
 		e.publishDeployment(old, fmt.Sprintf("draining: replaced by #%d", active.Number))
 		var warmUntil time.Time
-		if w != nil && policy.KeepWarm {
+		if w != nil && policy.KeepWarm && e.swarm == nil { // no warm standby on Swarm (docs/scale-out.md)
 			warmUntil = w.until
 		}
-		e.drain(ctx, old, warmUntil)
+		drainFrom := backendsOf(old)
+		if e.swarm != nil {
+			drainFrom = previousBackends // its tasks are Swarm's, not in the store
+		}
+		e.drain(ctx, old, drainFrom, warmUntil)
 	}
 	if e.opts.KeepImages > 0 {
 		if _, err := e.Prune(ctx, d.Service, e.opts.KeepImages); err != nil {
@@ -258,17 +274,20 @@ func (e *Engine) adoptForRollback(ctx context.Context, d store.Deployment) map[i
 }
 
 // drain lets the replaced deployment's replicas finish their in-flight
-// requests together (bounded by the drain timeout), then keeps its
-// containers warm until warmUntil (if not zero, and they still run) or
-// stops and removes them.
-func (e *Engine) drain(ctx context.Context, old store.Deployment, warmUntil time.Time) {
+// requests on backends together (bounded by the drain timeout), then keeps
+// its containers warm until warmUntil (if not zero, and they still run) or
+// stops and removes them (on Swarm, its Swarm service).
+func (e *Engine) drain(ctx context.Context, old store.Deployment, backends []string, warmUntil time.Time) {
 	bg := context.WithoutCancel(ctx)
-	e.drainBackends(ctx, old, backendsOf(old))
+	e.drainBackends(ctx, old, backends)
 	if !warmUntil.IsZero() && ctx.Err() == nil && e.keepWarm(ctx, old, warmUntil) {
 		return
 	}
 	e.removeContainers(bg, old, e.opts.StopGrace)
 	msg := "drained; " + containerWord(len(old.Containers)) + " removed"
+	if e.swarm != nil {
+		msg = "drained; Swarm service " + SwarmServiceName(old) + " removed"
+	}
 	done, err := e.store.SetStatus(bg, old.ID, store.StatusInactive, msg)
 	if err != nil {
 		e.log.Error("record inactive", "deployment", old.ID, "err", err)

@@ -359,57 +359,7 @@ func (e *Engine) runSwarm(ctx context.Context, d store.Deployment, prev *store.D
 		backends[i] = t.Backend()
 	}
 
-	policy := store.DefaultPolicy()
-	if svc, err := e.store.GetService(bg, d.Service); err == nil {
-		policy = svc.Policy
-	}
-	var w *watch
-	if policy.WatchWindow > 0 {
-		until := time.Now().Add(policy.WatchWindow)
-		if _, err := e.store.StartWatch(bg, d.ID, until, policy); err != nil {
-			e.log.Error("record watch window", "deployment", d.ID, "err", err)
-		}
-		w = newWatch(policy, until)
-	}
-	// Cutover, as on one host (docs/architecture.md, "The cutover"): the
-	// router first, then the store.
-	prevOwner, previousBackends := e.takeRoute(d.Service, d.ID, cfg.Domains, backends)
-	active, old, err := e.store.Activate(bg, d.ID)
-	if err != nil {
-		if len(previousBackends) > 0 {
-			e.giveBackRoute(d.Service, d.ID, prevOwner, prevDomains, previousBackends)
-		} else {
-			e.giveBackRoute(d.Service, d.ID, prevOwner, cfg.Domains, nil)
-		}
-		e.kickSupervised(prevOwner)
-		fail(fmt.Sprintf("record activation: %v", err))
-		return
-	}
-	e.certs.Want(d.Service, cfg.Domains)
-	e.superviseSwarm(active, tasks, w)
-	e.release(d.Service, d.ID)
-	e.log.Info("deployment active", "service", d.Service, "deployment", d.ID, "number", d.Number, "tasks", len(tasks))
-	e.publishDeployment(active, fmt.Sprintf("#%d is ACTIVE", active.Number))
-	if old.ID != "" {
-		e.unsupervise(old.ID)
-		if fresh, err := e.store.GetDeployment(bg, old.ID); err == nil {
-			old = fresh
-		}
-		e.publishDeployment(old, fmt.Sprintf("#%d is draining", old.Number))
-		e.drainBackends(ctx, old, previousBackends)
-		e.removeContainers(bg, old, e.opts.StopGrace)
-		done, err := e.store.SetStatus(bg, old.ID, store.StatusInactive, "drained; Swarm service removed")
-		if err != nil {
-			e.log.Error("record inactive", "deployment", old.ID, "err", err)
-		} else {
-			e.publishDeployment(done, fmt.Sprintf("#%d is INACTIVE", done.Number))
-		}
-	}
-	if e.opts.KeepImages > 0 {
-		if _, err := e.Prune(ctx, d.Service, e.opts.KeepImages); err != nil {
-			e.log.Warn("prune images after deploy", "service", d.Service, "err", err)
-		}
-	}
+	e.cutOver(ctx, d, prevDomains, backends, func(active store.Deployment, w *watch) { e.superviseSwarm(active, tasks, w) }, fail)
 }
 
 // waitTasksHealthy waits until n tasks of d's Swarm service run and each has
