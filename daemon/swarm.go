@@ -80,7 +80,8 @@ func (d *Daemon) swarmRegistryAuth(image string) string {
 	return base64.URLEncoding.EncodeToString(b)
 }
 
-// listNodes is GET /v1/nodes: the Swarm's nodes with Clank's tasks on each.
+// listNodes is GET /v1/nodes: the Swarm's nodes with Clank's tasks on each
+// (none on the Docker runtime).
 func (d *Daemon) listNodes(r *http.Request) (int, any, error) {
 	nodes, err := d.Engine.Nodes(r.Context())
 	if err != nil {

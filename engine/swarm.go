@@ -142,10 +142,10 @@ type Node struct {
 func (e *Engine) SwarmMode() bool { return e.swarm != nil }
 
 // Nodes lists the Swarm's nodes with how many of this instance's tasks run
-// on each; ErrInvalid when the engine does not run on Swarm.
+// on each; none when the engine does not run on Swarm.
 func (e *Engine) Nodes(ctx context.Context) ([]Node, error) {
 	if e.swarm == nil {
-		return nil, &invalid{"the daemon does not run on Docker Swarm (clank serve --runtime swarm)"}
+		return nil, nil
 	}
 	nodes, err := e.swarm.Nodes(ctx)
 	if err != nil {

@@ -32,8 +32,12 @@ func TestServeOnSwarmIsRefusedOffAManager(t *testing.T) {
 		t.Fatalf("after the refusal: %v", err)
 	}
 	defer d.Close(context.Background())
-	if _, err := api.NewClient(d.Socket()).Nodes(context.Background()); err == nil || !strings.Contains(err.Error(), "--runtime swarm") {
-		t.Fatalf("clank nodes on Docker: %v", err)
+	c := api.NewClient(d.Socket())
+	if nodes, err := c.Nodes(context.Background()); err != nil || len(nodes) != 0 {
+		t.Fatalf("clank nodes on Docker: %+v %v; want none", nodes, err)
+	}
+	if st, err := c.Status(context.Background()); err != nil || st.Runtime != "docker" {
+		t.Fatalf("status on Docker: %+v %v", st, err)
 	}
 }
 

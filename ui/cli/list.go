@@ -268,12 +268,19 @@ func nodesCmd(s *settings) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			list, err := s.client().Nodes(cmd.Context())
+			c := s.client()
+			list, err := c.Nodes(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if output == "json" {
 				return printJSON(cmd.OutOrStdout(), list)
+			}
+			if len(list) == 0 {
+				if st, err := c.Status(cmd.Context()); err == nil && st.Runtime != "swarm" {
+					fmt.Fprintln(cmd.OutOrStdout(), "the daemon runs on one Docker engine: start it with --runtime swarm on a Swarm manager to run on Swarm's nodes")
+					return nil
+				}
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "HOSTNAME\tADDRESS\tROLE\tSTATE\tAVAILABILITY\tTASKS\tID")
