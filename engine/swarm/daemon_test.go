@@ -109,7 +109,7 @@ func TestServeOnSwarm(t *testing.T) {
 	resp.Body.Close()
 	// clank logs: the output of the deployment's tasks, through Swarm.
 	var logs strings.Builder
-	if err := c.Logs(ctx, "web", "", false, &logs); err != nil || !strings.Contains(logs.String(), "sampleapp v1 listening on") {
+	if err := c.Logs(ctx, "web", "", api.LogOptions{}, &logs); err != nil || !strings.Contains(logs.String(), "sampleapp v1 listening on") {
 		t.Fatalf("logs of the deployment on Swarm: %v\n%s", err, logs.String())
 	}
 	nodes, err := c.Nodes(ctx)
