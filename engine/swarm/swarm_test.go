@@ -162,10 +162,13 @@ func TestSwarmCutoverUnderLoadFailsNothing(t *testing.T) {
 	if _, body, _ := h.get("web", "/"); body != "hello from v2" {
 		t.Fatalf("after the cutover: %q", body)
 	}
-	old, _ := h.store.GetDeployment(context.Background(), d1.ID)
-	if old.Status != store.StatusInactive {
-		t.Fatalf("#1 after the cutover: %s", old.Status)
-	}
+	// Blue's Swarm service goes before its record says INACTIVE: wait for the
+	// record rather than read it at once.
+	var old store.Deployment
+	h.eventually(30*time.Second, func() string { return "#1 after the cutover: " + string(old.Status) }, func() bool {
+		old, _ = h.store.GetDeployment(context.Background(), d1.ID)
+		return old.Status == store.StatusInactive
+	})
 }
 
 // TestSwarmInitAndLeaveSpareOtherTests: making the engine a Swarm and
