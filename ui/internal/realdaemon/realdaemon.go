@@ -423,22 +423,11 @@ func (w *World) WaitAvailability(service string, n int, state string) {
 // and returns the body of a 200 answer.
 func (w *World) Get(service, path string) string {
 	w.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+w.Daemon.RouterAddr()+path, nil)
-	if err != nil {
-		w.t.Fatal(err)
+	status, body := w.through(http.MethodGet, service, path)
+	if status != http.StatusOK {
+		w.t.Fatalf("GET %s.localhost%s through the router: %d %q", service, path, status, body)
 	}
-	req.Host = service + ".localhost"
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Do(req)
-	if err != nil {
-		w.t.Fatalf("GET %s%s through the router: %v", req.Host, path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		w.t.Fatalf("GET %s%s through the router: %s %q %v", req.Host, path, resp.Status, body, err)
-	}
-	return strings.TrimSpace(string(body))
+	return strings.TrimSpace(body)
 }
 
 // Post sends a POST to path through the edge router for service's default
@@ -446,7 +435,17 @@ func (w *World) Get(service, path string) string {
 // fail) and fails the test unless it is answered with a 2xx.
 func (w *World) Post(service, path string) {
 	w.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+w.Daemon.RouterAddr()+path, nil)
+	if status, body := w.through(http.MethodPost, service, path); status/100 != 2 {
+		w.t.Fatalf("POST %s.localhost%s through the router: %d %q", service, path, status, body)
+	}
+}
+
+// through sends a request with no body to path through the edge router for
+// service's default domain, on a connection of its own, and returns the
+// answer's status and body.
+func (w *World) through(method, service, path string) (int, string) {
+	w.t.Helper()
+	req, err := http.NewRequest(method, "http://"+w.Daemon.RouterAddr()+path, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -454,13 +453,14 @@ func (w *World) Post(service, path string) {
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := hc.Do(req)
 	if err != nil {
-		w.t.Fatalf("POST %s%s through the router: %v", req.Host, path, err)
+		w.t.Fatalf("%s %s%s through the router: %v", method, req.Host, path, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		w.t.Fatalf("POST %s%s through the router: %s %q", req.Host, path, resp.Status, body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		w.t.Fatalf("%s %s%s through the router: reading the answer: %v", method, req.Host, path, err)
 	}
+	return resp.StatusCode, string(body)
 }
 
 // Counting is the daemon's API client as a dashboard's Backend, counting
