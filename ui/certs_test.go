@@ -45,7 +45,7 @@ func TestDetailShowsCertificates(t *testing.T) {
 
 	s := open(t, w.Backend(), ui.RoleAdmin, 160, 48)
 	s.press("enter")
-	s.waitFor("▸ web deployments", "#1")
+	s.waitDeployments("web")
 	s.press("enter")
 	s.waitFor("web #1", "https", domain+" valid until "+cert.NotAfter.Local().Format("2006-01-02"), cert.Issuer)
 	s.never("web.localhost valid") // a localhost name never has a certificate

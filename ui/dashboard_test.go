@@ -141,7 +141,7 @@ func TestDashboardOnARealHistory(t *testing.T) {
 				"is the current ACTIVE deployment", false},
 			{"domain taken", func(s *screen) {
 				s.press("enter")
-				s.waitFor("▸ api deployments", "#1 ")
+				s.waitDeployments("api")
 				s.press("j", "r")
 			}, api.ActionRequest{Kind: "rollback", Service: "api", Deployment: w.API[1].ID},
 				"domain shop.localhost is taken by service worker", false},

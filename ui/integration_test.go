@@ -30,7 +30,7 @@ func (s *screen) waitRow(n int, status string) {
 // its rows: a key pressed before they came would act on no row.
 func focusDeployments(s *screen) {
 	s.press("enter")
-	s.waitFor("▸ web deployments", "#1 ")
+	s.waitDeployments("web")
 }
 
 // r from the services list rolls web back to the deployment before the

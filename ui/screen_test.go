@@ -162,6 +162,23 @@ func (s *screen) waitGone(text string) {
 	})
 }
 
+// waitDeployments waits until service's deployments are focused and their
+// rows have come: a key pressed before would act on no row. Rows are the
+// only sign: "#1" may be the services list's (its ACTIVE number), and the
+// table says "loading…" from the moment it asks until they come.
+func (s *screen) waitDeployments(service string) {
+	s.t.Helper()
+	s.waitUntil(func(frame string) string {
+		switch {
+		case !strings.Contains(frame, "▸ "+service+" deployments"):
+			return "never showed ▸ " + service + " deployments"
+		case strings.Contains(frame, "loading…"):
+			return "still shows loading…"
+		}
+		return ""
+	})
+}
+
 // waitUntil polls the frame until check finds nothing missing ("").
 func (s *screen) waitUntil(check func(frame string) string) {
 	s.t.Helper()
