@@ -56,7 +56,7 @@ func TestDemo(t *testing.T) {
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		out.WriteString(lines.Text() + "\n")
-		if m := curlRe.FindStringSubmatch(lines.Text()); m != nil {
+		for _, m := range curlRe.FindAllStringSubmatch(lines.Text(), -1) { // the hints put them on one line
 			routes[m[1]] = m[2]
 		}
 		if strings.HasPrefix(lines.Text(), "clank demo: data in") {

@@ -61,8 +61,12 @@ func TestRestartWithoutDockerThenWithIt(t *testing.T) {
 	}
 
 	down := startDaemonWith(t, d.dataDir, "127.0.0.1:0", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"})
-	if !strings.Contains(down.log.String(), "cannot reach the Docker engine") {
-		t.Fatalf("no warning at start:\n%s", down.log)
+	// The warning goes to stderr, copied by its own goroutine: it may reach
+	// the log after stdout's "edge router on" line that startDaemonWith waits for.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(down.log.String(), "cannot reach the Docker engine"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning at start:\n%s", down.log)
+		}
 	}
 	if s, reason := statusOf(t, down, 2); s != "FAILED" || !strings.Contains(reason, "interrupted") {
 		t.Fatalf("#2 after a restart without Docker: %s %q", s, reason)
