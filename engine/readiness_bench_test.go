@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,7 +30,13 @@ func BenchmarkReadinessDetection(b *testing.B) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	e := &Engine{probeClient: newProbeClient()}
+	// The pass is recorded as a lifecycle step: the engine needs a store.
+	st, err := store.Open(filepath.Join(b.TempDir(), "clank.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	e := &Engine{probeClient: newProbeClient(), store: st, log: slog.New(slog.DiscardHandler)}
 	d := store.Deployment{Config: store.Config{
 		Health:        store.HealthCheck{Path: "/healthz", Interval: time.Second, Timeout: time.Second},
 		DeployTimeout: 10 * time.Second,
