@@ -30,6 +30,27 @@ const (
 	maxReason = 400
 )
 
+// failDeployment ends d as FAILED with reason (on one line, and naming the
+// daemon's stop when that is why), after giving the service back the
+// certificates it wanted before d and running release, which removes what d
+// started. Both runtimes' deployments end this way.
+func (e *Engine) failDeployment(ctx context.Context, d store.Deployment, prevDomains []string, reason string, release func()) {
+	bg := context.WithoutCancel(ctx)
+	e.certs.Want(d.Service, prevDomains)
+	reason = oneLine(reason)
+	if ctx.Err() != nil {
+		reason = "the daemon stopped during the deployment (" + reason + ")"
+	}
+	release()
+	fd, err := e.store.Fail(bg, d.ID, reason)
+	if err != nil {
+		e.log.Error("record failure", "deployment", d.ID, "err", err)
+		return
+	}
+	e.log.Warn("deployment failed", "service", d.Service, "deployment", d.ID, "reason", reason)
+	e.publishDeployment(fd, reason)
+}
+
 // run takes a created deployment through DEPLOYING -> HEALTH_CHECKING ->
 // ACTIVE with all its replicas, switches the router to them, puts them under
 // supervision (and its watch window), and drains the previous deployment's
@@ -53,23 +74,13 @@ func (e *Engine) run(ctx context.Context, d store.Deployment, prev *store.Deploy
 	e.certs.Want(d.Service, slices.Concat(prevDomains, cfg.Domains))
 	cs := make([]Container, n) // by slot; a zero one has no container yet
 	fail := func(reason string) {
-		e.certs.Want(d.Service, prevDomains)
-		reason = oneLine(reason)
-		if ctx.Err() != nil {
-			reason = "the daemon stopped during the deployment (" + reason + ")"
-		}
-		var ids []string
-		for _, c := range cs {
-			ids = append(ids, c.ID)
-		}
-		e.stopReplicas(bg, d, ids, 0)
-		fd, err := e.store.Fail(bg, d.ID, reason)
-		if err != nil {
-			e.log.Error("record failure", "deployment", d.ID, "err", err)
-			return
-		}
-		e.log.Warn("deployment failed", "service", d.Service, "deployment", d.ID, "reason", reason)
-		e.publishDeployment(fd, reason)
+		e.failDeployment(ctx, d, prevDomains, reason, func() {
+			var ids []string
+			for _, c := range cs {
+				ids = append(ids, c.ID)
+			}
+			e.stopReplicas(bg, d, ids, 0)
+		})
 	}
 	healthChecking := func(msg string) bool {
 		if d.Status == store.StatusHealthChecking {

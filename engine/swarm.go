@@ -300,23 +300,14 @@ func (e *Engine) runSwarm(ctx context.Context, d store.Deployment, prev *store.D
 	e.certs.Want(d.Service, slices.Concat(prevDomains, cfg.Domains))
 	created := false
 	fail := func(reason string) {
-		e.certs.Want(d.Service, prevDomains)
-		reason = oneLine(reason)
-		if ctx.Err() != nil {
-			reason = "the daemon stopped during the deployment (" + reason + ")"
-		}
-		if created {
+		e.failDeployment(ctx, d, prevDomains, reason, func() {
+			if !created {
+				return
+			}
 			if err := e.swarm.RemoveService(bg, SwarmServiceName(d)); err != nil {
 				e.log.Warn("remove failed Swarm service", "deployment", d.ID, "err", err)
 			}
-		}
-		fd, err := e.store.Fail(bg, d.ID, reason)
-		if err != nil {
-			e.log.Error("record failure", "deployment", d.ID, "err", err)
-			return
-		}
-		e.log.Warn("deployment failed", "service", d.Service, "deployment", d.ID, "reason", reason)
-		e.publishDeployment(fd, reason)
+		})
 	}
 	if err := e.swarmLocalRefusal(cfg.Image, d.ImageSource); err != nil {
 		fail(err.Error())
