@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/clank-dev/clank/engine/edge"
 	"github.com/clank-dev/clank/engine/swarm"
 	"github.com/clank-dev/clank/internal/testdocker"
+	"github.com/clank-dev/clank/internal/testload"
 	"github.com/clank-dev/clank/registry"
 	"github.com/clank-dev/clank/store"
 )
@@ -244,30 +244,11 @@ func (h *harness) eventually(within time.Duration, what func() string, cond func
 	}
 }
 
-// load runs clients in a closed loop through the router until stop, which
-// returns how many requests were sent.
+// load runs clients in a closed loop, each sending GET / for service through
+// the edge router and passing every answer to seen (which must be safe for
+// concurrent use), until the returned stop is called (or testload.Bound
+// passes, so that a hung test still ends). stop waits for the clients and
+// returns how many requests they sent.
 func (h *harness) load(service string, clients int, seen func(code int, body string, err error)) (stop func() int64) {
-	done := make(chan struct{})
-	var total atomic.Int64
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(5 * time.Minute)
-	for range clients {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				code, body, err := h.get(service, "/")
-				total.Add(1)
-				seen(code, body, err)
-			}
-		})
-	}
-	return func() int64 {
-		close(done)
-		wg.Wait()
-		return total.Load()
-	}
+	return testload.Run(clients, func() (int, string, error) { return h.get(service, "/") }, seen)
 }
