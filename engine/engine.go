@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -260,17 +259,6 @@ func (e *Engine) HasContainer(ctx context.Context, d store.Deployment) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
-}
-
-// Logs copies deployment d's logs to w (the last 500 lines, then more with
-// follow), with their times if timestamps: its first replica's container's,
-// or on Swarm every task's.
-func (e *Engine) Logs(ctx context.Context, d store.Deployment, follow, timestamps bool, w io.Writer) error {
-	opts := LogOptions{Follow: follow, Tail: 500, Timestamps: timestamps}
-	if e.swarm != nil {
-		return e.swarm.ServiceLogs(ctx, SwarmServiceName(d), opts, w)
-	}
-	return e.rt.Logs(ctx, d.ContainerID, opts, w)
 }
 
 // newProbeClient is the HTTP client of a starting container's health

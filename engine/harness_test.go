@@ -218,6 +218,12 @@ func names(ds []store.Deployment) string {
 	return b.String()
 }
 
+// eventually polls cond until it holds or within passes, then fails with what.
+func (h *harness) eventually(within time.Duration, what func() string, cond func() bool) {
+	h.t.Helper()
+	testload.Eventually(h.t, within, what, cond)
+}
+
 // load runs clients in a closed loop, each sending GET / for service through
 // the edge router and passing every answer to seen (which must be safe for
 // concurrent use), until the returned stop is called (or testload.Bound

@@ -88,9 +88,10 @@ type RuntimeEvent struct {
 
 // LogOptions choose what Runtime.Logs copies.
 type LogOptions struct {
-	Follow     bool // then wait for more until the container stops or ctx ends
-	Tail       int  // the last Tail lines; all when <= 0
-	Timestamps bool // each line begins with its time (RFC 3339, nanoseconds) and a space
+	Follow     bool      // then wait for more until the container stops or ctx ends
+	Tail       int       // the last Tail lines; all when <= 0
+	Timestamps bool      // each line begins with its time (RFC 3339, nanoseconds) and a space
+	Since      time.Time // only lines written at or after it; all when zero
 }
 
 // Runtime runs containers. engine/docker implements it on the Docker engine.

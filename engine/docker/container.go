@@ -291,6 +291,9 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts engine.LogOptions, w
 	if opts.Tail > 0 {
 		lo.Tail = strconv.Itoa(opts.Tail)
 	}
+	if !opts.Since.IsZero() {
+		lo.Since = opts.Since.Format(time.RFC3339Nano)
+	}
 	rc, err := r.cli.ContainerLogs(ctx, id, lo)
 	if err != nil {
 		return r.fail(err, "logs of container %s", shortID(id))

@@ -235,13 +235,7 @@ func (h *harness) get(service, path string) (int, string, error) {
 // eventually polls cond until it holds or within passes, then fails with what.
 func (h *harness) eventually(within time.Duration, what func() string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("not within %s: %s", within, what())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testload.Eventually(h.t, within, what, cond)
 }
 
 // load runs clients in a closed loop, each sending GET / for service through

@@ -1,11 +1,13 @@
 // Package testload drives the closed-loop client load that the engine's
-// tests put on a service while they deploy, roll back or crash it: every
-// answer is handed to the test, which decides what a failure is.
+// tests put on a service while they deploy, roll back or crash it (every
+// answer is handed to the test, which decides what a failure is), and waits
+// for what the test expects to see.
 package testload
 
 import (
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -40,5 +42,18 @@ func Run(clients int, get func() (code int, body string, err error), seen func(c
 		close(done)
 		wg.Wait()
 		return total.Load()
+	}
+}
+
+// Eventually polls cond until it holds, and fails tb with what() if within
+// passes first.
+func Eventually(tb testing.TB, within time.Duration, what func() string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("not within %s: %s", within, what())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
