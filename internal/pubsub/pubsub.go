@@ -13,7 +13,7 @@ import (
 type Bus[T any] struct {
 	mu     sync.Mutex
 	seq    int64
-	subs   map[chan T]struct{}
+	subs   map[chan T]func() bool // each one's stop of its context.AfterFunc
 	closed bool
 	// Buffer is how far a subscriber may fall behind; 0 means 4096.
 	Buffer int
@@ -32,8 +32,7 @@ func (b *Bus[T]) Publish(v T, stamp func(*T, int64)) {
 		select {
 		case ch <- v:
 		default: // too slow: cut it off rather than block the publisher
-			delete(b.subs, ch)
-			close(ch)
+			b.drop(ch)
 		}
 	}
 }
@@ -53,19 +52,19 @@ func (b *Bus[T]) Subscribe(ctx context.Context) <-chan T {
 		return ch
 	}
 	if b.subs == nil {
-		b.subs = map[chan T]struct{}{}
+		b.subs = map[chan T]func() bool{}
 	}
-	b.subs[ch] = struct{}{}
-	b.mu.Unlock()
-	go func() {
-		<-ctx.Done()
+	// No goroutine waits for ctx: a subscription whose context never ends
+	// costs nothing once it is cut off or the bus closes.
+	b.subs[ch] = context.AfterFunc(ctx, func() {
 		b.mu.Lock()
+		defer b.mu.Unlock()
 		if _, ok := b.subs[ch]; ok {
 			delete(b.subs, ch)
 			close(ch)
 		}
-		b.mu.Unlock()
-	}()
+	})
+	b.mu.Unlock()
 	return ch
 }
 
@@ -76,9 +75,15 @@ func (b *Bus[T]) Close() {
 	defer b.mu.Unlock()
 	b.closed = true
 	for ch := range b.subs {
-		delete(b.subs, ch)
-		close(ch)
+		b.drop(ch)
 	}
+}
+
+// drop ends ch's subscription; b.mu is held.
+func (b *Bus[T]) drop(ch chan T) {
+	b.subs[ch]()
+	delete(b.subs, ch)
+	close(ch)
 }
 
 // Subscribers counts the current subscribers.

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"runtime"
 	"testing"
 )
 
@@ -58,5 +59,36 @@ func TestBusClose(t *testing.T) {
 	cancel() // the closed subscriptions' contexts end: no second close
 	if n := b.Subscribers(); n != 0 {
 		t.Fatalf("%d subscribers after Close", n)
+	}
+}
+
+// A subscription whose context never ends (a daemon-long stream) costs no
+// goroutine, neither while it lasts nor once it is cut off or the bus closes.
+func TestSubscriptionsHoldNoGoroutine(t *testing.T) {
+	var b Bus[int]
+	b.Buffer = 1
+	before := runtime.NumGoroutine()
+	chs := make([]<-chan int, 200)
+	for i := range chs {
+		chs[i] = b.Subscribe(context.Background())
+	}
+	if n := runtime.NumGoroutine() - before; n > 10 {
+		t.Errorf("%d goroutines more with 200 subscriptions", n)
+	}
+	b.Publish(1, nil)
+	b.Publish(2, nil) // every buffer is full: all cut off
+	for _, ch := range chs {
+		if v := <-ch; v != 1 {
+			t.Fatalf("got %d first, want 1", v)
+		}
+		if _, ok := <-ch; ok {
+			t.Fatal("a cut-off subscription's channel is open")
+		}
+	}
+	if n := b.Subscribers(); n != 0 {
+		t.Fatalf("%d subscribers after the cut-off", n)
+	}
+	if n := runtime.NumGoroutine() - before; n > 10 {
+		t.Errorf("%d goroutines more once every subscription is cut off", n)
 	}
 }
