@@ -3,6 +3,8 @@ package ui
 import (
 	"slices"
 	"strings"
+
+	"github.com/charmbracelet/x/ansi"
 )
 
 // column is one column of a table: how wide its content wants to be, how
@@ -102,8 +104,8 @@ func headerLine(st *Styles, cols []column, widths []int, width int) string {
 		}
 		first = false
 		title := c.title
-		if widths[i] < len(title) {
-			title = title[:widths[i]]
+		if cellWidth(title) > widths[i] {
+			title = ansi.Truncate(title, widths[i], "")
 		}
 		p.put(&b, fit(title, widths[i]))
 	}

@@ -299,6 +299,8 @@ func TestDashboardOnARealHistory(t *testing.T) {
 		}
 	})
 
+	k9sHabits(t, w, backend)
+
 	if acts != 0 {
 		t.Fatalf("looking acted %d times", acts)
 	}

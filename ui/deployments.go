@@ -57,7 +57,14 @@ type deploymentsTable struct {
 	pending map[int]api.Deployment
 
 	filter string
-	match  []int // indices into rows that match filter; nil when no filter
+	// match is the view: indices into rows that match filter, in the sort's
+	// order; nil when there is no filter and the order is the rows' own.
+	match []int
+	sort  tableSort
+	// newest is the highest deployment number of the service seen since it
+	// was opened (0: not known yet): rows are numbered 1..newest without
+	// gaps, so a row's position in the whole history is newest-number+1.
+	newest int
 
 	cursor, top   int // positions in the view (the filtered rows, or all)
 	width, height int
@@ -75,6 +82,7 @@ func (t *deploymentsTable) open(service string) tea.Cmd {
 	t.rows = nil
 	t.match = nil
 	t.filter = ""
+	t.newest = 0
 	t.cursor, t.top = 0, 0
 	t.err = nil
 	t.seen = contentWidths{}
@@ -199,6 +207,9 @@ func (t *deploymentsTable) applyPage(msg pageMsg) tea.Cmd {
 			t.hasOlder = true
 		}
 	}
+	if len(t.rows) > 0 && !t.hasNewer {
+		t.newest = max(t.newest, t.rows[0].Number)
+	}
 	t.refilter()
 	if keep > 0 {
 		t.cursor = t.indexOf(keep)
@@ -221,9 +232,11 @@ func dropFront(rows []api.Deployment, n int) []api.Deployment {
 }
 
 // maybeFetch asks for the next page when the cursor nears an edge of the
-// window and more rows lie beyond it.
+// window and more rows lie beyond it. Sorted by another column than the
+// number, the view is the window's rows (the title says so): the cursor's
+// place says nothing about the pages beyond it.
 func (t *deploymentsTable) maybeFetch() tea.Cmd {
-	if t.loading || len(t.rows) == 0 {
+	if t.loading || len(t.rows) == 0 || !t.sort.isDefault() {
 		return nil
 	}
 	margin := max(t.pageSize()/2, t.height)
@@ -244,6 +257,9 @@ func (t *deploymentsTable) maybeFetch() tea.Cmd {
 func (t *deploymentsTable) applyDeployment(d *api.Deployment) bool {
 	if d == nil || d.Service != t.service || t.service == "" {
 		return false
+	}
+	if t.newest > 0 {
+		t.newest = max(t.newest, d.Number)
 	}
 	if t.loading {
 		t.remember(d)
@@ -316,8 +332,17 @@ func (t *deploymentsTable) at(i int) *api.Deployment {
 }
 
 // indexOf is the view position of a deployment number, or the position of
-// the nearest older one.
+// the nearest older one (sorted by another column, of the cursor's row when
+// the number is not in the view).
 func (t *deploymentsTable) indexOf(number int) int {
+	if !t.sort.isDefault() {
+		for k := range t.len() {
+			if t.at(k).Number == number {
+				return k
+			}
+		}
+		return t.cursor
+	}
 	return sort.Search(t.len(), func(k int) bool { return t.at(k).Number <= number })
 }
 
@@ -346,7 +371,7 @@ func (t *deploymentsTable) setFilter(s string) {
 }
 
 func (t *deploymentsTable) refilter() {
-	if t.filter == "" {
+	if t.filter == "" && t.sort.isDefault() {
 		t.match = nil
 		return
 	}
@@ -355,9 +380,12 @@ func (t *deploymentsTable) refilter() {
 		t.match = make([]int, 0, len(t.rows))
 	}
 	for i := range t.rows {
-		if deploymentMatches(&t.rows[i], t.filter) {
+		if t.filter == "" || deploymentMatches(&t.rows[i], t.filter) {
 			t.match = append(t.match, i)
 		}
+	}
+	if !t.sort.isDefault() {
+		slices.SortStableFunc(t.match, func(a, b int) int { return t.sort.compare(&t.rows[a], &t.rows[b]) })
 	}
 }
 
@@ -378,6 +406,11 @@ func (t *deploymentsTable) move(delta int) tea.Cmd {
 
 // toNewest and toOldest jump to an end of the whole history.
 func (t *deploymentsTable) toNewest() tea.Cmd {
+	if !t.sort.isDefault() {
+		t.cursor = 0 // the view's first row
+		t.clamp()
+		return nil
+	}
 	if t.hasNewer {
 		return t.restart(pageNewest)
 	}
@@ -387,6 +420,11 @@ func (t *deploymentsTable) toNewest() tea.Cmd {
 }
 
 func (t *deploymentsTable) toOldest() tea.Cmd {
+	if !t.sort.isDefault() {
+		t.cursor = t.len() - 1 // the view's last row
+		t.clamp()
+		return nil
+	}
 	if t.hasOlder {
 		return t.restart(pageOldest)
 	}
@@ -464,6 +502,11 @@ func (t *deploymentsTable) layout() ([]column, []int, bool) {
 		depBy:     {title: "BY", want: min(max(w.by, 2), 36), min: min(max(w.by, 2), 10), prio: 3},
 		depBadge:  {title: "", want: len(badgeText), compact: 1, prio: 5},
 	}
+	if c := t.sort.column(); c >= 0 {
+		cols[c].title += t.sort.arrow()
+		cols[c].want = max(cols[c].want, cellWidth(cols[c].title))
+		cols[c].min = max(cols[c].min, min(cellWidth(cols[c].title), cols[c].want))
+	}
 	widths, tight := fitColumns(cols, t.width-rowMarkWidth)
 	return cols, widths, tight
 }
@@ -513,7 +556,11 @@ func (t *deploymentsTable) view(focused bool, target int) []string {
 func (t *deploymentsTable) title(focused, glyphs bool) string {
 	st := t.c.styles
 	left := st.paneTitle(t.service+" deployments", focused)
-	right := "newest first"
+	order := t.sort.String()
+	if !t.sort.isDefault() && (t.hasOlder || t.hasNewer) {
+		order += " (" + strconv.Itoa(len(t.rows)) + " loaded)"
+	}
+	right := order
 	if glyphs {
 		right = badgeGlyph + " rollback capable · " + goneGlyph + " image gone · " + right
 	}
@@ -523,10 +570,31 @@ func (t *deploymentsTable) title(focused, glyphs bool) string {
 	if t.loading {
 		right = "loading… · " + right
 	}
-	if cellWidth(left)+cellWidth(right)+2 > t.width && glyphs {
-		right = badgeGlyph + " rollback capable"
+	pos := t.position()
+	if pos != "" {
+		right = pos + " · " + right
+	}
+	if cellWidth(left)+cellWidth(right)+2 > t.width {
+		// Short of room: the position and the order stay, then the legend.
+		right = strings.TrimPrefix(pos+" · "+order, " · ")
+		if glyphs && cellWidth(left)+cellWidth(right)+cellWidth(badgeGlyph+" rollback capable · ")+2 <= t.width {
+			right = badgeGlyph + " rollback capable · " + right
+		}
 	}
 	return joinEnds(left, st.Dim.Render(right+" "), t.width)
+}
+
+// position is where the cursor's row is, as "12/31": in the whole history
+// when the view is every row newest first, else among the rows of the view.
+func (t *deploymentsTable) position() string {
+	d := t.selected()
+	if d == nil {
+		return ""
+	}
+	if t.filter == "" && t.sort.isDefault() && t.newest >= d.Number {
+		return strconv.Itoa(t.newest-d.Number+1) + "/" + strconv.Itoa(t.newest)
+	}
+	return strconv.Itoa(t.cursor+1) + "/" + strconv.Itoa(t.len())
 }
 
 // row draws one deployment. It runs for every visible row of every frame, so

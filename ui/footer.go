@@ -55,6 +55,9 @@ func (m *Model) footerKeys() []key.Binding {
 			out = append(out, k.Deploy)
 		}
 		out = append(out, k.Filter)
+		if m.deps.len() > 1 {
+			out = append(out, k.Sort)
+		}
 		if m.deps.filter != "" {
 			out = append(out, with(k.Back, "clear filter"))
 		} else {

@@ -13,6 +13,10 @@ type KeyMap struct {
 
 	Filter, Help, Quit key.Binding
 
+	// Sort cycles the deployments table's sort column, SortReverse turns
+	// its direction around.
+	Sort, SortReverse key.Binding
+
 	// In the confirmation modal.
 	Confirm, Cancel, NextButton, Press key.Binding
 }
@@ -38,9 +42,11 @@ func DefaultKeyMap() *KeyMap {
 		Unfreeze:      key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unfreeze pushes")),
 		DeleteService: key.NewBinding(key.WithKeys("D"), key.WithHelp("D", "delete service")),
 
-		Filter: key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Quit:   key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Filter:      key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Sort:        key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort by")),
+		SortReverse: key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "reverse sort")),
+		Help:        key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Quit:        key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 
 		Confirm:    key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "confirm")),
 		Cancel:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "cancel")),
@@ -65,7 +71,7 @@ func (k *KeyMap) screenHelp() helpKeys {
 		short: []key.Binding{k.Open, k.Rollback, k.Redeploy, k.Deploy, k.Logs, k.Filter, k.Help, k.Quit},
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
-			{k.Open, k.Switch, k.Back, k.Logs, k.Filter},
+			{k.Open, k.Switch, k.Back, k.Logs, k.Filter, k.Sort, k.SortReverse},
 			{k.Rollback, k.Redeploy, k.Deploy, k.Unfreeze, k.DeleteService},
 			{k.Help, k.Quit},
 		},

@@ -467,6 +467,8 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		m.filtering = true
 		m.filter.value = m.currentFilter()
+	case key.Matches(msg, k.Sort), key.Matches(msg, k.SortReverse):
+		m.sortDeployments(key.Matches(msg, k.SortReverse))
 	case key.Matches(msg, k.Switch):
 		return m.switchPane()
 	case key.Matches(msg, k.Back):
@@ -584,6 +586,20 @@ func (m *Model) followSelection(before string) tea.Cmd {
 	m.right = showDeployments
 	m.logs.stop()
 	return m.deps.open(name)
+}
+
+// sortDeployments sorts the deployments table by its next column, or the
+// other way round; the cursor stays on its deployment.
+func (m *Model) sortDeployments(reverse bool) {
+	if m.focus != paneRight || m.right != showDeployments {
+		m.flash = "s and S sort the deployments: open a service's deployments first"
+		return
+	}
+	s := m.deps.sort.next()
+	if reverse {
+		s = m.deps.sort.reverse()
+	}
+	m.deps.setSort(s)
 }
 
 // switchPane moves the focus between the services and the right-hand side.

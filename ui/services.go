@@ -258,9 +258,14 @@ func (l *servicesList) naturalWidth() int {
 func (l *servicesList) view(focused bool) []string {
 	st := l.c.styles
 	lines := make([]string, 0, l.height)
+	// The cursor's position among the rows shown ("2/5"), and with a
+	// filter how many there are in all.
 	right := strconv.Itoa(len(l.rows))
+	if len(l.shown) > 0 {
+		right = strconv.Itoa(l.cursor+1) + "/" + strconv.Itoa(len(l.shown))
+	}
 	if l.filter != "" {
-		right = "filter " + strconv.Quote(l.filter) + " · " + strconv.Itoa(len(l.shown)) + "/" + right
+		right = "filter " + strconv.Quote(l.filter) + " · " + right + " of " + strconv.Itoa(len(l.rows))
 	}
 	lines = append(lines, joinEnds(st.paneTitle("Services", focused), st.Dim.Render(right+" "), l.width))
 	cols := l.columns()
