@@ -1,6 +1,7 @@
 package testdocker
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -22,6 +23,21 @@ func TestLeavesFirst(t *testing.T) {
 	for id, p := range parent {
 		if _, ours := parent[p]; ours && pos(id) > pos(p) {
 			t.Errorf("order %v: %s comes after its parent %s", order, id, p)
+		}
+	}
+}
+
+// Only the engine losing a parent image has a build tried again; a broken
+// Dockerfile or a missing engine fails at once.
+func TestLostBuildParent(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"build image x: unknown parent image ID sha256:0123":                      true,
+		"build image x: failed to get digest sha256:ab: image not found":          true,
+		"build image x: dockerfile parse error line 1: unknown instruction: FORM": false,
+		"build image x: Cannot connect to the Docker daemon at unix:///var/run/x": false,
+	} {
+		if got := lostBuildParent(errors.New(msg)); got != want {
+			t.Errorf("lostBuildParent(%q) = %v, want %v", msg, got, want)
 		}
 	}
 }

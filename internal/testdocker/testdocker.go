@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -105,16 +106,8 @@ func SampleImageLabelled(tb testing.TB, rt *docker.Runtime, version string, labe
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		dockerfile += "LABEL " + strconv.Quote(k) + "=" + strconv.Quote(labels[k]) + "\n"
 	}
-	buildContext, err := docker.TarContext([]docker.TarFile{
-		{Name: "Dockerfile", Body: []byte(dockerfile)},
-	})
-	if err != nil {
-		tb.Fatalf("SampleImage: %v", err)
-	}
 	tag := "clank-test/sampleapp:" + version + "-" + RandomSuffix()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := rt.BuildImage(ctx, buildContext, tag, nil, nil); err != nil {
+	if err := build(rt, tag, []docker.TarFile{{Name: "Dockerfile", Body: []byte(dockerfile)}}); err != nil {
 		tb.Fatalf("SampleImage: %v", err)
 	}
 	tb.Cleanup(func() { RemoveImage(tb, rt, tag) })
@@ -136,23 +129,49 @@ func acquireSampleBase(rt *docker.Runtime) (string, error) {
 		nonce := RandomSuffix()
 		dockerfile := "FROM scratch\nLABEL " + TestLabel + "=1 " + TestLabel + ".base=" + nonce +
 			"\nCOPY sampleapp /sampleapp\nENTRYPOINT [\"/sampleapp\"]\n"
-		buildContext, err := docker.TarContext([]docker.TarFile{
+		tag := "clank-test/sampleapp-base:" + nonce
+		if err := build(rt, tag, []docker.TarFile{
 			{Name: "Dockerfile", Body: []byte(dockerfile)},
 			{Name: "sampleapp", Mode: 0o755, Body: bin},
-		})
-		if err != nil {
-			return "", err
-		}
-		tag := "clank-test/sampleapp-base:" + nonce
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if _, err := rt.BuildImage(ctx, buildContext, tag, nil, nil); err != nil {
+		}); err != nil {
 			return "", err
 		}
 		sampleBase.tag = tag
 	}
 	sampleBase.refs++
 	return sampleBase.tag, nil
+}
+
+// build builds files as tag, and tries again (twice at the most) when the
+// engine's classic builder loses an image it was building on, which it does
+// now and then while other processes build and remove images beside it
+// ("unknown parent image", "failed to get digest"): a fault of the shared
+// engine, not of the test.
+func build(rt *docker.Runtime, tag string, files []docker.TarFile) error {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+		}
+		var buildContext io.Reader
+		if buildContext, err = docker.TarContext(files); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		_, err = rt.BuildImage(ctx, buildContext, tag, nil, nil)
+		cancel()
+		if err == nil || !lostBuildParent(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// lostBuildParent says whether a build failed because the engine lost an
+// image it was building on.
+func lostBuildParent(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "unknown parent image") || strings.Contains(msg, "failed to get digest")
 }
 
 // releaseSampleBase counts one user less, and removes the base with the last.
