@@ -64,13 +64,14 @@ func newWatch(p store.Policy, until time.Time) *watch {
 // runWatch reads the router's counts of the deployment's answers every
 // watchTick until the window ends or the watch trips.
 func (e *Engine) runWatch(ctx context.Context, s *supervised) {
-	tick := time.NewTicker(watchTick)
+	tick := newGridTicker(watchTick) // on the probes' ticks (the default interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			tick.next()
 		}
 		s.mu.Lock()
 		w := s.watch
