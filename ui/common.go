@@ -19,6 +19,8 @@ type common struct {
 	keys    *KeyMap
 	// spin is the spinner's current frame, drawn beside in-progress statuses.
 	spin string
+	// lines are the screen's lines kept between frames (render.go).
+	lines lines
 }
 
 func (c *common) now() time.Time { return c.opts.Now() }

@@ -119,13 +119,15 @@ func (m *Model) keysLine() string {
 	k := m.c.keys
 	tail := []key.Binding{k.Help, k.Quit}
 	keys := m.footerKeys()
-	h := m.help
-	h.SetWidth(0) // measured here, never cut by help
-	for n := len(keys); n >= 0; n-- {
-		line := " " + h.ShortHelpView(append(keys[:n:n], tail...))
-		if cellWidth(line) <= m.width {
-			return fit(line, m.width)
+	return m.c.lines.keys.get(bindingsKey(m.width, keys, tail), func() string {
+		h := m.help
+		h.SetWidth(0) // measured here, never cut by help
+		for n := len(keys); n >= 0; n-- {
+			line := " " + h.ShortHelpView(append(keys[:n:n], tail...))
+			if cellWidth(line) <= m.width {
+				return fit(line, m.width)
+			}
 		}
-	}
-	return fit(" "+h.ShortHelpView(tail), m.width)
+		return fit(" "+h.ShortHelpView(tail), m.width)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
 
@@ -182,7 +183,8 @@ func shortID(id string) string {
 }
 
 // fit truncates s (with an ellipsis) or pads it with spaces to exactly w cells.
-// Plain ASCII, the common case on the hot path, skips the grapheme scan.
+// Plain text (ASCII and the dashboard's one-cell glyphs), the common case on
+// the hot path, skips the grapheme scan.
 func fit(s string, w int) string {
 	if w <= 0 {
 		return ""
@@ -196,7 +198,10 @@ func fit(s string, w int) string {
 		}
 		return s[:w-1] + "…"
 	}
-	n := ansi.StringWidth(s)
+	n, narrow := narrowWidth(s)
+	if !narrow {
+		n = ansi.StringWidth(s)
+	}
 	if n > w {
 		s = ansi.Truncate(s, w, "…")
 		n = ansi.StringWidth(s)
@@ -209,8 +214,8 @@ func fit(s string, w int) string {
 
 // cellWidth is how many cells s takes on screen, escape sequences aside.
 func cellWidth(s string) int {
-	if isPlainASCII(s) {
-		return len(s)
+	if n, narrow := narrowWidth(s); narrow {
+		return n
 	}
 	return ansi.StringWidth(s)
 }
@@ -222,6 +227,54 @@ func isPlainASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// narrowWidth is the width of s when every character of it takes one cell
+// on its own: printable ASCII and the dashboard's glyphs (status marks,
+// spinner, sparkline, box drawing, arrows, the ellipsis). None of them joins
+// a neighbour into a wider cluster, so the width is the count of runes,
+// what ansi.StringWidth says of them (TestNarrowWidth checks every one).
+// narrow is false for anything else (escape sequences, wide or combining
+// characters, emoji): the caller measures those the slow way. It is a
+// good part of a frame's cost otherwise: fit and cellWidth run for most
+// cells of every row, and a status cell always holds a glyph.
+func narrowWidth(s string) (n int, narrow bool) {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < 0x80 {
+			if c < 0x20 || c == 0x7f {
+				return 0, false
+			}
+			i++
+			n++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !narrowRune(r) {
+			return 0, false
+		}
+		i += size
+		n++
+	}
+	return n, true
+}
+
+// narrowRune says whether r is one of the one-cell glyphs narrowWidth
+// counts without measuring.
+func narrowRune(r rune) bool {
+	switch {
+	case r == '·', r == '…', r == '•', r == '✗', r == '❄':
+		return true
+	case r >= 0x2190 && r <= 0x21ff: // arrows: ↺ ↻
+		return true
+	case r >= 0x2200 && r <= 0x22ff: // mathematical operators: ∅ ⊘ ⊗
+		return true
+	case r >= 0x2500 && r <= 0x25fc: // box drawing, blocks, geometric shapes: │ ─ ▌ ▸ ▁ ● ○ ◐ ◍
+		return true // but U+25FD and U+25FE, emoji of two cells
+	case r >= 0x2800 && r <= 0x28ff: // braille: the spinner
+		return true
+	}
+	return false
 }
 
 var blank = strings.Repeat(" ", 512)

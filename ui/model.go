@@ -793,12 +793,11 @@ func (m *Model) View() tea.View {
 }
 
 func (m *Model) render() string {
-	lines := make([]string, 0, m.height)
-	lines = append(lines, m.headerLine())
-	lines = append(lines, m.bannerLines()...)
-	lines = append(lines, m.body()...)
-	lines = append(lines, m.footerLine())
-	screen := strings.Join(lines, "\n")
+	header := m.header()
+	banner := m.bannerLines()
+	left, right := m.body()
+	footer := m.footerLine()
+	screen := joinScreen(header, banner, left, right, m.c.styles.paints.separator, footer)
 	switch {
 	case m.modal != nil:
 		screen = overlay(screen, m.modal.view(m.width, m.height), m.width, m.height)
@@ -808,8 +807,9 @@ func (m *Model) render() string {
 	return screen
 }
 
-func (m *Model) body() []string {
-	var left, right []string
+// body is the panes' lines: the left's and the right's side by side, or
+// only one of them (nil, the other).
+func (m *Model) body() (left, right []string) {
 	focusRight := m.focus == paneRight
 	if m.wide() || !focusRight {
 		left = m.services.view(!focusRight)
@@ -832,18 +832,7 @@ func (m *Model) body() []string {
 			right = m.deps.view(focusRight, target)
 		}
 	}
-	if left == nil {
-		return right
-	}
-	if right == nil {
-		return left
-	}
-	sep := m.c.styles.Separator.Render("│")
-	out := make([]string, len(left))
-	for i := range left {
-		out[i] = left[i] + sep + right[i]
-	}
-	return out
+	return left, right
 }
 
 // bannerHeight is how many lines the banner takes: its lines and a last
@@ -881,6 +870,8 @@ func (m *Model) host() string {
 // headerLine: the host and the state of the engine, registry and router on
 // the left; who is looking, and as what, on the right. When room is short
 // the role always shows, the actor is shortened, and the addresses go.
+// What it shows comes from headerKey's fields alone: frames keep the line
+// until one of them changes (m.header).
 func (m *Model) headerLine() string {
 	st := m.c.styles
 	left := st.Logo.Render("clank") + "  " + lipgloss.NewStyle().Bold(true).Render(m.host())

@@ -174,6 +174,8 @@ type paints struct {
 	text, dim, badge, header, frozen cellPaint
 	next, spark, spark5xx            cellPaint
 	status                           map[string]cellPaint
+	// separator is the divider between the panes, drawn.
+	separator string
 }
 
 func newPaints(s *Styles) paints {
@@ -196,6 +198,8 @@ func newPaints(s *Styles) paints {
 		spark:    on(s.Spark),
 		spark5xx: on(s.Spark5xx),
 		status:   make(map[string]cellPaint, len(s.Status)),
+
+		separator: s.Separator.Render("│"),
 	}
 	for name, st := range s.Status {
 		p.status[name] = on(st)
