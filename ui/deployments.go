@@ -534,12 +534,12 @@ func (t *deploymentsTable) view(focused bool, target int) []string {
 	case n == 0 && t.service != "":
 		lines = append(lines, fit(t.c.styles.Dim.Render("  no deployments yet: d deploys the service"), t.width))
 	}
-	var b strings.Builder
+	var b rowsBuilder
+	b.Grow(max(min(n-t.top, vis, t.height), 0) * (t.width + rowEscapes))
 	now := t.c.now()
 	for i := t.top; i < n && len(lines) < t.height && i < t.top+vis; i++ {
-		b.Reset()
-		t.row(&b, widths, t.at(i), now, i == t.cursor, focused, target)
-		line := b.String()
+		t.row(&b.Builder, widths, t.at(i), now, i == t.cursor, focused, target)
+		line := b.line()
 		if tight {
 			line = fit(line, t.width)
 		}
@@ -603,7 +603,6 @@ func (t *deploymentsTable) row(b *strings.Builder, widths []int, d *api.Deployme
 	p := &t.c.styles.paints
 	hl := selected && focused
 	text, dim := p.text.pick(hl), p.dim.pick(hl)
-	b.Grow(t.width + 96)
 	switch {
 	case d.Number == target:
 		p.badge.pick(hl).put(b, "r▸")

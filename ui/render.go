@@ -126,3 +126,21 @@ func joinScreen(header string, banner, left, right []string, sep, footer string)
 	b.WriteString(footer)
 	return b.String()
 }
+
+// rowEscapes is room for a row's escape sequences beside its cells.
+const rowEscapes = 256
+
+// rowsBuilder writes a table's rows one after the other into one buffer, so
+// that a frame's rows cost an allocation or two, not two or three each.
+// line is the row written since the last call: a part of the buffer, which
+// stays valid as the buffer grows (what was written is never changed).
+type rowsBuilder struct {
+	strings.Builder
+	from int
+}
+
+func (b *rowsBuilder) line() string {
+	s := b.String()[b.from:]
+	b.from = b.Len()
+	return s
+}

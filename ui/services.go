@@ -285,12 +285,12 @@ func (l *servicesList) view(focused bool) []string {
 	case len(l.shown) == 0:
 		lines = append(lines, fit(st.Dim.Render("  no service matches "+strconv.Quote(l.filter)), l.width))
 	}
-	var b strings.Builder
+	var b rowsBuilder
+	b.Grow(max(min(len(l.shown)-l.top, l.height), 0) * (l.width + rowEscapes))
 	now := l.c.now()
 	for i := l.top; i < len(l.shown) && len(lines) < l.height; i++ {
-		b.Reset()
-		l.row(&b, widths, &l.rows[l.shown[i]], now, i == l.cursor, focused)
-		line := b.String()
+		l.row(&b.Builder, widths, &l.rows[l.shown[i]], now, i == l.cursor, focused)
+		line := b.line()
 		if tight {
 			line = fit(line, l.width)
 		}
