@@ -20,6 +20,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/clank-dev/clank/internal/testdocker"
 	"github.com/clank-dev/clank/store"
 )
 
@@ -53,34 +54,22 @@ func buildHello(t *testing.T, cli *client.Client, tag string) string {
 	t.Helper()
 	nonce := make([]byte, 8)
 	_, _ = rand.Read(nonce)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct{ name, body string }{
+	files := []struct{ name, body string }{
 		{"Dockerfile", "FROM scratch\nCOPY hello /hello\n"},
 		{"hello", "hello from clank " + hex.EncodeToString(nonce) + "\n"},
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(f.body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{
-		Tags:   []string{tag},
-		Labels: map[string]string{testLabel: "1"},
-		Remove: true,
-	})
-	if err != nil {
-		t.Fatalf("build: %v", err)
+	// The shared engine loses a build's parent image now and then while
+	// other processes build and remove images beside it: try again then.
+	var err error
+	for attempt := range 3 {
+		if err = buildOnce(ctx, cli, tag, files); err == nil || !testdocker.LostBuildParent(err) {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
 	}
-	defer res.Body.Close()
-	if err := readStream(res.Body); err != nil {
+	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
 	insp, err := cli.ImageInspect(ctx, tag)
@@ -208,6 +197,33 @@ func TestDockerPushToEmbeddedRegistryAndPullByDigest(t *testing.T) {
 	if back.ID != id {
 		t.Fatalf("pulled image %s, want the pushed %s", back.ID, id)
 	}
+}
+
+// buildOnce builds files (FROM scratch) as tag, labelled as a test image.
+func buildOnce(ctx context.Context, cli *client.Client, tag string, files []struct{ name, body string }) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body))}); err != nil {
+			return err
+		}
+		if _, err := tw.Write([]byte(f.body)); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{
+		Tags:   []string{tag},
+		Labels: map[string]string{testLabel: "1"},
+		Remove: true,
+	})
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	return readStream(res.Body)
 }
 
 // dockerCLI runs the docker command with its config in configDir (never the

@@ -36,8 +36,8 @@ func TestLostBuildParent(t *testing.T) {
 		"build image x: dockerfile parse error line 1: unknown instruction: FORM": false,
 		"build image x: Cannot connect to the Docker daemon at unix:///var/run/x": false,
 	} {
-		if got := lostBuildParent(errors.New(msg)); got != want {
-			t.Errorf("lostBuildParent(%q) = %v, want %v", msg, got, want)
+		if got := LostBuildParent(errors.New(msg)); got != want {
+			t.Errorf("LostBuildParent(%q) = %v, want %v", msg, got, want)
 		}
 	}
 }

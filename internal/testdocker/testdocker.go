@@ -145,7 +145,7 @@ func acquireSampleBase(rt *docker.Runtime) (string, error) {
 // build builds files as tag, and tries again (twice at the most) when the
 // engine's classic builder loses an image it was building on, which it does
 // now and then while other processes build and remove images beside it
-// ("unknown parent image", "failed to get digest"): a fault of the shared
+// ("unknown parent image", "failed to get digest", "unable to find image"): a fault of the shared
 // engine, not of the test.
 func build(rt *docker.Runtime, tag string, files []docker.TarFile) error {
 	var err error
@@ -160,18 +160,19 @@ func build(rt *docker.Runtime, tag string, files []docker.TarFile) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		_, err = rt.BuildImage(ctx, buildContext, tag, nil, nil)
 		cancel()
-		if err == nil || !lostBuildParent(err) {
+		if err == nil || !LostBuildParent(err) {
 			return err
 		}
 	}
 	return err
 }
 
-// lostBuildParent says whether a build failed because the engine lost an
-// image it was building on.
-func lostBuildParent(err error) bool {
+// LostBuildParent says whether a build failed because the engine lost an
+// image it was building on (a build worth trying again).
+func LostBuildParent(err error) bool {
 	msg := err.Error()
-	return strings.Contains(msg, "unknown parent image") || strings.Contains(msg, "failed to get digest")
+	return strings.Contains(msg, "unknown parent image") || strings.Contains(msg, "failed to get digest") ||
+		strings.Contains(msg, "unable to find image")
 }
 
 // releaseSampleBase counts one user less, and removes the base with the last.
