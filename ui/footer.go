@@ -63,16 +63,19 @@ func (m *Model) footerKeys() []key.Binding {
 		} else {
 			out = append(out, with(k.Back, "services"))
 		}
+		if d != nil {
+			out = append(out, k.CopyID)
+		}
 	case m.right == showDetail:
 		out = append(out, with(k.Back, "deployments"))
 		if d := m.detail.dep; d != nil {
 			out = append(out, m.actionKeys(d)...)
 		}
-		out = append(out, k.Logs, with(k.Down, "scroll"))
+		out = append(out, k.Logs, with(k.Down, "scroll"), k.CopyID)
 	case m.right == showLogs:
 		out = append(out, m.logs.helpKeys(k)...) // the log viewer's own
 	}
-	return out
+	return append(out, k.Command)
 }
 
 // actionKeys are the actions an admin may take on deployment d: roll back

@@ -1,11 +1,16 @@
 package ui_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/ui"
@@ -109,6 +114,102 @@ func k9sHabits(t *testing.T, w *realdaemon.HistoryWorld, backend func(*testing.T
 				s.waitFor("#↓", "3/5 · ")
 				s.waitOrder(3, 5, 4, 3, 2, 1)
 			})
+		}
+	})
+
+	t.Run("command mode", func(t *testing.T) {
+		b := backend(t)
+		s := open(t, b, ui.RoleAdmin, 80, 24)
+		s.waitFor("r rollback to #1") // api's rows are read
+
+		// A service's name jumps to its deployments, focused.
+		s.press(":", "w", "e", "b")
+		s.waitFor(":web█", "web  tab complete")
+		s.press("enter")
+		s.waitDeployments("web")
+		s.waitOrder(5, 5, 4, 3, 2, 1)
+		s.press(":", "s", "e", "r", "v", "i", "c", "e", " ", "a", "p", "i", "enter")
+		s.waitDeployments("api")
+
+		// tab completes a command and a service.
+		s.press(":", "r", "o", "tab")
+		s.waitFor(":rollback █", "r: roll back")
+		s.press("w", "o", "tab")
+		s.waitFor(":rollback worker █")
+		// esc cancels: no modal, the table as it was.
+		s.press("esc")
+		s.waitGone(":rollback")
+		if frame := s.handled(); strings.Contains(frame, "Roll back") || !strings.Contains(frame, "▸ api deployments") {
+			t.Fatalf("esc ran the command:\n%s", frame)
+		}
+
+		// An unknown command says so on one line and changes nothing else.
+		before := s.handled()
+		s.press(":", "x", "y", "z", "enter")
+		s.waitFor(`unknown command "xyz": not a command or a service`)
+		after := s.handled()
+		if strip := func(f string) string { l := strings.Split(f, "\n"); return strings.Join(l[:len(l)-1], "\n") }; strip(before) != strip(after) {
+			t.Fatalf("an unknown command changed the screen:\n%s\nthen\n%s", before, after)
+		}
+		s.press(":", "s", "e", "r", "v", "i", "c", "e", " ", "n", "o", "p", "e", "enter")
+		s.waitFor(`:service NAME: no service "nope"`)
+
+		// An action by name is its key: on the selected row, the same modal.
+		s.press(":", "w", "e", "b", "enter")
+		s.waitDeployments("web")
+		s.press("j", "j", "j", ":", "r", "o", "l", "l", "b", "a", "c", "k", "enter")
+		s.waitFor("Roll back web to #2", "Changes against ACTIVE #5", "Cancel")
+		s.press("esc")
+		s.waitGone("Changes against")
+		// With a service's name, as from the services list: r's target.
+		s.press(":", "r", "o", "l", "l", "b", "a", "c", "k", " ", "a", "p", "i", "enter")
+		s.waitFor("Roll back api to #1")
+		s.waitForModal("domain shop.localhost is taken by service worker") // the daemon's refusal, as for r
+		s.press("esc")
+		s.waitGone("Changes against")
+		s.press(":", "l", "o", "g", "s", "enter")
+		s.waitFor("logs · api (active)")
+		s.press(":", "q", "enter")
+		s.tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+		if p, a := b.Plans.Load(), b.Acts.Load(); p != 2 || a != 0 {
+			t.Fatalf("the commands asked %d plans and %d acts, want 2 and 0", p, a)
+		}
+	})
+
+	t.Run("command mode as a viewer", func(t *testing.T) {
+		b := backend(t)
+		s := open(t, b, ui.RoleViewer, 80, 24)
+		s.press(":", "r", "e", "d", "e", "p", "l", "o", "y", " ", "w", "e", "b", "enter")
+		s.waitFor("read-only: viewer role")
+		s.press("esc")
+		s.waitGone("read-only")
+		s.press(":", "u", "n", "f", "r", "e", "e", "z", "e", "enter")
+		s.waitFor("read-only: viewer role: ask an admin to unfreeze web")
+		if p, a := b.Plans.Load(), b.Acts.Load(); p+a != 0 {
+			t.Fatalf("a viewer's commands reached the daemon: %d plans, %d acts", p, a)
+		}
+	})
+
+	t.Run("copy id and digest", func(t *testing.T) {
+		s := open(t, backend(t), ui.RoleAdmin, 80, 24)
+		openWeb(s)
+		s.press("j", "c")
+		s.waitFor("copied web #4's id " + w.Web[4].ID)
+		s.press("C")
+		s.waitFor("copied web #4's image digest " + w.Web[4].ImageDigest[:20])
+		s.press("enter", "c") // from its detail too
+		s.waitFor("web #4", "copied web #4's id")
+		_ = s.tm.Quit()
+		out := s.tm.FinalOutput(t, teatest.WithFinalTimeout(10*time.Second))
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(out); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{w.Web[4].ID, w.Web[4].ImageDigest} {
+			osc := "\x1b]52;c;" + base64.StdEncoding.EncodeToString([]byte(want)) + "\a"
+			if !strings.Contains(buf.String(), osc) {
+				t.Errorf("no OSC 52 sequence setting the clipboard to %s in the program's output", want)
+			}
 		}
 	})
 

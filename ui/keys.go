@@ -17,6 +17,10 @@ type KeyMap struct {
 	// its direction around.
 	Sort, SortReverse key.Binding
 
+	// Command opens the `:` prompt; CopyID and CopyDigest put the
+	// deployment's id or image digest on the terminal's clipboard.
+	Command, CopyID, CopyDigest key.Binding
+
 	// In the confirmation modal.
 	Confirm, Cancel, NextButton, Press key.Binding
 }
@@ -45,6 +49,9 @@ func DefaultKeyMap() *KeyMap {
 		Filter:      key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		Sort:        key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort by")),
 		SortReverse: key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "reverse sort")),
+		Command:     key.NewBinding(key.WithKeys(":"), key.WithHelp(":", "command")),
+		CopyID:      key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy id")),
+		CopyDigest:  key.NewBinding(key.WithKeys("C"), key.WithHelp("C", "copy digest")),
 		Help:        key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:        key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 
@@ -73,7 +80,7 @@ func (k *KeyMap) screenHelp() helpKeys {
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
 			{k.Open, k.Switch, k.Back, k.Logs, k.Filter, k.Sort, k.SortReverse},
 			{k.Rollback, k.Redeploy, k.Deploy, k.Unfreeze, k.DeleteService},
-			{k.Help, k.Quit},
+			{k.Command, k.CopyID, k.CopyDigest, k.Help, k.Quit},
 		},
 	}
 }

@@ -68,11 +68,14 @@ type Model struct {
 	showHelp  bool
 	filtering bool
 	filter    filterInput
-	help      help.Model
-	spinner   spinner.Model
-	spinning  bool
-	clock     clock
-	flash     string
+	// commanding: the `:` prompt is open (command.go).
+	commanding bool
+	command    commandInput
+	help       help.Model
+	spinner    spinner.Model
+	spinning   bool
+	clock      clock
+	flash      string
 
 	width, height int
 	// leftWidth and bodyHeight are the panes' size as last laid out.
@@ -440,6 +443,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	if m.filtering {
 		return m.handleFilterKey(msg)
 	}
+	if m.commanding {
+		return m.handleCommandKey(msg)
+	}
 	if m.banner != nil {
 		// The first key hides the banner; esc does only that.
 		m.banner = nil
@@ -467,6 +473,13 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		m.filtering = true
 		m.filter.value = m.currentFilter()
+	case key.Matches(msg, k.Command):
+		m.commanding = true
+		m.command.value = ""
+	case key.Matches(msg, k.CopyID):
+		return m.copyID()
+	case key.Matches(msg, k.CopyDigest):
+		return m.copyDigest()
 	case key.Matches(msg, k.Sort), key.Matches(msg, k.SortReverse):
 		m.sortDeployments(key.Matches(msg, k.SortReverse))
 	case key.Matches(msg, k.Switch):
@@ -917,6 +930,8 @@ func (m *Model) footerLine() string {
 	switch {
 	case m.filtering:
 		return m.filter.view(st, m.width)
+	case m.commanding:
+		return m.commandLine()
 	case m.flash != "":
 		return fit(st.Flash.Render(" "+m.flash), m.width)
 	case m.live.lost:
