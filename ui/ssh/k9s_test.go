@@ -1,0 +1,42 @@
+package ssh_test
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/clank-dev/clank/ui/internal/realdaemon"
+)
+
+// c and C copy over SSH: the OSC 52 sequence reaches the client's terminal
+// in the session's byte stream, with the deployment's id and image digest;
+// and the footer says what was copied.
+func TestCopyReachesTheSSHClient(t *testing.T) {
+	w := realdaemon.Start(t)
+	dir := t.TempDir()
+	k := newKey(t)
+	writeAuthorizedKeys(t, dir, authLine(k, ""))
+	srv := serveOn(t, dir, w.Backend())
+	tm := srv.open(t, "viewer", k)
+	tm.waitFor("testhost", realdaemon.Service, "ACTIVE")
+	tm.press("\r")
+	tm.waitLine("#2 ", "ACTIVE")
+	tm.press("c")
+	tm.waitFor("copied web #2's id")
+	tm.press("C")
+	tm.waitFor("copied web #2's image digest")
+	for _, want := range []string{w.Current.ID, w.Current.ImageDigest} {
+		osc := "\x1b]52;c;" + base64.StdEncoding.EncodeToString([]byte(want)) + "\a"
+		tm.waitUntil(func(string) string {
+			tm.mu.Lock()
+			defer tm.mu.Unlock()
+			if !strings.Contains(tm.raw.String(), osc) {
+				return "never sent the OSC 52 sequence for " + want
+			}
+			return ""
+		})
+	}
+	// The `:` prompt over SSH: a command by name.
+	tm.press(":copy\r")
+	tm.waitFor("copied web #2's id")
+}
