@@ -263,6 +263,12 @@ func (c *Client) Traffic(ctx context.Context, service string) ([]Traffic, error)
 	return out, c.do(ctx, http.MethodGet, "/v1/traffic", q, nil, &out)
 }
 
+// Stats is the live CPU and memory of every service's ACTIVE containers.
+func (c *Client) Stats(ctx context.Context) ([]ServiceStats, error) {
+	var out []ServiceStats
+	return out, c.do(ctx, http.MethodGet, "/v1/stats", nil, nil, &out)
+}
+
 // Prune removes the local images of deployments beyond the last keep that
 // were ACTIVE per service (service "" for all).
 func (c *Client) Prune(ctx context.Context, service string, keep int) ([]PrunedImage, error) {

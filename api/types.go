@@ -326,6 +326,30 @@ type Notification struct {
 	Deployment *Deployment `json:"deployment,omitempty"`
 }
 
+// ServiceStats is the live use of a service's ACTIVE containers (GET
+// /v1/stats): sampled by the daemon every few seconds while someone asks.
+// CPU is in percent of one CPU (200 = two busy CPUs); it is null until a
+// container has been read twice. Memory leaves the page cache out.
+type ServiceStats struct {
+	Service     string           `json:"service"`
+	Deployment  string           `json:"deployment_id"`
+	Number      int              `json:"number"`
+	CPUPercent  *float64         `json:"cpu_percent"`
+	MemoryBytes uint64           `json:"memory_bytes"`
+	MemoryLimit uint64           `json:"memory_limit_bytes"`
+	Containers  []ContainerStats `json:"containers"`
+}
+
+// ContainerStats is one container of a ServiceStats.
+type ContainerStats struct {
+	ContainerID string    `json:"container_id"`
+	Slot        int       `json:"slot"` // the replica's, as in Deployment.Containers
+	CPUPercent  *float64  `json:"cpu_percent"`
+	MemoryBytes uint64    `json:"memory_bytes"`
+	MemoryLimit uint64    `json:"memory_limit_bytes"`
+	SampledAt   time.Time `json:"sampled_at"`
+}
+
 // Traffic is what a service's ACTIVE containers answered through the edge
 // router, by class, in steps of Step seconds, oldest first (GET /v1/traffic).
 type Traffic struct {

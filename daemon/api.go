@@ -42,6 +42,7 @@ func (d *Daemon) apiRoutes() *routeMux {
 	mux.Handle("GET /v1/certs", jsonHandler(d.listCertificates))
 	mux.Handle("GET /v1/nodes", jsonHandler(d.listNodes))
 	mux.Handle("GET /v1/traffic", jsonHandler(d.getTraffic))
+	mux.Handle("GET /v1/stats", jsonHandler(d.getStats))
 	mux.Handle("POST /v1/services/{name}/images/check", jsonHandler(d.recheckImages))
 	// Streams.
 	mux.HandleFunc("GET /v1/events", d.events)
@@ -156,6 +157,34 @@ func (d *Daemon) getTraffic(r *http.Request) (int, any, error) {
 			at.Points = append(at.Points, api.TrafficPoint{At: p.At, C1xx: c[0], C2xx: c[1], C3xx: c[2], C4xx: c[3], C5xx: c[4]})
 		}
 		out = append(out, at)
+	}
+	return http.StatusOK, out, nil
+}
+
+// getStats answers the live CPU and memory of every ACTIVE container, from
+// the engine's sampler (one for every caller: engine/stats.go).
+func (d *Daemon) getStats(r *http.Request) (int, any, error) {
+	stats, err := d.Engine.Stats(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]api.ServiceStats, 0, len(stats))
+	for _, s := range stats {
+		as := api.ServiceStats{Service: s.Service, Deployment: s.DeploymentID, Number: s.Number,
+			MemoryBytes: s.Memory, MemoryLimit: s.MemLimit, Containers: make([]api.ContainerStats, 0, len(s.Containers))}
+		if s.HasCPU {
+			as.CPUPercent = &s.CPUPercent
+		}
+		for _, c := range s.Containers {
+			ac := api.ContainerStats{ContainerID: c.ContainerID, Slot: c.Slot, MemoryBytes: c.Memory,
+				MemoryLimit: c.MemLimit, SampledAt: c.At}
+			if c.HasCPU {
+				cpu := c.CPUPercent
+				ac.CPUPercent = &cpu
+			}
+			as.Containers = append(as.Containers, ac)
+		}
+		out = append(out, as)
 	}
 	return http.StatusOK, out, nil
 }

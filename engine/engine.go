@@ -91,6 +91,7 @@ type Engine struct {
 	docker      dockerState
 	standbyPoke chan struct{} // a standby was made: look at the next window end
 	traffic     trafficLog
+	stats       statsCache // live CPU and memory (stats.go)
 
 	ctx    context.Context // ends at Close: lifecycles and drains stop
 	cancel context.CancelFunc

@@ -42,4 +42,7 @@ type Backend interface {
 	// deployments whose last check is older than 30 s (changes come as
 	// availability events).
 	RecheckImages(ctx context.Context, service string) (int, error)
+	// Stats is the live CPU and memory of every service's ACTIVE
+	// containers, from the daemon's one sampler.
+	Stats(ctx context.Context) ([]api.ServiceStats, error)
 }

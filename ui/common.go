@@ -7,6 +7,8 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/clank-dev/clank/api"
 )
 
 // common is what every component of the dashboard shares: where to ask, who
@@ -21,6 +23,9 @@ type common struct {
 	spin string
 	// lines are the screen's lines kept between frames (render.go).
 	lines lines
+	// stats are the daemon's last sample of the ACTIVE containers' use, by
+	// service (stats.go).
+	stats map[string]api.ServiceStats
 }
 
 func (c *common) now() time.Time { return c.opts.Now() }

@@ -228,6 +228,9 @@ func (v *detailView) refresh() {
 		}
 		add("runtime", st.StatusStyle(statusKey(d.Status, d.Runtime)).Render(rt))
 	}
+	if s, ok := v.c.statsOf(d.Service, d.ID); ok && d.Status == "ACTIVE" {
+		add("usage", usageLine(s, d.Memory))
+	}
 	if d.Restarts > 0 || d.LastExit != nil {
 		restarts := strconv.Itoa(d.Restarts) + " restart(s)"
 		if d.LastExit != nil {

@@ -2,7 +2,11 @@ package ui_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"encoding/json"
+	"net"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +17,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/clank-dev/clank/api"
+	"github.com/clank-dev/clank/engine"
 	"github.com/clank-dev/clank/ui"
 	"github.com/clank-dev/clank/ui/internal/realdaemon"
 )
@@ -249,4 +254,104 @@ func TestSortFollowsLiveUpdates(t *testing.T) {
 	s.waitRow(2, "INACTIVE")
 	s.waitOrder(2, 3, 2, 1)
 	s.waitFor("2/3 · ")
+}
+
+// Live CPU and memory come from the daemon's one sampler: GET /v1/stats
+// answers the ACTIVE container of each service (JSON shape included), CPU
+// from the second sample on, and the sampler's rounds do not grow with the
+// callers: several dashboards and API callers asking at once cost one
+// round per interval; once no one asks, it stops. On screen: the services
+// list's CPU and MEM, and the ACTIVE deployment's detail.
+func TestLiveUsageFromTheRealDaemon(t *testing.T) {
+	t.Parallel()
+	w := realdaemon.Start(t)
+	eng := w.Daemon.Engine
+	rounds0 := eng.StatsRounds()
+	if rounds0 != 0 {
+		t.Fatalf("the sampler ran %d rounds before anyone asked", rounds0)
+	}
+	// Busy the app a little, through the router.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				w.Get(realdaemon.Service, "/")
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+
+	// Three dashboards and a CLI-like caller ask at once for about 7 s.
+	for range 3 {
+		s := open(t, w.Backend(), ui.RoleViewer, 200, 50)
+		s.waitFor("CPU    MEM")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var last []api.ServiceStats
+	start := time.Now()
+	for time.Since(start) < 7*time.Second {
+		st, err := w.Client.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = st
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(last) != 1 || last[0].Service != realdaemon.Service || last[0].Deployment != w.Current.ID || last[0].Number != 2 ||
+		len(last[0].Containers) != 1 || last[0].Containers[0].ContainerID != w.Current.ContainerID {
+		t.Fatalf("stats = %+v; want web #2 (%s) with its one container %s", last, w.Current.ID, w.Current.ContainerID)
+	}
+	s0 := last[0]
+	if s0.CPUPercent == nil || *s0.CPUPercent <= 0 || *s0.CPUPercent > 400 || s0.MemoryBytes < 64<<10 || s0.MemoryBytes > 1<<30 ||
+		s0.MemoryLimit < s0.MemoryBytes || s0.Containers[0].SampledAt.IsZero() {
+		t.Fatalf("web's use: cpu %v%%, memory %d of %d bytes; want a busy app's (> 0%%, 64 KiB .. 1 GiB)", s0.CPUPercent, s0.MemoryBytes, s0.MemoryLimit)
+	}
+	// Seven seconds of callers (some 40 calls and three dashboards' polls):
+	// one round every StatsInterval (2.5 s), so 3 to 5 rounds.
+	if r := eng.StatsRounds() - rounds0; r < 2 || r > 6 {
+		t.Fatalf("the sampler ran %d rounds in 7 s of many callers, want one per %s", r, engine.StatsInterval)
+	}
+
+	// The JSON, as any client reads it.
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", w.Daemon.Socket())
+	}}}
+	resp, err := hc.Get("http://clank/v1/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&raw)
+	resp.Body.Close()
+	if err != nil || len(raw) != 1 {
+		t.Fatalf("GET /v1/stats: %v, %v", raw, err)
+	}
+	for _, k := range []string{"service", "deployment_id", "number", "cpu_percent", "memory_bytes", "memory_limit_bytes", "containers"} {
+		if _, ok := raw[0][k]; !ok {
+			t.Errorf("GET /v1/stats: no %q in %v", k, raw[0])
+		}
+	}
+
+	// On screen: the list's cell and the detail's line.
+	s := open(t, w.Backend(), ui.RoleViewer, 80, 24)
+	s.waitUntil(func(frame string) string {
+		if !regexp.MustCompile(`web .*[0-9.]+% +[0-9.]+[KMG] `).MatchString(frame) {
+			return "never showed web's CPU and memory"
+		}
+		return ""
+	})
+	focusDeployments(s)
+	s.press("enter")
+	s.waitUntil(func(frame string) string {
+		if !regexp.MustCompile(`usage +cpu +[0-9.]+% · memory +[0-9.]+[KMG]`).MatchString(frame) {
+			return "never showed the usage line"
+		}
+		return ""
+	})
 }

@@ -112,7 +112,7 @@ func New(backend Backend, opts Options) *Model {
 
 // Init loads the header and the services and subscribes to the event stream.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(m.loadStatus(), m.loadServices(), m.services.loadTraffic(), m.live.start())
+	return tea.Batch(m.loadStatus(), m.loadServices(), m.services.loadTraffic(), m.live.start(), m.loadStats())
 }
 
 func (m *Model) loadStatus() tea.Cmd {
@@ -208,6 +208,10 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 	case trafficMsg:
 		return m.services.applyTraffic(msg)
+	case statsMsg:
+		return m.applyStats(msg)
+	case statsTickMsg:
+		return m.onStatsTick()
 	case pageMsg:
 		return m.deps.applyPage(msg)
 	case refreshMsg:

@@ -175,6 +175,7 @@ const (
 	svcImage
 	svcNext
 	svcTraffic
+	svcUsage
 	svcPort
 	svcDomains
 )
@@ -234,6 +235,7 @@ func (l *servicesList) columns() []column {
 		svcImage:   {title: "RUNNING", want: max(image, 7), min: min(max(image, 7), 16), prio: 9},
 		svcNext:    {title: "NEXT DEPLOY", want: next, min: min(next, 12), prio: 5},
 		svcTraffic: {title: "REQ/S", want: trafficWant, compact: sparkCells, prio: 7},
+		svcUsage:   {title: usageTitle, want: usageWidth, prio: 6},
 		svcPort:    {title: "PORT", want: 5, prio: 2},
 		svcDomains: {title: "DOMAINS", want: max(domains, 7), max: 48, min: min(max(domains, 7), 12), prio: 1},
 	}
@@ -360,6 +362,7 @@ func (l *servicesList) row(b *strings.Builder, widths []int, r *serviceRow, now 
 	if w := widths[svcTraffic]; sep(w) {
 		l.traffic(b, r, now, w, hl)
 	}
+	cell(dim, l.usageCell(r), widths[svcUsage])
 	cell(dim, strconv.Itoa(r.Port), widths[svcPort])
 	cell(dim, strings.Join(r.Domains, ","), widths[svcDomains])
 	if rest := l.width - rowMarkWidth - used; rest > 0 {

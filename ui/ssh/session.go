@@ -98,3 +98,7 @@ func (sb sessionBackend) Traffic(ctx context.Context, service string) ([]api.Tra
 func (sb sessionBackend) RecheckImages(ctx context.Context, service string) (int, error) {
 	return sb.b.RecheckImages(sb.as(ctx), service)
 }
+
+func (sb sessionBackend) Stats(ctx context.Context) ([]api.ServiceStats, error) {
+	return sb.b.Stats(sb.as(ctx))
+}

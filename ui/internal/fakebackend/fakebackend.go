@@ -37,6 +37,7 @@ type Backend struct {
 	status   api.Status
 	certs    []api.Certificate
 	traffic  map[string]api.Traffic
+	stats    []api.ServiceStats
 	services []api.Service
 	hist     map[string]*history
 	byID     map[string]ref
@@ -268,6 +269,20 @@ func (b *Backend) Traffic(_ context.Context, service string) ([]api.Traffic, err
 		}
 	}
 	return out, nil
+}
+
+// SetStats sets what Stats answers.
+func (b *Backend) SetStats(s []api.ServiceStats) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stats = s
+}
+
+// Stats implements ui.Backend.
+func (b *Backend) Stats(context.Context) ([]api.ServiceStats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]api.ServiceStats(nil), b.stats...), nil
 }
 
 // RecheckImages implements ui.Backend: it counts the call.

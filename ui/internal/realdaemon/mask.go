@@ -30,6 +30,11 @@ var masks = []*regexp.Regexp{
 	regexp.MustCompile(`([0-9]{2}:[0-9]{2}:[0-9]{2})\b`),
 	// the attempt on which a health check passed: how soon the app answers
 	regexp.MustCompile(`attempt ([0-9]+) of`),
+	// live CPU and memory (the services list's cell, the detail's usage
+	// line), sampled or not yet ("-")
+	regexp.MustCompile(`([ 0-9.]{5}[%-] [ 0-9.]{5}[BKMGTP-])`),
+	regexp.MustCompile(`cpu ([ 0-9.]{5}[%-]) · memory`),
+	regexp.MustCompile(`· memory ([ 0-9.]{5}[BKMGTP-])`),
 }
 
 // spark is a sparkline of the services list (ten cells, each in its own
