@@ -438,7 +438,7 @@ func probeWith(ctx context.Context, client *http.Client, url string, timeout tim
 	if err != nil {
 		return err
 	}
-	req.Header.Set("User-Agent", "clank-health-check")
+	req.Header.Set("User-Agent", probeUserAgent)
 	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -98,6 +98,8 @@ type replica struct {
 	// stop ends its supervisor alone (a scale down); done closes when it ended.
 	stop context.CancelFunc
 	done chan struct{}
+	// prober is its probe's kept connection; its goroutine's alone.
+	prober *keptProbe
 
 	// Guarded by s.mu.
 	containerID  string // on Swarm: the task's ID
@@ -347,6 +349,11 @@ func (e *Engine) runReplica(ctx context.Context, r *replica, initial bool) {
 	}
 	probe := newGridTicker(interval)
 	defer probe.Stop()
+	defer func() {
+		if r.prober != nil {
+			r.prober.Close()
+		}
+	}()
 	restart := time.NewTimer(time.Hour)
 	restart.Stop()
 	defer restart.Stop()
@@ -684,7 +691,7 @@ func (e *Engine) probe(ctx context.Context, r *replica) time.Duration {
 		return noRestart
 	}
 	cfg := d.Config.Health
-	err := e.probeSupervised(ctx, fmt.Sprintf("http://127.0.0.1:%d%s", port, cfg.Path), cfg.Timeout)
+	err := e.probeReplica(ctx, r, port, cfg.Path, cfg.Timeout)
 	if ctx.Err() != nil {
 		return noRestart
 	}
@@ -867,7 +874,25 @@ func (e *Engine) publishRuntime(s *supervised, msg string) {
 	e.publish(Event{Type: EventRuntime, Service: d.Service, Deployment: &d, Status: d.Status, Runtime: rs, Message: msg})
 }
 
-// probeSupervised is one health probe of a running container. It keeps the
+// probeReplica is one health probe of a replica's container on port, on
+// the connection kept from its last probe (a new one when the port or the
+// path changed).
+func (e *Engine) probeReplica(ctx context.Context, r *replica, port int, path string, timeout time.Duration) error {
+	if p := r.prober; p != nil && (p.port != port || p.path != path) {
+		p.Close()
+		r.prober = nil
+	}
+	if r.prober == nil {
+		p, err := newKeptProbe(port, path)
+		if err != nil {
+			return err
+		}
+		r.prober = p
+	}
+	return r.prober.probe(ctx, timeout)
+}
+
+// probeSupervised is one health probe of a running container (on Swarm). It keeps the
 // connection alive between probes: fifty idle services cost a probe each
 // per interval, not a TCP handshake each too.
 func (e *Engine) probeSupervised(ctx context.Context, url string, timeout time.Duration) error {

@@ -143,13 +143,20 @@ func BenchmarkSupervisionIdle(b *testing.B) {
 	// The engine stops before the image and the fifty containers go, so
 	// that no supervisor starts one again meanwhile.
 	b.Cleanup(func() { h.eng.Close() })
+	// share is the CPU time of a window as a share of one core; switches
+	// counts the context switches of the process's threads in the windows
+	// (each a thread put to sleep and woken again).
+	var switches int64
 	share := func() float64 {
-		start, wall := cpuTime(b), time.Now()
+		start, wall, sw := cpuTime(b), time.Now(), contextSwitches(b)
 		time.Sleep(window) // the window measured: idle by design
+		switches += contextSwitches(b) - sw
 		return float64(cpuTime(b)-start) / float64(time.Since(wall)) * 100
 	}
 	b.StopTimer()
 	empty := share()
+	emptySwitches := switches
+	switches = 0
 	for i := range services {
 		name := fmt.Sprintf("idle%02d", i)
 		h.service(name, v1, nil)
@@ -203,7 +210,18 @@ func BenchmarkSupervisionIdle(b *testing.B) {
 	// per service per interval).
 	perSecond := float64(services) * float64(time.Second) / float64(engine.DefaultHealthInterval)
 	b.ReportMetric((total/float64(b.N)-empty)/100*1e6/perSecond, "cpu-µs/probe")
+	b.ReportMetric((float64(switches)/float64(b.N)-float64(emptySwitches))/(perSecond*window.Seconds()), "ctxsw/probe")
 	b.Logf("%d windows of %s: %.2f%% of one core with %d supervised services, %.2f%% with none", b.N, window, total/float64(b.N), services, empty)
+}
+
+// contextSwitches is how many times the process's threads gave up a CPU,
+// by themselves or not.
+func contextSwitches(tb testing.TB) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return ru.Nvcsw + ru.Nivcsw
 }
 
 // cpuTime is the CPU time (user + system) the process has used.
