@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	uv "github.com/charmbracelet/ultraviolet"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -58,4 +59,53 @@ func slowFit(s string, w int) string {
 		n = ansi.StringWidth(s)
 	}
 	return s + strings.Repeat(" ", max(w-n, 0))
+}
+
+// TestTrimBlankKeepsTheScreen draws lines as Bubble Tea's renderer does
+// (into a cleared cell buffer) with and without their trailing blanks left
+// out: every cell must be the same, blanks under a style kept.
+func TestTrimBlankKeepsTheScreen(t *testing.T) {
+	st := DefaultStyles()
+	p := st.paints
+	sel := p.text.pick(true)
+	lines := map[string]bool{ // line: whether blanks are left out
+		"plain   ":                              true,
+		"       ":                               true,
+		"no blanks":                             false,
+		st.Dim.Render("dim") + "    ":           true,
+		st.Dim.Render("dim    "):                false, // coloured blanks: a reset after them
+		string(sel) + "selected    \x1b[m":      false,
+		string(sel) + "selected    ":            false, // a background left on
+		st.ColumnHeader.Render("BY") + "   ":    true,
+		st.ColumnHeader.Render("BY   "):         false,
+		"\x1b[1mbold\x1b[0m  ":                  true,
+		"\x1b]8;;http://x\x1b\\link  ":          false,
+		fit(st.Flash.Render(" a flash"), 40):    true,
+		"│" + st.Dim.Render("●") + " ACTIVE   ": true,
+	}
+	for line, trims := range lines {
+		got := trimBlank(line)
+		if (got != line) != trims {
+			t.Errorf("trimBlank(%q) = %q: trimmed %v, want %v", line, got, got != line, trims)
+		}
+		if !sameOnScreen(line, got, 60) {
+			t.Errorf("%q trimmed to %q draws another screen", line, got)
+		}
+	}
+}
+
+// sameOnScreen says whether a and b draw the same cells on a cleared line
+// of w cells, as Bubble Tea's renderer draws a frame.
+func sameOnScreen(a, b string, w int) bool {
+	ba, bb := uv.NewScreenBuffer(w, 1), uv.NewScreenBuffer(w, 1)
+	ba.Clear()
+	bb.Clear()
+	uv.NewStyledString(a).Draw(ba, ba.Bounds())
+	uv.NewStyledString(b).Draw(bb, bb.Bounds())
+	for x := range w {
+		if !ba.CellAt(x, 0).Equal(bb.CellAt(x, 0)) {
+			return false
+		}
+	}
+	return true
 }

@@ -80,7 +80,8 @@ func (m *Model) header() string {
 
 // joinScreen puts the screen's lines together in one string, allocated
 // once: the header, the banner, the body (left and right joined by sep when
-// both are there, else the one that is) and the footer.
+// both are there, else the one that is) and the footer. Each line's
+// trailing blanks in no style are left out (trimBlank).
 func joinScreen(header string, banner, left, right []string, sep, footer string) string {
 	rows := len(left)
 	switch {
@@ -104,27 +105,51 @@ func joinScreen(header string, banner, left, right []string, sep, footer string)
 	}
 	var b strings.Builder
 	b.Grow(size)
-	b.WriteString(header)
+	b.WriteString(trimBlank(header))
 	for _, l := range banner {
 		b.WriteByte('\n')
-		b.WriteString(l)
+		b.WriteString(trimBlank(l))
 	}
 	for i := range rows {
 		b.WriteByte('\n')
 		switch {
 		case left == nil:
-			b.WriteString(right[i])
+			b.WriteString(trimBlank(right[i]))
 		case right == nil:
-			b.WriteString(left[i])
+			b.WriteString(trimBlank(left[i]))
 		default:
 			b.WriteString(left[i])
 			b.WriteString(sep)
-			b.WriteString(right[i])
+			b.WriteString(trimBlank(right[i]))
 		}
 	}
 	b.WriteByte('\n')
-	b.WriteString(footer)
+	b.WriteString(trimBlank(footer))
 	return b.String()
+}
+
+// trimBlank leaves out the blanks that end line when they are drawn in no
+// style (no escape sequence before them, or a reset last): the renderer
+// clears its screen to exactly such blanks before it draws a frame, so the
+// screen is the same, and every cell left out is one the renderer neither
+// parses nor writes into its buffer. Blanks under a style (the selected
+// row's background, an underline) stay.
+func trimBlank(line string) string {
+	end := len(line)
+	for end > 0 && line[end-1] == ' ' {
+		end--
+	}
+	if end == len(line) {
+		return line
+	}
+	i := strings.LastIndexByte(line[:end], '\x1b')
+	if i < 0 {
+		return line[:end]
+	}
+	if tail := line[i:end]; strings.HasPrefix(tail, "\x1b[m") || strings.HasPrefix(tail, "\x1b[0m") {
+		return line[:end]
+	}
+	return line
 }
 
 // rowEscapes is room for a row's escape sequences beside its cells.
