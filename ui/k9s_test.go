@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/clank-dev/clank/api"
@@ -216,6 +217,46 @@ func k9sHabits(t *testing.T, w *realdaemon.HistoryWorld, backend func(*testing.T
 				t.Errorf("no OSC 52 sequence setting the clipboard to %s in the program's output", want)
 			}
 		}
+	})
+
+	t.Run("mouse", func(t *testing.T) {
+		s := open(t, backend(t), ui.RoleAdmin, 200, 50)
+		s.waitFor("api deployments", "r rollback to #1")
+		click := func(x, y int) { s.tm.Send(tea.MouseClickMsg{X: x, Y: y, Button: tea.MouseLeft}) }
+		wheel := func(x, y int, b tea.MouseButton) { s.tm.Send(tea.MouseWheelMsg{X: x, Y: y, Button: b}) }
+		// Line 0 is the header; each pane has a title and a column header:
+		// the services' rows are api (3), web (4), worker (5).
+		click(5, 4)
+		s.waitFor("▸ Services", "2/3", "web deployments", "rollback of #1")
+		// The deployments' third row is #3; clicking it focuses the table.
+		click(150, 5)
+		s.waitFor("▸ web deployments", "3/5 · ")
+		s.waitOrder(3, 5, 4, 3, 2, 1)
+		// The wheel moves the table's cursor, three rows a notch.
+		wheel(150, 10, tea.MouseWheelDown)
+		s.waitOrder(1, 5, 4, 3, 2, 1)
+		wheel(150, 10, tea.MouseWheelUp)
+		s.waitOrder(4, 5, 4, 3, 2, 1)
+		// Over the services, it moves theirs, and the deployments follow.
+		wheel(5, 10, tea.MouseWheelDown)
+		s.waitFor("worker deployments", "3/3")
+		// A click below the rows, or on the divider, selects nothing.
+		click(5, 30)
+		s.waitFor("▸ Services", "3/3")
+
+		d := open(t, backend(t), ui.RoleAdmin, 80, 24)
+		openWeb(d)
+		d.press("j", "enter")
+		d.waitFor("web #4", "rollback of #1", "API_KEY=")
+		d.waitGone("loading…")
+		top := strings.Split(d.plain(), "\n")[3]
+		d.tm.Send(tea.MouseWheelMsg{X: 10, Y: 10, Button: tea.MouseWheelDown})
+		d.waitUntil(func(frame string) string {
+			if strings.Split(frame, "\n")[3] == top {
+				return "never scrolled the detail"
+			}
+			return ""
+		})
 	})
 
 	t.Run("sort keys are for the deployments", func(t *testing.T) {

@@ -192,6 +192,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.setSize(msg.Width, msg.Height)
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
+	case tea.MouseClickMsg, tea.MouseWheelMsg:
+		return m.handleMouse(msg.(tea.MouseMsg))
 	case statusMsg:
 		m.status, m.statusErr = msg.status, msg.err
 	case servicesMsg:
@@ -805,6 +807,8 @@ func (m *Model) unfreeze() tea.Cmd {
 func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
+	// Clicks and the wheel (mouse.go); selecting text then takes shift.
+	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = "clank · " + m.host()
 	return v
 }
@@ -957,6 +961,7 @@ func (m *Model) helpBox() string {
 		groups = m.logs.fullHelp(m.c.keys)
 	}
 	body := st.ModalTitle.Render("Keys") + "\n\n" + h.FullHelpView(groups)
+	body += "\n\n" + st.Dim.Render("mouse: click selects, the wheel scrolls; shift+drag selects text")
 	if !m.c.admin() {
 		body += "\n\n" + st.Dim.Render(readOnlyReason+": r, R, d, u and D only explain")
 	}
