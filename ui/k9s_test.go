@@ -219,6 +219,20 @@ func k9sHabits(t *testing.T, w *realdaemon.HistoryWorld, backend func(*testing.T
 		}
 	})
 
+	t.Run("command prompt", func(t *testing.T) {
+		for _, size := range sizes {
+			t.Run(size.name, func(t *testing.T) {
+				s := open(t, backend(t), ui.RoleAdmin, size.w, size.h)
+				s.waitFor("r rollback to #1")
+				s.press(":", "r")
+				s.waitFor(":r█", "redeploy rollback", "tab complete · enter run · esc cancel")
+				s.golden()
+				s.press("esc")
+				s.waitGone(":r█")
+			})
+		}
+	})
+
 	t.Run("mouse", func(t *testing.T) {
 		s := open(t, backend(t), ui.RoleAdmin, 200, 50)
 		s.waitFor("api deployments", "r rollback to #1")
@@ -380,19 +394,56 @@ func TestLiveUsageFromTheRealDaemon(t *testing.T) {
 	}
 
 	// On screen: the list's cell and the detail's line.
-	s := open(t, w.Backend(), ui.RoleViewer, 80, 24)
-	s.waitUntil(func(frame string) string {
-		if !regexp.MustCompile(`web .*[0-9.]+% +[0-9.]+[KMG] `).MatchString(frame) {
-			return "never showed web's CPU and memory"
-		}
-		return ""
-	})
-	focusDeployments(s)
-	s.press("enter")
-	s.waitUntil(func(frame string) string {
-		if !regexp.MustCompile(`usage +cpu +[0-9.]+% · memory +[0-9.]+[KMG]`).MatchString(frame) {
-			return "never showed the usage line"
-		}
-		return ""
-	})
+	for _, size := range sizes {
+		t.Run(size.name, func(t *testing.T) {
+			s := open(t, w.Backend(), ui.RoleViewer, size.w, size.h)
+			s.waitUntil(func(frame string) string {
+				if !regexp.MustCompile(`web .*[0-9.]+% +[0-9.]+[KMG] `).MatchString(frame) {
+					return "never showed web's CPU and memory"
+				}
+				return ""
+			})
+			focusDeployments(s)
+			s.press("enter")
+			s.waitUntil(func(frame string) string {
+				if !regexp.MustCompile(`usage +cpu +[0-9.]+% · memory +[0-9.]+[KMG]`).MatchString(frame) {
+					return "never showed the usage line"
+				}
+				return ""
+			})
+			// The whole record and its lifecycle, read from the daemon
+			// (they come together).
+			s.waitGone("loading…")
+			s.golden()
+		})
+	}
+}
+
+// The sampler stops once no one asked for StatsIdle: an idle daemon reads
+// nothing from Docker.
+func TestStatsSamplerStopsWhenNoOneAsks(t *testing.T) {
+	t.Parallel()
+	w := realdaemon.New(t)
+	eng := w.Daemon.Engine
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := w.Client.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if eng.StatsRounds() < 1 {
+		t.Fatalf("the first answer came before the sampler's first round")
+	}
+	time.Sleep(engine.StatsIdle + 2*engine.StatsInterval)
+	stopped := eng.StatsRounds()
+	time.Sleep(2 * engine.StatsInterval)
+	if r := eng.StatsRounds(); r != stopped {
+		t.Fatalf("the sampler ran %d more rounds %s after the last ask", r-stopped, engine.StatsIdle+2*engine.StatsInterval)
+	}
+	// And starts again at the next ask.
+	if _, err := w.Client.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := eng.StatsRounds(); r < stopped+1 || r > stopped+2 {
+		t.Fatalf("after the next ask the sampler ran %d rounds, want 1", r-stopped)
+	}
 }
