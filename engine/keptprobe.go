@@ -33,8 +33,14 @@ type keptProbe struct {
 
 	conn net.Conn // nil: none kept
 	br   *bufio.Reader
-	got  int64 // bytes read on conn
+	got  int64 // bytes read on conn in this exchange
+	// limit bounds got while the answer's head is read (0: none), as the
+	// Transport bounds a response's headers.
+	limit int64
 }
+
+// maxAnswerHead is the Transport's default bound on a response's headers.
+const maxAnswerHead = 10 << 20
 
 // newKeptProbe is a probe of GET path on 127.0.0.1:port.
 func newKeptProbe(port int, path string) (*keptProbe, error) {
@@ -62,6 +68,9 @@ func (p *keptProbe) Close() {
 // Read counts what the connection gave, so that a kept connection that the
 // server closed meanwhile (nothing read) can be told from an answer cut off.
 func (p *keptProbe) Read(b []byte) (int, error) {
+	if p.limit > 0 && p.got >= p.limit {
+		return 0, fmt.Errorf("net/http: server response headers exceeded %d bytes; aborted", maxAnswerHead)
+	}
 	n, err := p.conn.Read(b)
 	p.got += int64(n)
 	return n, err
@@ -106,7 +115,7 @@ func (p *keptProbe) exchange(ctx context.Context, deadline time.Time) (err error
 		p.conn = conn
 		p.br = bufio.NewReader(p)
 	}
-	p.got = 0
+	p.got, p.limit = 0, 0
 	keep := false
 	defer func() {
 		if !keep {
@@ -130,6 +139,7 @@ func (p *keptProbe) exchange(ctx context.Context, deadline time.Time) (err error
 		return err
 	}
 	var resp *http.Response
+	p.limit = maxAnswerHead
 	for range maxInformational + 1 {
 		if resp, err = http.ReadResponse(p.br, p.req); err != nil {
 			return fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", err)
@@ -138,6 +148,7 @@ func (p *keptProbe) exchange(ctx context.Context, deadline time.Time) (err error
 			break // 1xx but 101 are followed by the answer itself
 		}
 	}
+	p.limit = 0 // the body is bounded below
 	if resp.StatusCode >= 100 && resp.StatusCode <= 199 && resp.StatusCode != http.StatusSwitchingProtocols {
 		return fmt.Errorf("net/http: too many 1xx informational responses")
 	}

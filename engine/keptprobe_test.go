@@ -122,6 +122,16 @@ func TestKeptProbeAnswersAsNetHTTP(t *testing.T) {
 			w.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
 			return true
 		}, []string{"healthy", "healthy"}},
+		{"headers without end", func(w *bufio.Writer, n int) bool {
+			w.WriteString("HTTP/1.1 200 OK\r\n")
+			line := "X-Filler: " + strings.Repeat("x", 1000) + "\r\n"
+			for range (maxAnswerHead / len(line)) + 100 {
+				if _, err := w.WriteString(line); err != nil {
+					break
+				}
+			}
+			return true
+		}, nil},
 		{"closed with no answer", func(w *bufio.Writer, n int) bool { return true }, nil},
 		{"not HTTP", answers("hello there\r\n\r\n"), nil},
 		{"a bad status", answers("HTTP/1.1 2000 OK\r\n\r\n"), nil},
@@ -154,6 +164,7 @@ func TestKeptProbeAnswersAsNetHTTP(t *testing.T) {
 				if got != want {
 					t.Fatalf("probe %d: kept %q, net/http %q", i+1, got, want)
 				}
+				t.Logf("probe %d: %s", i+1, got)
 				if tc.want != nil && got != tc.want[i] {
 					t.Fatalf("probe %d: %q, want %q", i+1, got, tc.want[i])
 				}
