@@ -154,8 +154,9 @@ func (p *keptProbe) exchange(ctx context.Context, deadline time.Time) (err error
 	}
 	_, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	// Reusable: the whole body read, and neither side asked to close.
+	// The body is not closed: its Close would read the rest, to the
+	// deadline for a body without end; the connection goes instead.
 	keep = rerr == nil && !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols && bodyDone(resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode >= 400 {
 		return fmt.Errorf("%w: HTTP %d", errUnhealthy, resp.StatusCode)
 	}
@@ -165,8 +166,8 @@ func (p *keptProbe) exchange(ctx context.Context, deadline time.Time) (err error
 // probeUserAgent is the User-Agent of health probes.
 const probeUserAgent = "clank-health-check"
 
-// maxInformational bounds the 1xx answers before the answer itself, as the
-// Transport does (its limit is on their headers' size, ours on their count).
+// maxInformational bounds the 1xx answers before the answer itself (the
+// Transport bounds only their size, which maxAnswerHead does here too).
 const maxInformational = 5
 
 // bodyDone reports whether a body has nothing more to give.

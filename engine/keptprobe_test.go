@@ -122,6 +122,17 @@ func TestKeptProbeAnswersAsNetHTTP(t *testing.T) {
 			w.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
 			return true
 		}, []string{"healthy", "healthy"}},
+		{"a body without end", func(w *bufio.Writer, n int) bool {
+			w.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+			for {
+				if _, err := w.WriteString("400\r\n" + strings.Repeat("x", 0x400) + "\r\n"); err != nil {
+					return true
+				}
+				if err := w.Flush(); err != nil {
+					return true
+				}
+			}
+		}, []string{"healthy", "healthy"}},
 		{"headers without end", func(w *bufio.Writer, n int) bool {
 			w.WriteString("HTTP/1.1 200 OK\r\n")
 			line := "X-Filler: " + strings.Repeat("x", 1000) + "\r\n"
@@ -159,10 +170,17 @@ func TestKeptProbeAnswersAsNetHTTP(t *testing.T) {
 			defer kept.Close()
 			probes := max(len(tc.want), 2)
 			for i := range probes {
+				start := time.Now()
 				want := describe(probeWith(context.Background(), client, fmt.Sprintf("http://127.0.0.1:%d/healthz", viaHTTP.port()), timeout))
+				tookHTTP := time.Since(start)
+				start = time.Now()
 				got := describe(kept.probe(context.Background(), timeout))
+				took := time.Since(start)
 				if got != want {
 					t.Fatalf("probe %d: kept %q, net/http %q", i+1, got, want)
+				}
+				if took >= timeout && tookHTTP < timeout {
+					t.Fatalf("probe %d: kept took %s, to the timeout; net/http %s", i+1, took, tookHTTP)
 				}
 				t.Logf("probe %d: %s", i+1, got)
 				if tc.want != nil && got != tc.want[i] {
