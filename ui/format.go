@@ -231,16 +231,25 @@ func isPlainASCII(s string) bool {
 
 // narrowWidth is the width of s when every character of it takes one cell
 // on its own: printable ASCII and the dashboard's glyphs (status marks,
-// spinner, sparkline, box drawing, arrows, the ellipsis). None of them joins
-// a neighbour into a wider cluster, so the width is the count of runes,
-// what ansi.StringWidth says of them (TestNarrowWidth checks every one).
-// narrow is false for anything else (escape sequences, wide or combining
+// spinner, sparkline, box drawing, arrows, the ellipsis), styled or not
+// (CSI sequences such as SGR take no cell). None of them joins a neighbour
+// into a wider cluster, so the width is the count of runes, what
+// ansi.StringWidth says of them (TestNarrowWidth checks every one). narrow
+// is false for anything else (other escape sequences, wide or combining
 // characters, emoji): the caller measures those the slow way. It is a
 // good part of a frame's cost otherwise: fit and cellWidth run for most
 // cells of every row, and a status cell always holds a glyph.
 func narrowWidth(s string) (n int, narrow bool) {
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c == 0x1b {
+			end := csiEnd(s, i)
+			if end < 0 {
+				return 0, false
+			}
+			i = end
+			continue
+		}
 		if c < 0x80 {
 			if c < 0x20 || c == 0x7f {
 				return 0, false
@@ -257,6 +266,24 @@ func narrowWidth(s string) (n int, narrow bool) {
 		n++
 	}
 	return n, true
+}
+
+// csiEnd is where the CSI sequence at s[i] ends (ESC [, parameter and
+// intermediate bytes, a final byte), or -1 when s[i] starts no whole one.
+func csiEnd(s string, i int) int {
+	if i+1 >= len(s) || s[i+1] != '[' {
+		return -1
+	}
+	for j := i + 2; j < len(s); j++ {
+		switch c := s[j]; {
+		case c >= 0x20 && c <= 0x3f:
+		case c >= 0x40 && c <= 0x7e:
+			return j + 1
+		default:
+			return -1
+		}
+	}
+	return -1
 }
 
 // narrowRune says whether r is one of the one-cell glyphs narrowWidth

@@ -39,9 +39,27 @@ func TestNarrowWidth(t *testing.T) {
 			}
 		}
 	}
+	// Styled: the sequences take no cell.
+	st := DefaultStyles()
+	for _, s := range []string{
+		st.paneTitle("web deployments", true), st.Dim.Render("newest first "), "\x1b[1mx\x1b[m",
+		st.Logo.Render("clank") + "  " + st.HeaderOK.Render("docker up"), "\x1b[38;2;1;2;3;48;5;99m● ACTIVE\x1b[0m  ",
+		string(st.paints.status["FAILED"].selected) + "✗ FAILED\x1b[m",
+	} {
+		n, narrow := narrowWidth(s)
+		if !narrow || n != ansi.StringWidth(s) {
+			t.Errorf("narrowWidth(%q) = %d, %v; ansi.StringWidth = %d", s, n, narrow, ansi.StringWidth(s))
+		}
+		for _, w := range []int{3, 12, 40} {
+			if got := fit(s, w); got != slowFit(s, w) {
+				t.Errorf("fit(%q, %d) = %q, want %q", s, w, got, slowFit(s, w))
+			}
+		}
+	}
 	// Left to the slow way: wide, emoji, joined or invisible characters,
-	// escape sequences.
-	for _, s := range []string{"◽", "◾", "❄\ufe0f", "a\u0301", "日本", "👍", "a\u200db", "\x1b[1mx\x1b[m", "\t", "soft\u00adhyphen"} {
+	// escape sequences other than whole CSI ones.
+	for _, s := range []string{"◽", "◾", "❄\ufe0f", "a\u0301", "日本", "👍", "a\u200db", "\t", "soft\u00adhyphen",
+		"\x1b]8;;http://x\x1b\\link", "\x1b[1", "x\x1b", "\x1bPq\x1b\\", "\x1b[1\x07m"} {
 		if _, narrow := narrowWidth(s); narrow {
 			t.Errorf("narrowWidth(%q) claims to know its width", s)
 		}
