@@ -11,7 +11,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
+
+	"github.com/clank-dev/clank/internal/connpeek"
 )
 
 // keptProbe is a supervised replica's health probe on a connection of its
@@ -31,7 +34,8 @@ type keptProbe struct {
 	req  *http.Request
 	wire []byte // req as written
 
-	conn net.Conn // nil: none kept
+	conn net.Conn        // nil: none kept
+	raw  syscall.RawConn // conn's socket, to look for bytes sent unasked
 	br   *bufio.Reader
 	got  int64 // bytes read on conn in this exchange
 	// limit bounds got while the answer's head is read (0: none), as the
@@ -106,6 +110,9 @@ func (p *keptProbe) probe(ctx context.Context, timeout time.Duration) error {
 // is kept) and reads the answer; the connection is kept only when the
 // answer leaves it reusable.
 func (p *keptProbe) exchange(ctx context.Context, deadline time.Time) (err error) {
+	if p.conn != nil && p.unasked() {
+		p.Close() // its next "answer" would be the server's old bytes
+	}
 	if p.conn == nil {
 		d := net.Dialer{Deadline: deadline}
 		conn, err := d.DialContext(ctx, "tcp", p.addr)
@@ -114,6 +121,10 @@ func (p *keptProbe) exchange(ctx context.Context, deadline time.Time) (err error
 		}
 		p.conn = conn
 		p.br = bufio.NewReader(p)
+		p.raw = nil
+		if sc, ok := conn.(syscall.Conn); ok {
+			p.raw, _ = sc.SyscallConn()
+		}
 	}
 	p.got, p.limit = 0, 0
 	keep := false
@@ -156,11 +167,22 @@ func (p *keptProbe) exchange(ctx context.Context, deadline time.Time) (err error
 	// Reusable: the whole body read, and neither side asked to close.
 	// The body is not closed: its Close would read the rest, to the
 	// deadline for a body without end; the connection goes instead.
-	keep = rerr == nil && !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols && bodyDone(resp.Body)
+	// Nor is a connection kept on which the server sent more than its
+	// answer (unasked checks again for bytes that come later).
+	keep = rerr == nil && !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols && bodyDone(resp.Body) &&
+		p.br.Buffered() == 0
 	if resp.StatusCode >= 400 {
 		return fmt.Errorf("%w: HTTP %d", errUnhealthy, resp.StatusCode)
 	}
 	return nil // a body cut off after the status counts as an answer, as with probeWith
+}
+
+// unasked reports whether the kept connection is no longer fit for a probe:
+// the server sent bytes nobody asked for since the last answer (a probe
+// would read them as its own answer: a stale "200" from a server that now
+// fails), or closed it; or its socket cannot be looked at.
+func (p *keptProbe) unasked() bool {
+	return p.br.Buffered() > 0 || connpeek.Peek(p.raw) != connpeek.Quiet
 }
 
 // probeUserAgent is the User-Agent of health probes.

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/clank-dev/clank/internal/connpeek"
 )
 
 // maxResponseHeaderBytes bounds what a backend may send before its response body, as
@@ -247,13 +249,13 @@ type backendConn struct {
 func (c *backendConn) close() { c.conn.Close() }
 
 // connState is what peek finds on an idle connection.
-type connState int
+type connState = connpeek.State
 
 const (
-	connQuiet     connState = iota // nothing to read: safe to send the next request on
-	connBytes                      // bytes that answer no request
-	connClosed                     // the backend closed it, or it failed
-	connUncertain                  // no socket to look at
+	connQuiet     = connpeek.Quiet     // nothing to read: safe to send the next request on
+	connBytes     = connpeek.Bytes     // bytes that answer no request
+	connClosed    = connpeek.Closed    // the backend closed it, or it failed
+	connUncertain = connpeek.Uncertain // no socket to look at: not reused
 )
 
 // staleError marks a failure before the backend answered anything (see RoundTrip).
