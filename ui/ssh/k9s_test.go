@@ -20,7 +20,9 @@ func TestCopyReachesTheSSHClient(t *testing.T) {
 	tm := srv.open(t, "viewer", k)
 	tm.waitFor("testhost", realdaemon.Service, "ACTIVE")
 	tm.press("\r")
-	tm.waitLine("#2 ", "ACTIVE")
+	// The deployments' row: its KIND says so ("#2" and ACTIVE alone are
+	// the services list's row too, there before the table is).
+	tm.waitLine("#2 ", "ACTIVE", "deploy")
 	tm.press("c")
 	tm.waitFor("copied web #2's id")
 	tm.press("C")
