@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clank-dev/clank/ui/internal/realdaemon"
 )
@@ -41,4 +42,25 @@ func TestCopyReachesTheSSHClient(t *testing.T) {
 	// The `:` prompt over SSH: a command by name.
 	tm.press(":copy\r")
 	tm.waitFor("copied web #2's id")
+}
+
+// Ten sessions polling the live CPU and memory every 2.5 s share their
+// reads: about one call to the daemon a second, not one per session a poll.
+func TestSessionsShareTheStatsReads(t *testing.T) {
+	w := quiet(t)
+	dir := t.TempDir()
+	k := newKey(t)
+	writeAuthorizedKeys(t, dir, authLine(k, ""))
+	srv := serveOn(t, dir, w.Backend())
+	const n = 10
+	for range n {
+		tm := srv.open(t, "viewer", k)
+		tm.waitFor("testhost", "CPU", "MEM")
+	}
+	before := srv.srv.StatsReads()
+	time.Sleep(6 * time.Second)
+	// Unshared: n sessions × 2 or 3 polls in 6 s; shared: at most one a second.
+	if got := srv.srv.StatsReads() - before; got < 1 || got > 8 {
+		t.Fatalf("%d sessions made %d reads of the stats in 6 s, want 1 to 8 (one per second at most)", n, got)
+	}
 }

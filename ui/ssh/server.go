@@ -70,6 +70,7 @@ type Server struct {
 	ctx    context.Context // ends every session's program on Shutdown
 	cancel context.CancelFunc
 	events *eventFeed
+	stats  *statsShare // the sessions' one read of the daemon's stats (session.go)
 	conns  connSet
 	addr   atomic.Pointer[string]
 }
@@ -101,6 +102,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		events: &eventFeed{ctx: ctx, backend: opts.Backend},
+		stats:  &statsShare{},
 	}
 	s.srv, err = wish.NewServer(
 		wish.WithAddress(opts.Addr),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"charm.land/ssh"
@@ -25,6 +27,7 @@ type sessionBackend struct {
 	b      ui.Backend
 	caller func() api.Caller
 	events *eventFeed // shared by the sessions: see eventFeed
+	stats  *statsShare
 }
 
 var _ ui.Backend = sessionBackend{}
@@ -32,7 +35,7 @@ var _ ui.Backend = sessionBackend{}
 // sessionBackend gives a session's dashboard a backend that acts as id, the
 // session of key from remote.
 func (s *Server) sessionBackend(id identity, key ssh.PublicKey, remote net.Addr) sessionBackend {
-	return sessionBackend{b: s.opts.Backend, events: s.events, caller: func() api.Caller {
+	return sessionBackend{b: s.opts.Backend, events: s.events, stats: s.stats, caller: func() api.Caller {
 		role := ui.RoleViewer
 		if g, ok := s.keys.lookup(key, remote, time.Now()); ok {
 			role = g.role
@@ -99,6 +102,38 @@ func (sb sessionBackend) RecheckImages(ctx context.Context, service string) (int
 	return sb.b.RecheckImages(sb.as(ctx), service)
 }
 
+// Stats is the sessions' shared read of the daemon's stats: every role sees
+// the same, and the daemon's sampler refreshes them every few seconds, so
+// one read serves the sessions that ask within statsShareTTL (50 sessions
+// polling cost the daemon one call, not 50).
 func (sb sessionBackend) Stats(ctx context.Context) ([]api.ServiceStats, error) {
-	return sb.b.Stats(sb.as(ctx))
+	return sb.stats.get(func() ([]api.ServiceStats, error) { return sb.b.Stats(sb.as(ctx)) })
+}
+
+// statsShareTTL is how long one read of the stats serves: under the
+// dashboard's poll (2.5 s), so each poll sees a fresh sample.
+const statsShareTTL = time.Second
+
+// statsShare is the last read of the stats; a read that finds it older than
+// statsShareTTL reads again, the others that ask meanwhile waiting for it.
+type statsShare struct {
+	mu    sync.Mutex
+	at    time.Time
+	stats []api.ServiceStats // read only: each dashboard copies what it keeps
+	reads atomic.Int64       // calls to the daemon (tests)
+}
+
+func (s *statsShare) get(read func() ([]api.ServiceStats, error)) ([]api.ServiceStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.at.IsZero() && time.Since(s.at) < statsShareTTL {
+		return s.stats, nil
+	}
+	s.reads.Add(1)
+	stats, err := read()
+	if err != nil {
+		return nil, err
+	}
+	s.at, s.stats = time.Now(), stats
+	return stats, nil
 }
