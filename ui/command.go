@@ -130,15 +130,17 @@ func (m *Model) completions(line string) []string {
 		word = fields[len(fields)-1]
 	}
 	var out []string
+	cmds := m.commands()
 	if len(fields) == 0 || len(fields) == 1 && word != "" {
-		for _, c := range m.commands() {
+		for _, c := range cmds {
 			if strings.HasPrefix(c.name, word) {
 				out = append(out, c.name)
 			}
 		}
 	}
+	services := len(fields) <= 1 || lookupCommand(cmds, fields[0]) != nil
 	for _, r := range m.services.rows {
-		if strings.HasPrefix(r.Name, word) && (len(fields) <= 1 || lookupCommand(m.commands(), fields[0]) != nil) {
+		if services && strings.HasPrefix(r.Name, word) {
 			out = append(out, r.Name)
 		}
 	}
