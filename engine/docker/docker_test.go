@@ -94,9 +94,18 @@ func TestContainerLifecycle(t *testing.T) {
 	})
 
 	t.Run("logs", func(t *testing.T) {
+		// The app logs the request before it answers, but Docker may write
+		// the line to its log a moment after the answer came back (a CI run
+		// under load read the log without it): look again for a while.
 		var buf bytes.Buffer
-		if err := rt.Logs(ctx, c.ID, engine.LogOptions{}, &buf); err != nil {
-			t.Fatal(err)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			buf.Reset()
+			if err := rt.Logs(ctx, c.ID, engine.LogOptions{}, &buf); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(buf.String(), "GET /env/GREETING") || time.Now().After(deadline) {
+				break
+			}
 		}
 		if !strings.Contains(buf.String(), "sampleapp v1-env listening on") || !strings.Contains(buf.String(), "GET /env/GREETING") {
 			t.Errorf("logs = %q, want the startup line and the request log", buf.String())
