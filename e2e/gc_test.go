@@ -23,6 +23,8 @@ func TestRegistryGCKeepsWhatADeploymentRecorded(t *testing.T) {
 	d := startDaemonWithRegistry(t)
 	_, port, _ := net.SplitHostPort(d.registry())
 	host := "localhost:" + port
+	// What the daemon pulled by digest under host has no tag to remove it by.
+	testdocker.CleanupRegistry(t, rt, host)
 	auth := dockerregistry.AuthConfig{Username: "clank", Password: strings.TrimSpace(d.ok("registry", "login", "--print-password")), ServerAddress: host}
 	ctx := context.Background()
 	pushAs := func(src, ref string) {
