@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clank-dev/clank/api"
 	"github.com/clank-dev/clank/store"
 )
 
@@ -42,14 +43,14 @@ type logLine struct {
 	text  string // after the time, with its newline
 }
 
-// parseLogLine splits a line that Docker wrote with its time.
+// parseLogLine splits a line that Docker wrote with its time, as the
+// dashboard's log viewer does (api.SplitLogTimestamp).
 func parseLogLine(slot int, line string) logLine {
-	stamp, rest, ok := strings.Cut(line, " ")
-	at, err := time.Parse(time.RFC3339Nano, stamp)
-	if !ok || err != nil {
+	at, rest, ok := api.SplitLogTimestamp(line)
+	if !ok {
 		return logLine{slot: slot, text: line}
 	}
-	return logLine{at: at, stamp: stamp, slot: slot, text: rest}
+	return logLine{at: at, stamp: line[:len(line)-len(rest)-1], slot: slot, text: rest}
 }
 
 // format is the line as a reader of several replicas gets it.
