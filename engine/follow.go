@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clank-dev/clank/store"
@@ -29,6 +30,9 @@ type dockerState struct {
 	up    bool
 	err   string
 	since time.Time
+	// lost counts the times Docker was lost: a check that began before a
+	// loss does not verify a container after it.
+	lost atomic.Uint64
 }
 
 // DockerStatus is whether the Docker engine answers, since when, and why not.
@@ -47,10 +51,12 @@ func (e *Engine) Docker() DockerStatus {
 }
 
 // setDocker records whether Docker answers (err nil) and publishes a change.
-func (e *Engine) setDocker(err error) (changed bool) {
+// Docker lost, the routes are withdrawn before the event goes out: whoever
+// hears "down" finds nothing routed that Docker has not confirmed.
+func (e *Engine) setDocker(err error) {
 	up := err == nil
 	e.docker.mu.Lock()
-	changed = !e.docker.known || e.docker.up != up
+	changed := !e.docker.known || e.docker.up != up
 	e.docker.known, e.docker.up = true, up
 	if up {
 		e.docker.err = ""
@@ -64,6 +70,8 @@ func (e *Engine) setDocker(err error) (changed bool) {
 	if changed {
 		status, msg := DockerUp, "the Docker engine answers"
 		if !up {
+			e.docker.lost.Add(1)
+			e.dockerLost()
 			status, msg = DockerDown, "the Docker engine does not answer: "+err.Error()
 			e.log.Warn("Docker engine lost: routes answer 503 until it is back and each container is checked again", "err", err)
 		} else {
@@ -71,7 +79,6 @@ func (e *Engine) setDocker(err error) (changed bool) {
 		}
 		e.publish(Event{Type: EventDocker, Status: store.Status(status), Message: msg})
 	}
-	return changed
 }
 
 // followDocker follows the Docker engine's events until ctx ends,
@@ -98,9 +105,7 @@ func (e *Engine) followDocker(ctx context.Context) {
 		e.log.Debug("Docker events stream ended", "err", err)
 		// Only the stream, or the engine itself?
 		if perr := e.rt.Ping(ctx); perr != nil && ctx.Err() == nil {
-			if e.setDocker(perr) {
-				e.dockerLost()
-			}
+			e.setDocker(perr)
 		}
 		select {
 		case <-ctx.Done():

@@ -432,7 +432,11 @@ func (e *Engine) check(ctx context.Context, r *replica, initial bool) time.Durat
 	d, state := s.d, r.state
 	rec := store.Replica{Slot: r.slot, ContainerID: r.containerID, HostPort: r.hostPort, Label: r.label}
 	s.mu.Unlock()
+	lost := e.docker.lost.Load()
 	c, err := e.verify(ctx, d, rec)
+	if err == nil && e.docker.lost.Load() != lost {
+		err = errors.New("the Docker engine was lost during the check")
+	}
 	switch {
 	case ctx.Err() != nil:
 		return noRestart
