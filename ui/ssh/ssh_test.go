@@ -553,7 +553,9 @@ func TestManySessionsSeeAStatusChange(t *testing.T) {
 		tm.press("\r")
 	}
 	for _, tm := range terms {
-		tm.waitLine("#2 ", "ACTIVE")
+		// The deployments' row, by its KIND: "#2" and ACTIVE alone are the
+		// services list's row too, there before the table has loaded.
+		tm.waitLine("#2 ", "ACTIVE", "deploy")
 	}
 	deadline := time.Now().Add(waitWithin)
 	for w.srv.EventSubscribers() < n {
