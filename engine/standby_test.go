@@ -96,8 +96,10 @@ func TestRollbackAdoptsTheWarmStandby(t *testing.T) {
 func TestWarmStandbyEnds(t *testing.T) {
 	t.Run("window over", func(t *testing.T) {
 		h := newHarness(t)
-		d1, _ := warmHistory(t, h, 3*time.Second)
-		got := h.waitWarmGone(d1, 15*time.Second)
+		// A window long enough for #1's drain to end inside it on a loaded
+		// machine (the standby is kept at the drain's end).
+		d1, _ := warmHistory(t, h, 8*time.Second)
+		got := h.waitWarmGone(d1, 25*time.Second)
 		h.waitContainerGone(d1.ContainerID)
 		evs, _ := h.eng.Events(context.Background(), got.ID)
 		if last := evs[len(evs)-1].Message; !strings.Contains(last, "watch window over") {
@@ -141,7 +143,7 @@ func (h *harness) waitWarmGone(d store.Deployment, within time.Duration) store.D
 func TestRestartKeepsOrRemovesTheStandby(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	d1, _ := warmHistory(t, h, 6*time.Second)
+	d1, _ := warmHistory(t, h, 15*time.Second) // a restart inside it, under load too
 	h.eng.Close()
 	h.start()
 	if got, _ := h.store.GetDeployment(ctx, d1.ID); got.WarmUntil == nil {
