@@ -196,7 +196,7 @@ func TestIssuesAndServes(t *testing.T) {
 			const domain = "web.clank-test.example"
 			t0 := time.Now()
 			b.m.Want("web", []string{domain, "web.localhost", "localhost", "127.0.0.1", "10.0.0.7"})
-			if d := time.Since(t0); d > time.Second {
+			if d := time.Since(t0); d > 5*time.Second { // a loaded machine's stall, not a wait on the CA's retries
 				t.Fatalf("Want took %s: it must not wait for the CA", d)
 			}
 			b.events.wait(t, 0, "obtained for "+domain, obtainedFor(domain))
@@ -307,7 +307,7 @@ func TestFailingCARetriesWithBackoff(t *testing.T) {
 	b.ca.SetMode(testacme.Down)
 	t0 := time.Now()
 	b.m.Want("api", []string{domain})
-	if d := time.Since(t0); d > time.Second {
+	if d := time.Since(t0); d > 5*time.Second { // a loaded machine's stall, not a wait on the CA's retries
 		t.Fatalf("Want took %s with the CA down", d)
 	}
 	e, next := b.events.wait(t, 0, "failed", failedFor(domain))
@@ -339,7 +339,7 @@ func TestHangingCADoesNotBlock(t *testing.T) {
 	t0 := time.Now()
 	b.m.Want("web", []string{"hang.clank-test.example"})
 	b.m.Want("web", []string{"hang.clank-test.example", "hang2.clank-test.example"})
-	if d := time.Since(t0); d > time.Second {
+	if d := time.Since(t0); d > 5*time.Second { // a loaded machine's stall, not a wait on the CA's retries
 		t.Fatalf("Want took %s with the CA hanging", d)
 	}
 	b.ca.WaitHeld(t, within) // an ACME request is in the CA's hands

@@ -193,7 +193,7 @@ func TestHostileReceiversAreSurvived(t *testing.T) {
 	for range burst {
 		n.enqueue(note)
 	}
-	if took := time.Since(start); took > time.Second {
+	if took := time.Since(start); took > 3*time.Second { // a hanging receiver would hold it for ever
 		t.Errorf("handing %d notifications over took %s", burst, took)
 	}
 	for _, r := range n.receivers {
@@ -222,7 +222,7 @@ func TestHostileReceiversAreSurvived(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the notifier did not stop with its receivers hanging")
 	}
-	if took := time.Since(stopped); took > 2*time.Second {
+	if took := time.Since(stopped); took > 4*time.Second {
 		t.Errorf("stopping took %s", took)
 	}
 }
