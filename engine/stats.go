@@ -196,7 +196,12 @@ func (e *Engine) sampleRound(ctx context.Context, r UsageReader) {
 	prev := make(map[string]ContainerUsage, len(jobs))
 	for k, j := range jobs {
 		if !ok[k] {
-			continue // gone or not answering: left out this round
+			// Gone or not answering: left out this round. A slow one keeps
+			// its last reading, so that its next answer has a CPU figure.
+			if p, seen := c.prev[j.id]; seen {
+				prev[j.id] = p
+			}
+			continue
 		}
 		u := readings[k]
 		cs := ContainerStats{ContainerID: j.id, Slot: j.slot, Memory: u.Memory, MemLimit: u.MemLimit, At: u.At}
