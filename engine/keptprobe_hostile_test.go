@@ -24,9 +24,12 @@ func TestKeptProbeIgnoresUnaskedAnswers(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			sent := make(chan struct{}) // the unasked bytes are in the probe's socket
 			srv := newRawServer(t, func(w *bufio.Writer, n int) bool {
 				if n == 0 {
 					extra(w)
+					w.Flush()
+					close(sent)
 				} else {
 					w.WriteString(failing)
 				}
@@ -40,7 +43,10 @@ func TestKeptProbeIgnoresUnaskedAnswers(t *testing.T) {
 			if got := describe(p.probe(context.Background(), time.Second)); got != "healthy" {
 				t.Fatalf("probe 1: %q, want healthy", got)
 			}
-			time.Sleep(100 * time.Millisecond) // the interval between probes: the late bytes are there by now
+			// The interval between probes: the late bytes are there by now.
+			// (Bytes that come after the next request went out cannot be
+			// told from its answer, by this probe or by net/http.)
+			<-sent
 			for i := 2; i <= 4; i++ {
 				if got := describe(p.probe(context.Background(), time.Second)); got != "unhealthy: HTTP 500" {
 					t.Fatalf("probe %d: %q, want the server's answer to it, unhealthy: HTTP 500", i, got)
