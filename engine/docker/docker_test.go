@@ -204,18 +204,20 @@ func TestStartFailuresRemoveTheContainer(t *testing.T) {
 }
 
 // buildTiny builds a FROM scratch image from dockerfile with a hello.txt
-// beside it, tags it uniquely and removes that tag when the test ends. Builds
-// are cached, so two tests may get the same image ID: only tags are theirs.
+// beside it that holds its unique tag, so that the image is this test's
+// alone, and removes it when the test ends.
 func buildTiny(t *testing.T, rt *docker.Runtime, dockerfile string) string {
 	t.Helper()
+	// Two test runs side by side on one engine never build the same image
+	// (one removing it under the other).
+	tag := "clank-test/tiny:" + testdocker.RandomSuffix()
 	tarball, err := docker.TarContext([]docker.TarFile{
 		{Name: "Dockerfile", Body: []byte(dockerfile)},
-		{Name: "hello.txt", Body: []byte("hello\n")},
+		{Name: "hello.txt", Body: []byte("hello from " + tag + "\n")},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := "clank-test/tiny:" + testdocker.RandomSuffix()
 	if _, err := rt.BuildImage(context.Background(), tarball, tag, map[string]string{testdocker.TestLabel: "1"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +244,7 @@ func TestImages(t *testing.T) {
 		tag := "clank-test/tiny:" + testdocker.RandomSuffix()
 		tarball, err := docker.TarContext([]docker.TarFile{
 			{Name: "Dockerfile", Body: []byte("FROM scratch\nCOPY hello.txt /\nLABEL dev.clank.test.kind=tiny\n")},
-			{Name: "hello.txt", Body: []byte("hello\n")},
+			{Name: "hello.txt", Body: []byte("hello from " + tag + "\n")}, // an image of this run's alone
 		})
 		if err != nil {
 			t.Fatal(err)
