@@ -70,7 +70,6 @@ func (e *Engine) setDocker(err error) {
 	if changed {
 		status, msg := DockerUp, "the Docker engine answers"
 		if !up {
-			e.docker.lost.Add(1)
 			e.dockerLost()
 			status, msg = DockerDown, "the Docker engine does not answer: "+err.Error()
 			e.log.Warn("Docker engine lost: routes answer 503 until it is back and each container is checked again", "err", err)
@@ -187,8 +186,12 @@ func (e *Engine) dispatched(containerID string) bool {
 }
 
 // dockerLost makes every ACTIVE deployment's route unavailable until its
-// supervisor has the container confirmed by Docker again.
+// supervisor has the container confirmed by Docker again. The count of
+// losses goes up first: a look at Docker that began before it verifies
+// nothing after it (see check and lookSwarm, which compare the count under
+// the lock that unverify takes).
 func (e *Engine) dockerLost() {
+	e.docker.lost.Add(1)
 	e.supMu.Lock()
 	all := make([]*supervised, 0, len(e.sup))
 	for _, s := range e.sup {
@@ -196,11 +199,17 @@ func (e *Engine) dockerLost() {
 	}
 	e.supMu.Unlock()
 	for _, s := range all {
-		s.mu.Lock()
-		for _, r := range s.replicas {
-			r.verified = false
-		}
-		s.mu.Unlock()
-		e.routeReplicas(s, true)
+		e.unverify(s)
 	}
+}
+
+// unverify takes every replica of s out of its route until Docker confirms
+// its container again.
+func (e *Engine) unverify(s *supervised) {
+	s.mu.Lock()
+	for _, r := range s.replicas {
+		r.verified = false
+	}
+	s.mu.Unlock()
+	e.routeReplicas(s, true)
 }

@@ -434,9 +434,6 @@ func (e *Engine) check(ctx context.Context, r *replica, initial bool) time.Durat
 	s.mu.Unlock()
 	lost := e.docker.lost.Load()
 	c, err := e.verify(ctx, d, rec)
-	if err == nil && e.docker.lost.Load() != lost {
-		err = errors.New("the Docker engine was lost during the check")
-	}
 	switch {
 	case ctx.Err() != nil:
 		return noRestart
@@ -462,8 +459,13 @@ func (e *Engine) check(ctx context.Context, r *replica, initial bool) time.Durat
 		}
 		return e.crashed(ctx, r, exitDescription(c), exitDescription(c), initial)
 	}
-	// Running and this deployment's.
+	// Running and this deployment's, unless Docker was lost since the look
+	// began: then dockerLost unverifies it, and the reconnect looks again.
 	s.mu.Lock()
+	if e.docker.lost.Load() != lost {
+		s.mu.Unlock()
+		return noRestart
+	}
 	r.verified = true
 	moved := c.HostPort != r.hostPort
 	r.hostPort = c.HostPort

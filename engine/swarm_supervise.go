@@ -129,6 +129,7 @@ func (e *Engine) lookSwarm(ctx context.Context, s *supervised, initial bool) {
 	s.mu.Lock()
 	d := s.d
 	s.mu.Unlock()
+	lost := e.docker.lost.Load()
 	svc, err := e.swarmService(ctx, d)
 	switch {
 	case ctx.Err() != nil:
@@ -137,13 +138,8 @@ func (e *Engine) lookSwarm(ctx context.Context, s *supervised, initial bool) {
 		e.restoreSwarm(ctx, s)
 		return
 	case err != nil: // the manager does not answer, or the name is someone else's
-		s.mu.Lock()
-		for _, r := range s.replicas {
-			r.verified = false
-		}
-		s.mu.Unlock()
 		e.log.Warn("Swarm service of an ACTIVE deployment", "deployment", d.ID, "err", err)
-		e.routeReplicas(s, true)
+		e.unverify(s)
 		return
 	}
 
@@ -159,6 +155,10 @@ func (e *Engine) lookSwarm(ctx context.Context, s *supervised, initial bool) {
 	var ended []Task
 	started := 0
 	s.mu.Lock()
+	if e.docker.lost.Load() != lost { // dockerLost unverifies them; the reconnect looks again
+		s.mu.Unlock()
+		return
+	}
 	had := map[string]*replica{}
 	for _, r := range s.replicas {
 		had[r.containerID] = r
